@@ -1,0 +1,1 @@
+"""Distributionally robust data pruning on real networks and datasets (torch)."""

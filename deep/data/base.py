@@ -1,0 +1,77 @@
+"""What every dataset loader returns, and the splits derived from it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+
+@dataclass(frozen=True)
+class Split:
+    """One part of a dataset: inputs, labels and optional group ids, all in memory."""
+
+    x: torch.Tensor  # uint8 images (N, C, H, W) or float32 features (N, D)
+    y: torch.Tensor  # int64 labels (N,)
+    group: torch.Tensor | None = None  # int64 group ids (N,), e.g. Waterbirds 2*y + place
+
+    def __post_init__(self) -> None:
+        if self.x.shape[0] != self.y.shape[0]:
+            raise ValueError(f"x has {self.x.shape[0]} rows but y has {self.y.shape[0]}")
+        if self.group is not None and self.group.shape[0] != self.y.shape[0]:
+            raise ValueError(f"group has {self.group.shape[0]} rows but y has {self.y.shape[0]}")
+
+    def __len__(self) -> int:
+        return int(self.y.shape[0])
+
+    def subset(self, index: torch.Tensor) -> Split:
+        """The rows `index` of this split."""
+        return Split(self.x[index], self.y[index], None if self.group is None else self.group[index])
+
+
+@dataclass(frozen=True)
+class RawDataset:
+    """What a loader in the registry returns: a train and a test split with their names."""
+
+    train: Split
+    test: Split
+    classes: list[str]
+    group_names: list[str] | None = None
+    # Per-channel mean/std in [0, 1] units for uint8 images; None for float features.
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A dataset ready for training: train, validation (half of each test class) and test."""
+
+    name: str
+    train: Split
+    val: Split
+    test: Split
+    classes: list[str]
+    group_names: list[str] | None = None
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    info: dict = field(default_factory=dict)  # provenance: path, seed, imbalance, sizes
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes."""
+        return len(self.classes)
+
+    @property
+    def num_groups(self) -> int:
+        """Number of groups (0 when the dataset has none)."""
+        return 0 if self.group_names is None else len(self.group_names)
+
+    @property
+    def is_image(self) -> bool:
+        """True for uint8 image tensors (N, C, H, W)."""
+        return self.train.x.dtype == torch.uint8 and self.train.x.dim() == 4
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of one input, e.g. (3, 32, 32) or (64,)."""
+        return tuple(self.train.x.shape[1:])
