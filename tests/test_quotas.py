@@ -1,0 +1,287 @@
+"""toy.quotas: DRoP water-filling against Algorithm 1's loop, exact integer budgets, corners and input checks."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from toy.quotas import (
+    ZeroErrorWarning,
+    drop_densities,
+    drop_quotas,
+    largest_remainder,
+    proportional_quotas,
+    strategy_quotas,
+    uniform_quotas,
+)
+
+Problem = tuple[float, np.ndarray, np.ndarray]
+
+ALLOCATORS: dict[str, Callable[[float, np.ndarray, np.ndarray], np.ndarray]] = {
+    "drop": lambda d, sizes, recalls: drop_quotas(d, sizes, recalls),
+    "drop_min_count": lambda d, sizes, recalls: drop_quotas(d, sizes, recalls, min_count=int(d * sizes.min())),
+    "uniform": lambda d, sizes, recalls: uniform_quotas(d, sizes),
+    "proportional": lambda d, sizes, recalls: proportional_quotas(d, sizes),
+}
+
+densities_st = st.floats(min_value=0.0, max_value=1.0, exclude_min=True)
+
+
+@st.composite
+def problems(draw: st.DrawFn, perfect: bool = True) -> Problem:
+    """A density, class sizes (balanced or imbalanced, some possibly empty, not all) and recalls (1.0 if perfect)."""
+    k = draw(st.integers(1, 25))
+    if draw(st.booleans()):
+        sizes = np.full(k, draw(st.integers(1, 1000)))
+    else:
+        sizes = np.array(draw(st.lists(st.integers(0, 1000), min_size=k, max_size=k)))
+        sizes[draw(st.integers(0, k - 1))] += 1
+    recall = st.floats(0.0, 0.99)
+    if perfect:
+        recall = st.one_of(recall, st.just(1.0))
+    recalls = np.array(draw(st.lists(recall, min_size=k, max_size=k)))
+    return draw(densities_st), sizes, recalls
+
+
+def budget(density: float, sizes: np.ndarray) -> int:
+    """The documented integer budget floor(d N + 0.5)."""
+    return math.floor(density * sizes.sum() + 0.5)
+
+
+def algorithm1(density: float, sizes: np.ndarray, recalls: np.ndarray) -> np.ndarray:
+    """Algorithm 1 of paper 003 as written: spread the excess by error, cap at 1, repeat until nothing is left."""
+    n = sizes.astype(float)
+    errors = 1.0 - recalls
+    d = np.zeros(n.size)
+    unsaturated = np.ones(n.size, dtype=bool)
+    excess = density * n.sum()
+    while excess > 1e-12 * n.sum() and (unsaturated & (n > 0)).any():
+        z = (n[unsaturated] * errors[unsaturated]).sum() / excess
+        step = np.where(unsaturated, errors / z, 0.0)
+        d += step
+        excess -= (n * step).sum()
+        over = unsaturated & (d > 1)
+        excess += (n[over] * (d[over] - 1)).sum()
+        d[over] = 1.0
+        unsaturated &= ~over
+    return d
+
+
+@pytest.mark.filterwarnings("ignore::toy.quotas.ZeroErrorWarning")
+@pytest.mark.parametrize("name", list(ALLOCATORS))
+@settings(max_examples=60, deadline=None)
+@given(problem=problems())
+def test_exact_sum_never_above_sizes(name: str, problem: Problem) -> None:
+    d, sizes, recalls = problem
+    counts = ALLOCATORS[name](d, sizes, recalls)
+    assert counts.dtype == np.int64
+    assert counts.sum() == budget(d, sizes)
+    assert np.all((counts >= 0) & (counts <= sizes))
+
+
+@settings(max_examples=150, deadline=None)
+@given(problem=problems(perfect=False))
+def test_densities_equal_algorithm1(problem: Problem) -> None:
+    d, sizes, recalls = problem
+    densities = drop_densities(d, sizes, recalls)
+    nonempty = sizes > 0
+    np.testing.assert_allclose(densities[nonempty], algorithm1(d, sizes, recalls)[nonempty], rtol=0, atol=1e-9)
+    np.testing.assert_allclose((sizes * densities).sum(), d * sizes.sum(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.filterwarnings("ignore::toy.quotas.ZeroErrorWarning")
+@settings(max_examples=80, deadline=None)
+@given(problem=problems(), seed=st.integers(0, 2**32 - 1))
+def test_permuting_classes_permutes_the_output(problem: Problem, seed: int) -> None:
+    d, sizes, recalls = problem
+    perm = np.random.default_rng(seed).permutation(sizes.size)
+    np.testing.assert_allclose(
+        drop_densities(d, sizes[perm], recalls[perm]), drop_densities(d, sizes, recalls)[perm], rtol=0, atol=1e-12
+    )
+    # Quotas are equivariant up to the documented tie-break by class index: at most one unit moves per class.
+    moved = drop_quotas(d, sizes[perm], recalls[perm]) - drop_quotas(d, sizes, recalls)[perm]
+    assert moved.sum() == 0 and np.abs(moved).max() <= 1
+
+
+@pytest.mark.filterwarnings("ignore::toy.quotas.ZeroErrorWarning")
+@settings(max_examples=80, deadline=None)
+@given(problem=problems())
+def test_higher_error_never_gets_lower_density(problem: Problem) -> None:
+    d, sizes, recalls = problem
+    nonempty = sizes > 0
+    densities, errors = drop_densities(d, sizes, recalls)[nonempty], 1.0 - recalls[nonempty]
+    order = np.argsort(errors, kind="stable")
+    assert np.all(np.diff(densities[order]) >= -1e-12)
+    assert np.all((densities >= 0) & (densities <= 1))
+
+
+@pytest.mark.parametrize("recalls", [[0.2, 0.9, 0.5], [1.0, 1.0, 1.0], [1.0, 0.0, 0.3]])
+def test_density_one_keeps_everything_silently(recalls: list[float]) -> None:
+    sizes = [7, 0, 12]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(drop_densities(1.0, sizes, recalls), [1.0, 0.0, 1.0])
+        for allocate in ALLOCATORS.values():
+            np.testing.assert_array_equal(allocate(1.0, np.array(sizes), np.array(recalls)), sizes)
+
+
+def test_zero_error_class_is_cut_first_with_a_warning() -> None:
+    with pytest.warns(ZeroErrorWarning, match="min_count"):
+        np.testing.assert_array_equal(drop_quotas(0.5, [10, 10], [1.0, 0.5]), [0, 10])
+    with pytest.warns(ZeroErrorWarning, match="recalls"):
+        np.testing.assert_allclose(drop_densities(0.5, [10, 10], [1.0, 0.5]), [0.0, 1.0])
+    # Past what the classes with errors hold, zero-error classes share the rest at one density.
+    with pytest.warns(ZeroErrorWarning):
+        np.testing.assert_allclose(drop_densities(0.8, [10, 30, 20], [1.0, 0.5, 1.0]), [0.6, 1.0, 0.6])
+
+
+def test_all_errors_zero_is_proportional_with_a_warning() -> None:
+    with pytest.warns(ZeroErrorWarning):
+        np.testing.assert_allclose(drop_densities(0.3, [10, 40, 0, 50], [1.0] * 4), [0.3, 0.3, 0.0, 0.3])
+    with pytest.warns(ZeroErrorWarning):
+        np.testing.assert_array_equal(drop_quotas(0.3, [10, 40, 50], [1.0] * 3), proportional_quotas(0.3, [10, 40, 50]))
+
+
+def test_min_count_silences_the_warning_and_floors_zero_error_classes() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(drop_quotas(0.5, [10, 10], [1.0, 0.5], min_count=3), [3, 7])
+
+
+def test_min_count_floor_binds_and_the_rest_follows_drop() -> None:
+    # Without a floor: c = 150 / 101, targets (1.49, 74.26, 74.26); with 20: class 0 at 20, the others share 130.
+    np.testing.assert_array_equal(drop_quotas(0.5, [100, 100, 100], [0.99, 0.5, 0.5]), [2, 74, 74])
+    np.testing.assert_array_equal(drop_quotas(0.5, [100, 100, 100], [0.99, 0.5, 0.5], min_count=20), [20, 65, 65])
+    # A class smaller than min_count is kept whole: 102 = 3 + 2 * 49.5, the tied half unit goes to class 1.
+    np.testing.assert_array_equal(drop_quotas(0.5, [3, 100, 100], [0.99, 0.5, 0.5]), [0, 51, 51])
+    np.testing.assert_array_equal(drop_quotas(0.5, [3, 100, 100], [0.99, 0.5, 0.5], min_count=20), [3, 50, 49])
+
+
+@pytest.mark.filterwarnings("ignore::toy.quotas.ZeroErrorWarning")
+@settings(max_examples=80, deadline=None)
+@given(problem=problems(), min_count=st.integers(0, 300))
+def test_min_count_is_a_floor(problem: Problem, min_count: int) -> None:
+    d, sizes, recalls = problem
+    floor = np.minimum(min_count, sizes)
+    if floor.sum() > budget(d, sizes):
+        with pytest.raises(ValueError, match="min_count"):
+            drop_quotas(d, sizes, recalls, min_count=min_count)
+        return
+    counts = drop_quotas(d, sizes, recalls, min_count=min_count)
+    assert counts.sum() == budget(d, sizes)
+    assert np.all((counts >= floor) & (counts <= sizes))
+    plain = drop_quotas(d, sizes, recalls)
+    if np.all(plain - 1 >= floor):  # the floor cannot bind, so it must change nothing
+        np.testing.assert_array_equal(counts, plain)
+
+
+@pytest.mark.parametrize(
+    ("call", "argument"),
+    [
+        (lambda: drop_quotas(0.0, [10, 10], [0.5, 0.5]), "density"),
+        (lambda: drop_quotas(1.5, [10, 10], [0.5, 0.5]), "density"),
+        (lambda: drop_quotas(float("nan"), [10, 10], [0.5, 0.5]), "density"),
+        (lambda: drop_densities([0.5], [10, 10], [0.5, 0.5]), "density"),
+        (lambda: uniform_quotas("half", [10, 10]), "density"),
+        (lambda: drop_quotas(0.5, [10, 10], [0.5, 1.1]), "recalls"),
+        (lambda: drop_quotas(0.5, [10, 10], [-0.1, 0.5]), "recalls"),
+        (lambda: drop_densities(0.5, [10, 10], [0.5, float("nan")]), "recalls"),
+        (lambda: drop_quotas(0.5, [10, 10], [0.5, 0.5, 0.5]), "recalls"),
+        (lambda: drop_quotas(0.5, [10, 10], ["a", "b"]), "recalls"),
+        (lambda: drop_quotas(0.5, [10, -1], [0.5, 0.5]), "class_sizes"),
+        (lambda: drop_quotas(0.5, [10, 2.5], [0.5, 0.5]), "class_sizes"),
+        (lambda: proportional_quotas(0.5, [10, float("nan")]), "class_sizes"),
+        (lambda: uniform_quotas(0.5, [[10, 10]]), "class_sizes"),
+        (lambda: drop_quotas(0.5, [10, 10], [0.5, 0.5], min_count=-1), "min_count"),
+        (lambda: drop_quotas(0.5, [10, 10], [0.5, 0.5], min_count=1.5), "min_count"),
+        (lambda: drop_quotas(0.5, [10, 10], [0.5, 0.5], min_count=6), "min_count"),
+        (lambda: largest_remainder([0.5, 0.5], [1, 1], 3), "total"),
+        (lambda: largest_remainder([0.5, 0.5], [1, 1], -1), "total"),
+        (lambda: largest_remainder([1.5, 0.5], [1, 1], 1), "targets"),
+        (lambda: largest_remainder([0.2, 0.2], [1, 1], 2), "targets"),
+        (lambda: largest_remainder([0.5], [1, 1], 1), "targets"),
+        (lambda: strategy_quotas([0, 1, 3], [0, 1], 3), "labels"),
+        (lambda: strategy_quotas([0, 1, 2], [0, 3], 3), "keep"),
+        (lambda: strategy_quotas([0, 1, 2], [0, 0], 3), "keep"),
+        (lambda: strategy_quotas([0, 1, 2], [True, False], 3), "keep"),
+        (lambda: strategy_quotas([0, 1, 2], [0.0, 1.0], 3), "keep"),
+        (lambda: strategy_quotas([0, 1, 2], [0], -2), "num_classes"),
+    ],
+)
+def test_bad_input_names_the_argument(call: Callable[[], object], argument: str) -> None:
+    with pytest.raises(ValueError, match=argument):
+        call()
+
+
+def test_corners() -> None:
+    np.testing.assert_array_equal(drop_quotas(0.3, [10], [0.2]), [3])  # K = 1
+    np.testing.assert_array_equal(drop_quotas(0.25, [10], [0.2]), [3])  # d N = 2.5 rounds half up
+    np.testing.assert_array_equal(drop_quotas(0.5, [0, 10, 0, 10], [0.1, 0.5, 0.9, 0.5]), [0, 5, 0, 5])
+    np.testing.assert_array_equal(drop_quotas(0.01, [10, 10], [0.5, 0.2]), [0, 0])  # budget round(d N) = 0
+    np.testing.assert_allclose(drop_densities(0.01, [10, 10], [0.5, 0.0]), [0.2 / 30, 0.4 / 30])
+    np.testing.assert_array_equal(drop_quotas(0.5, [0, 0], [0.5, 0.5]), [0, 0])
+    assert drop_quotas(0.5, [], []).shape == (0,)
+    assert drop_quotas(0.5, np.array([4, 6], dtype=np.int32), (0.5, 0.5)).dtype == np.int64
+
+
+def test_largest_remainder_ties_go_to_lower_indices_and_respect_sizes() -> None:
+    np.testing.assert_array_equal(largest_remainder([0.5, 0.5, 0.5, 0.5], [1, 1, 1, 1], 2), [1, 1, 0, 0])
+    np.testing.assert_array_equal(largest_remainder([1.0, 0.5, 0.5], [1, 1, 1], 2), [1, 1, 0])
+    np.testing.assert_array_equal(largest_remainder([0.2, 0.7, 0.1], [5, 5, 5], 1), [0, 1, 0])
+
+
+@settings(max_examples=80, deadline=None)
+@given(sizes=st.lists(st.integers(0, 50), min_size=1, max_size=30), d=densities_st, seed=st.integers(0, 2**32 - 1))
+def test_largest_remainder_gives_the_units_to_the_largest_fractions(sizes: list[int], d: float, seed: int) -> None:
+    n = np.array(sizes)
+    total = budget(d, n)
+    targets = n * (total / n.sum()) if total else np.zeros(n.size)
+    counts = largest_remainder(targets, n, total)
+    assert counts.sum() == total
+    assert np.all((np.floor(targets) <= counts) & (counts <= np.ceil(targets)) & (counts <= n))
+    fractions = targets - np.floor(targets)
+    raised = counts > np.floor(targets)
+    if raised.any() and (~raised & (np.floor(targets) < n)).any():
+        assert fractions[raised].min() >= fractions[~raised & (np.floor(targets) < n)].max()
+    perm = np.random.default_rng(seed).permutation(n.size)
+    if np.unique(fractions).size == n.size:  # no ties: exactly equivariant
+        np.testing.assert_array_equal(largest_remainder(targets[perm], n[perm], total), counts[perm])
+
+
+def test_uniform_caps_small_classes_and_spreads_the_excess() -> None:
+    # 16 = 2 + 3 c gives c = 14/3; the two leftover units go to the lowest tied indices.
+    np.testing.assert_array_equal(uniform_quotas(0.5, [2, 10, 10, 10]), [2, 5, 5, 4])
+    np.testing.assert_array_equal(uniform_quotas(0.5, [1, 10, 100]), [1, 10, 45])
+
+
+@settings(max_examples=60, deadline=None)
+@given(problem=problems())
+def test_uniform_counts_differ_by_at_most_one_unless_capped(problem: Problem) -> None:
+    d, sizes, _ = problem
+    counts = uniform_quotas(d, sizes)
+    open_classes = counts < sizes
+    if open_classes.any():
+        assert counts.max() - counts[open_classes].min() <= 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(problem=problems())
+def test_proportional_is_within_one_of_the_common_density(problem: Problem) -> None:
+    d, sizes, _ = problem
+    total = budget(d, sizes)
+    assert np.all(np.abs(proportional_quotas(d, sizes) - sizes * total / sizes.sum()) < 1)
+
+
+def test_strategy_quotas_counts_a_mask_or_indices() -> None:
+    labels = np.array([2, 0, 1, 2, 2, 0])
+    mask = np.array([True, False, True, True, False, True])
+    np.testing.assert_array_equal(strategy_quotas(labels, mask, 4), [1, 1, 2, 0])
+    np.testing.assert_array_equal(strategy_quotas(labels, np.flatnonzero(mask), 4), [1, 1, 2, 0])
+    np.testing.assert_array_equal(strategy_quotas(list(labels), [], 3), [0, 0, 0])
+    assert strategy_quotas(labels, mask, 4).dtype == np.int64
