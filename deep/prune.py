@@ -1,0 +1,116 @@
+"""Pruning protocols (paper 002): how scores and quotas become the indices a final model trains on.
+
+Protocol names, with S any scorer in `deep.scores.SCORERS` (higher score = harder = kept first):
+  full          keep everything (density 1)
+  random        uniform random subset
+  S             the globally top-scored samples, no quotas
+  random+Sq     S's class counts, random inside each class
+  S+drop        DRoP's class counts (from validation recalls), top-scored inside each class
+  random+drop   DRoP's class counts, random inside each class (the paper's method)
+All class counts come from `toy.quotas`; the "unit" of a quota is a class or, with groups, a group.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from toy.quotas import drop_quotas, strategy_quotas
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """A parsed protocol name: where the counts come from and how samples are picked inside units."""
+
+    name: str
+    counts: str  # "all" | "global" | "strategy" | "drop"
+    scorer: str | None  # scores used for counts or ranking; None when none are needed
+    inside: str  # "score" | "random": how samples are chosen inside each unit (or globally)
+
+    @property
+    def needs_scores(self) -> bool:
+        """Whether the protocol needs a scorer's scores."""
+        return self.scorer is not None
+
+    @property
+    def needs_recalls(self) -> bool:
+        """Whether the protocol needs DRoP's validation recalls."""
+        return self.counts == "drop"
+
+
+def parse_protocol(name: str, scorers: set[str] | frozenset[str]) -> Protocol:
+    """Parse a protocol name such as `el2n`, `random+el2nq`, `el2n+drop`, `random+drop`, `random` or `full`."""
+    if name == "full":
+        return Protocol(name, "all", None, "random")
+    if name == "random":
+        return Protocol(name, "global", None, "random")
+    if name == "random+drop":
+        return Protocol(name, "drop", None, "random")
+    if name.endswith("+drop") and name[: -len("+drop")] in scorers:
+        return Protocol(name, "drop", name[: -len("+drop")], "score")
+    if name.startswith("random+") and name.endswith("q") and name[len("random+") : -1] in scorers:
+        return Protocol(name, "strategy", name[len("random+") : -1], "random")
+    if name in scorers:
+        return Protocol(name, "global", name, "score")
+    examples = sorted(scorers - {"random"})[:1] or ["el2n"]
+    s = examples[0]
+    raise ValueError(
+        f"unknown protocol {name!r}: use full, random, random+drop, or for a scorer S in {sorted(scorers)} "
+        f"one of S, random+Sq, S+drop (e.g. {s}, random+{s}q, {s}+drop)"
+    )
+
+
+def kept_count(density: float, n: int) -> int:
+    """round(density * n), halves rounded up: the number of samples every protocol keeps."""
+    if not 0.0 < density <= 1.0:
+        raise ValueError(f"density must be in (0, 1], got {density}")
+    return int(np.floor(density * n + 0.5))
+
+
+def top_k(priority: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k largest priorities, ties broken by lower index; sorted ascending."""
+    order = np.lexsort((np.arange(priority.size), -priority))
+    return np.sort(order[:k])
+
+
+def top_within_units(units: np.ndarray, counts: np.ndarray, priority: np.ndarray) -> np.ndarray:
+    """Keep the `counts[u]` highest-priority samples of every unit u; sorted indices."""
+    order = np.lexsort((np.arange(units.size), -priority, units))  # by unit, then priority desc, then index
+    sorted_units = units[order]
+    starts = np.searchsorted(sorted_units, np.arange(counts.size))
+    rank = np.arange(units.size) - starts[sorted_units]
+    return np.sort(order[rank < counts[sorted_units]])
+
+
+def select(
+    protocol: Protocol,
+    density: float,
+    units: np.ndarray,
+    num_units: int,
+    rng: np.random.Generator,
+    scores: np.ndarray | None = None,
+    recalls: np.ndarray | None = None,
+    min_count: int = 0,
+) -> np.ndarray:
+    """The sorted indices a protocol keeps at `density`, with quotas over `units` (class or group ids)."""
+    units = np.asarray(units, dtype=np.int64)
+    n = units.size
+    if protocol.needs_scores and (scores is None or np.shape(scores) != (n,)):
+        raise ValueError(f"protocol {protocol.name!r} needs one score per training sample ({n})")
+    if protocol.needs_recalls and (recalls is None or np.shape(recalls) != (num_units,)):
+        raise ValueError(f"protocol {protocol.name!r} needs one validation recall per unit ({num_units})")
+    k = kept_count(density, n)
+    # Random choice is a random priority: one mechanism for "random inside" and "top-scored inside".
+    random_priority = rng.permutation(n).astype(np.float64)
+    priority = random_priority if protocol.inside == "random" else np.asarray(scores, dtype=np.float64)
+    if protocol.counts == "all":
+        return np.arange(n)
+    if protocol.counts == "global":
+        return top_k(priority, k)
+    sizes = np.bincount(units, minlength=num_units)
+    if protocol.counts == "strategy":
+        counts = strategy_quotas(units, top_k(np.asarray(scores, dtype=np.float64), k), num_units)
+    else:
+        counts = drop_quotas(density, sizes, recalls, min_count=min_count)
+    return top_within_units(units, np.asarray(counts, dtype=np.int64), priority)

@@ -1,0 +1,100 @@
+"""Pruning protocols: parsing, exact counts, quotas from toy.quotas, seeding."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from deep.prune import kept_count, parse_protocol, select, top_k, top_within_units
+from toy.quotas import drop_quotas, strategy_quotas
+
+SCORERS = frozenset({"random", "el2n", "forgetting"})
+PROTOCOLS = ["full", "random", "el2n", "random+el2nq", "el2n+drop", "random+drop", "forgetting+drop"]
+
+
+def _problem(seed: int, n: int = 300, k: int = 5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    units = rng.choice(k, size=n, p=rng.dirichlet(np.ones(k)) * 0.5 + 0.5 / k)
+    scores = rng.normal(size=n) + units  # class-dependent scores, so S starves some classes
+    recalls = rng.uniform(0.3, 0.99, size=k)
+    return units, scores, recalls
+
+
+def test_parse_names() -> None:
+    assert parse_protocol("el2n", SCORERS).counts == "global"
+    assert parse_protocol("random+el2nq", SCORERS).scorer == "el2n"
+    p = parse_protocol("el2n+drop", SCORERS)
+    assert (p.counts, p.scorer, p.inside) == ("drop", "el2n", "score")
+    p = parse_protocol("random+drop", SCORERS)
+    assert (p.counts, p.scorer, p.inside, p.needs_recalls) == ("drop", None, "random", True)
+    for bad in ["el2nq", "random+foo", "foo+drop", "drop", ""]:
+        with pytest.raises(ValueError, match="unknown protocol"):
+            parse_protocol(bad, SCORERS)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), density=st.floats(0.01, 1.0), protocol=st.sampled_from(PROTOCOLS))
+def test_every_protocol_keeps_round_dn(seed: int, density: float, protocol: str) -> None:
+    units, scores, recalls = _problem(seed)
+    p = parse_protocol(protocol, SCORERS)
+    kept = select(p, density, units, 5, np.random.default_rng(seed), scores=scores, recalls=recalls)
+    expected = units.size if protocol == "full" else kept_count(density, units.size)
+    assert kept.size == expected
+    assert np.all(np.diff(kept) > 0)  # sorted, no duplicates
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), density=st.floats(0.05, 0.95))
+def test_class_counts_are_the_quotas(seed: int, density: float) -> None:
+    units, scores, recalls = _problem(seed)
+    rng = np.random.default_rng(seed)
+    sizes = np.bincount(units, minlength=5)
+    for name in ["random+drop", "el2n+drop"]:
+        kept = select(parse_protocol(name, SCORERS), density, units, 5, rng, scores=scores, recalls=recalls)
+        np.testing.assert_array_equal(np.bincount(units[kept], minlength=5), drop_quotas(density, sizes, recalls))
+    top = select(parse_protocol("el2n", SCORERS), density, units, 5, rng, scores=scores)
+    kept = select(parse_protocol("random+el2nq", SCORERS), density, units, 5, rng, scores=scores)
+    np.testing.assert_array_equal(np.bincount(units[kept], minlength=5), strategy_quotas(units, top, 5))
+
+
+def test_score_protocols_keep_the_hardest() -> None:
+    units, scores, recalls = _problem(1)
+    kept = select(parse_protocol("el2n", SCORERS), 0.3, units, 5, np.random.default_rng(0), scores=scores)
+    dropped = np.setdiff1d(np.arange(units.size), kept)
+    assert scores[kept].min() >= scores[dropped].max()
+    kept = select(parse_protocol("el2n+drop", SCORERS), 0.3, units, 5, np.random.default_rng(0), scores=scores, recalls=recalls)
+    for u in range(5):
+        inside, outside = kept[units[kept] == u], np.setdiff1d(np.flatnonzero(units == u), kept)
+        if inside.size and outside.size:
+            assert scores[inside].min() >= scores[outside].max()
+
+
+def test_same_seed_same_indices() -> None:
+    units, scores, recalls = _problem(2)
+    p = parse_protocol("random+drop", SCORERS)
+    a = select(p, 0.4, units, 5, np.random.default_rng(7), recalls=recalls)
+    b = select(p, 0.4, units, 5, np.random.default_rng(7), recalls=recalls)
+    c = select(p, 0.4, units, 5, np.random.default_rng(8), recalls=recalls)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_bad_inputs() -> None:
+    units, scores, recalls = _problem(3)
+    rng = np.random.default_rng(0)
+    for density in [0.0, -0.1, 1.5, float("nan")]:
+        with pytest.raises(ValueError, match="density"):
+            select(parse_protocol("random", SCORERS), density, units, 5, rng)
+    with pytest.raises(ValueError, match="score"):
+        select(parse_protocol("el2n", SCORERS), 0.5, units, 5, rng, scores=scores[:-1])
+    with pytest.raises(ValueError, match="recall"):
+        select(parse_protocol("random+drop", SCORERS), 0.5, units, 5, rng)
+
+
+def test_helpers_tie_break_by_index() -> None:
+    np.testing.assert_array_equal(top_k(np.array([1.0, 2.0, 2.0, 0.0]), 2), [1, 2])
+    units = np.array([0, 0, 0, 1, 1])
+    kept = top_within_units(units, np.array([2, 1]), np.array([5.0, 5.0, 1.0, 0.0, 3.0]))
+    np.testing.assert_array_equal(kept, [0, 1, 4])
