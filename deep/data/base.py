@@ -40,6 +40,10 @@ class RawDataset:
     # Per-channel mean/std in [0, 1] units for uint8 images; None for float features.
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
+    # An official validation split (Waterbirds); when None, load_dataset halves each test class instead.
+    val: Split | None = None
+    # Where the data came from: the file or folder read, or a short description for built-in data.
+    source: str | None = None
 
 
 @dataclass(frozen=True)

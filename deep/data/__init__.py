@@ -1,0 +1,81 @@
+"""The dataset registry and load_dataset: a registered dataset with its validation split and optional long tail.
+
+Each loader reads one path (the CLI's --data: a file or folder; default DEFAULT_ROOT/<name>, where
+DEFAULT_ROOT is $DROP_DATA if set, else ./data) and downloads only when download=True. Missing or
+incomplete data raise FileNotFoundError saying where to put which files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from deep.data.base import Dataset, RawDataset, Split
+from deep.data.cifar import load_cifar10, load_cifar100
+from deep.data.debug import load_debug, load_debug_images
+from deep.data.digits import load_digits
+from deep.data.files import DEFAULT_ROOT
+from deep.data.npz import load_npz
+from deep.data.splits import long_tail_indices, stratified_split
+from deep.data.tinyimagenet import load_tinyimagenet
+from deep.data.waterbirds import load_waterbirds
+
+Loader = Callable[[Path | None, bool], RawDataset]
+
+DATASETS: dict[str, Loader] = {
+    "digits": load_digits,
+    "npz": load_npz,
+    "cifar10": load_cifar10,
+    "cifar100": load_cifar100,
+    "tinyimagenet": load_tinyimagenet,
+    "waterbirds": load_waterbirds,
+    "debug": load_debug,
+    "debug_images": load_debug_images,
+}
+
+# Independent random streams per use of the run seed, so that changing one never shifts the other.
+VAL_STREAM, IMBALANCE_STREAM = 0, 1
+
+__all__ = ["DATASETS", "DEFAULT_ROOT", "Dataset", "Loader", "RawDataset", "Split", "load_dataset"]
+
+
+def class_counts(split: Split, num_classes: int) -> list[int]:
+    """Rows per class 0..num_classes-1."""
+    return torch.bincount(split.y, minlength=num_classes).tolist()
+
+
+def load_dataset(name: str, data: Path | str | None = None, *, seed: int = 0, imbalance: float | None = None,
+                 download: bool = False) -> Dataset:
+    """Load a registered dataset and derive its train, validation and reported test splits.
+
+    Validation: a random floor(n_k / 2) rows of each test class k (seeded); the other ceil(n_k / 2) form the
+    reported test set. Datasets with an official validation split (waterbirds) use it instead, untouched.
+    imbalance I >= 1: the train split becomes long-tailed, class k keeping a random
+    floor(N_max * I^(-k/(K-1))) of its rows (class 0 the largest, class K-1 about N_max / I; seeded);
+    validation and test stay as they are.
+    """
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
+    raw = DATASETS[name](None if data is None else Path(data), download)
+    num_classes = len(raw.classes)
+    if raw.val is not None:
+        val, test = raw.val, raw.test
+    else:
+        val_rows, test_rows = stratified_split(raw.test.y, 0.5, np.random.default_rng((seed, VAL_STREAM)))
+        val, test = raw.test.subset(val_rows), raw.test.subset(test_rows)
+    train = raw.train
+    if imbalance is not None:
+        train = train.subset(long_tail_indices(train.y, num_classes, imbalance, np.random.default_rng((seed, IMBALANCE_STREAM))))
+    info = {
+        "name": name,
+        "path": raw.source,
+        "seed": seed,
+        "imbalance": imbalance,
+        "official_val": raw.val is not None,
+        "sizes": {"train": len(train), "val": len(val), "test": len(test)},
+        "train_class_counts": class_counts(train, num_classes),
+    }
+    return Dataset(name, train, val, test, raw.classes, raw.group_names, raw.mean, raw.std, info)

@@ -1,0 +1,71 @@
+"""Waterbirds (Sagawa et al., 2020) from its standard folder with metadata.csv.
+
+metadata.csv columns used: img_filename (relative to the folder), y (0 landbird, 1 waterbird), split
+(0 train, 1 val, 2 test) and place (0 land, 1 water background); group = 2 * y + place.
+Unlike the other datasets, validation is the official val split (split == 1), not half of the test split:
+it is returned as RawDataset.val and load_dataset uses it as is; the test split is the official test.
+Images: resized to round(image_size * 256/224) pixels square, then centre-cropped to image_size (the
+evaluation transform of Sagawa et al.; 256 then 224 by default).
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from deep.data.base import RawDataset, Split
+from deep.data.files import Archive, Layout, find_folder
+from deep.data.images import channel_stats, read_images, resize_center_crop
+
+URL = "https://nlp.stanford.edu/data/dro/waterbird_complete95_forest2water2.tar.gz"
+# No checksum for this archive is published, so the download is not md5-checked.
+LAYOUT = Layout("waterbirds", "waterbird_complete95_forest2water2", ("metadata.csv",),
+                f"{URL} (unpacked as is)", Archive(URL, None))
+COLUMNS = ("img_filename", "y", "split", "place")
+CLASSES = ["landbird", "waterbird"]
+GROUP_NAMES = [f"{bird}/{place}" for bird in CLASSES for place in ("land", "water")]
+TRAIN, VAL, TEST = 0, 1, 2
+
+
+def read_metadata(folder: Path) -> tuple[list[Path], np.ndarray]:
+    """Image paths and an int array (N, 3) of y, split, place from metadata.csv, checked."""
+    with (folder / "metadata.csv").open(newline="") as file:
+        rows = list(csv.DictReader(file))
+    absent = [column for column in COLUMNS if rows and column not in rows[0]]
+    if not rows or absent:
+        raise ValueError(f"waterbirds: {folder.resolve() / 'metadata.csv'} must have a header with columns "
+                         f"{', '.join(COLUMNS)} and one row per image; it lacks {absent or 'rows'}")
+    try:
+        values = np.array([[int(row[key]) for key in ("y", "split", "place")] for row in rows], dtype=np.int64)
+    except ValueError as error:
+        raise ValueError(f"waterbirds: metadata.csv has a non-integer y, split or place ({error})") from error
+    if not (np.isin(values[:, 0], (0, 1)).all() and np.isin(values[:, 1], (TRAIN, VAL, TEST)).all()
+            and np.isin(values[:, 2], (0, 1)).all()):
+        raise ValueError("waterbirds: metadata.csv needs y and place in {0, 1} and split in {0, 1, 2}")
+    paths = [folder / row["img_filename"] for row in rows]
+    absent_images = [path for path in paths if not path.is_file()]
+    if absent_images:
+        raise FileNotFoundError(f"waterbirds: {len(absent_images)} images listed in metadata.csv are missing, "
+                                f"e.g. {absent_images[0].resolve()}; unpack {URL} again")
+    return paths, values
+
+
+def load_waterbirds(data: Path | None = None, download: bool = False, *, image_size: int = 224) -> RawDataset:
+    """Waterbirds: uint8 (N, 3, image_size, image_size), 2 classes, 4 groups, official train/val/test."""
+    folder = find_folder(LAYOUT, data, download)
+    paths, values = read_metadata(folder)
+    transform = resize_center_crop(image_size, round(image_size * 256 / 224))
+    y, split, place = values.T
+
+    def read(which: int, desc: str) -> Split:
+        # One split at a time, so the images are never held twice in memory.
+        rows = np.flatnonzero(split == which)
+        x = read_images([paths[i] for i in rows], image_size, transform, desc=f"waterbirds {desc}")
+        return Split(torch.from_numpy(x), torch.from_numpy(y[rows]), torch.from_numpy(2 * y[rows] + place[rows]))
+
+    train, val, test = read(TRAIN, "train"), read(VAL, "val"), read(TEST, "test")
+    mean, std = channel_stats(train.x)
+    return RawDataset(train, test, list(CLASSES), list(GROUP_NAMES), mean, std, val=val, source=str(folder.resolve()))

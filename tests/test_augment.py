@@ -1,0 +1,80 @@
+"""Tests for deep.augment: the vectorised crop + flip equals the per-sample definition and is seeded."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from deep.augment import crop_flip, default_padding
+
+
+def _images(n: int, c: int, h: int, w: int, seed: int = 0) -> torch.Tensor:
+    return torch.randint(1, 256, (n, c, h, w), generator=torch.Generator().manual_seed(seed), dtype=torch.uint8)
+
+
+def _candidates(image: torch.Tensor, pad: int) -> list[torch.Tensor]:
+    """Every crop of the zero-padded image, flipped and not: what RandomCrop + RandomHorizontalFlip can give."""
+    _, h, w = image.shape
+    padded = F.pad(image, (pad, pad, pad, pad))
+    crops = [padded[:, top : top + h, left : left + w] for top in range(2 * pad + 1) for left in range(2 * pad + 1)]
+    return crops + [crop.flip(-1) for crop in crops]
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    n=st.integers(1, 5), c=st.integers(1, 3), h=st.integers(1, 9), w=st.integers(1, 9),
+    pad=st.integers(0, 3), seed=st.integers(0, 2**31),
+)
+def test_each_output_is_a_padded_crop_maybe_flipped(n: int, c: int, h: int, w: int, pad: int, seed: int) -> None:
+    x = _images(n, c, h, w, seed)
+    out = crop_flip(x, torch.Generator().manual_seed(seed), padding=pad)
+    assert out.shape == x.shape and out.dtype == x.dtype
+    for image, result in zip(x, out):
+        assert any(torch.equal(result, candidate) for candidate in _candidates(image, pad))
+
+
+def test_crop_shifts_stay_within_padding_and_cover_it() -> None:
+    x = _images(400, 1, 8, 8)
+    out = crop_flip(x, torch.Generator().manual_seed(1), padding=2, flip=False)
+    shifts = set()
+    for image, result in zip(x, out):
+        matches = [i for i, candidate in enumerate(_candidates(image, 2)[:25]) if torch.equal(result, candidate)]
+        assert matches, "output is not a crop of the padded image"
+        shifts.add(divmod(matches[0], 5))
+    assert shifts == {(top, left) for top in range(5) for left in range(5)}
+
+
+def test_flip_really_flips_about_half() -> None:
+    x = _images(200, 3, 6, 6)
+    out = crop_flip(x, torch.Generator().manual_seed(2), padding=0)
+    flipped = torch.tensor([torch.equal(o, i.flip(-1)) for o, i in zip(out, x)])
+    same = torch.tensor([torch.equal(o, i) for o, i in zip(out, x)])
+    assert bool((flipped | same).all())
+    assert 60 < int(flipped.sum()) < 140
+    assert torch.equal(crop_flip(x, torch.Generator().manual_seed(2), padding=0, flip=False), x)
+
+
+def test_seeded() -> None:
+    x = _images(32, 3, 16, 16)
+    a = crop_flip(x, torch.Generator().manual_seed(5))
+    b = crop_flip(x, torch.Generator().manual_seed(5))
+    c = crop_flip(x, torch.Generator().manual_seed(6))
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+
+
+def test_float_images_and_default_padding() -> None:
+    x = torch.rand(4, 3, 32, 32)
+    out = crop_flip(x, torch.Generator().manual_seed(0))
+    assert out.dtype == torch.float32 and out.shape == x.shape
+    assert default_padding(32) == 4 and default_padding(64) == 8 and default_padding(224) == 28
+
+
+def test_rejects_non_image_batches() -> None:
+    with pytest.raises(ValueError, match="N, C, H, W"):
+        crop_flip(torch.zeros(4, 10), torch.Generator())
+    with pytest.raises(ValueError, match="padding"):
+        crop_flip(torch.zeros(1, 1, 4, 4), torch.Generator(), padding=-1)
