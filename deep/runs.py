@@ -39,6 +39,11 @@ def canonical_json(obj: object) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
+def as_stored(config: dict) -> dict:
+    """The config as it reads back from its JSON file (tuples become lists), for comparing with stored ones."""
+    return json.loads(canonical_json(config))
+
+
 def config_hash(config: dict) -> str:
     """A short, stable hash of a config dict (16 hex digits of sha256 of its canonical JSON)."""
     return hashlib.sha256(canonical_json(config).encode()).hexdigest()[:16]

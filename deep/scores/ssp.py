@@ -1,0 +1,44 @@
+"""ssp: distance of each sample's feature to its class prototype, with the query model at the end of training.
+
+A supervised variant of self-supervised prototypes (Sorscher et al. 2022): the prototypes are the class
+means of the query model's penultimate features (`model.embed`, eval mode, normalised input), and farther
+samples are harder. Features are L2-normalised first, so that the distance measures direction (cosine-like)
+and is not dominated by the feature norm; the class mean itself is not re-normalised.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from deep.scores.base import ScoreContext, Scorer
+from deep.scores.final import AtFinalEpoch
+from deep.scores.outputs import epoch_features
+
+
+def prototype_distances(features: torch.Tensor, y: torch.Tensor, num_classes: int) -> np.ndarray:
+    """‖u_i − mean_{j: y_j = y_i} u_j‖₂ with u = features / ‖features‖₂, as float64 (N,)."""
+    u = torch.nn.functional.normalize(features.double(), dim=1)
+    labels = y.long()
+    sums = torch.zeros(num_classes, u.shape[1], dtype=u.dtype).index_add_(0, labels, u)
+    counts = torch.bincount(labels, minlength=num_classes).clamp(min=1).to(u.dtype)
+    means = sums / counts[:, None]
+    return torch.linalg.vector_norm(u - means[labels], dim=1).numpy()
+
+
+def _score(state: Any, context: ScoreContext) -> np.ndarray:
+    """Prototype distances of this epoch's model on the full training split."""
+    return prototype_distances(epoch_features(state, context.train.x), context.train.y, context.num_classes)
+
+
+def make(context: ScoreContext) -> AtFinalEpoch:
+    """An SSP recorder for one query model."""
+    return AtFinalEpoch(context, _score, "ssp")
+
+
+SCORER = Scorer(
+    make=make, epoch_fraction=1.0, min_epochs=1,
+    description="supervised prototypes: distance to the class mean of normalised features (Sorscher et al. 2022)",
+)
