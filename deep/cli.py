@@ -9,6 +9,7 @@ from pathlib import Path
 
 from deep.data import DATASETS, DEFAULT_ROOT
 from deep.models import MODELS
+from deep.runs import CorruptRunError
 from deep.scores import SCORERS
 from deep.sweep import DEFAULT_DENSITIES, DEFAULT_PROTOCOLS
 from deep.train import TrainConfig, default_config
@@ -124,6 +125,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_scores(args: argparse.Namespace) -> int:
+    """Write the scores, recalls and kept indices of a run store to shareable files (load them with deep.export.load_export)."""
+    from deep.export import export_store
+
+    print(f"wrote {export_store(args.runs, args.out)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `python -m deep`."""
     parser = argparse.ArgumentParser(
@@ -158,6 +167,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("runs", help="run store folder")
     p.add_argument("--out", default=None, metavar="DIR", help="write figures and summary tables here")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("export-scores", help="export scores and kept indices to shareable files",
+                       description=cmd_export_scores.__doc__)
+    p.add_argument("runs", help="run store folder")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="export folder: manifest.json, scores/<hash>.npz per query stage, kept/<hash>.npz per run")
+    p.set_defaults(func=cmd_export_scores)
     return parser
 
 
@@ -167,6 +183,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, FileNotFoundError, CorruptRunError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -102,12 +102,16 @@ class Run:
     config: dict
     metrics: dict
 
+    def array_names(self) -> list[str]:
+        """Names of the arrays saved with the run (what `array` takes), sorted."""
+        return sorted(Path(file).stem for file in read_json(self.path / "checksums.json"))
+
     def array(self, name: str) -> np.ndarray:
         """Load the array `name` saved with the run, after checking its checksum."""
         file = self.path / f"{name}.npy"
         expected = read_json(self.path / "checksums.json").get(file.name)
         if expected is None or _sha256(file) != expected:
-            raise CorruptRunError(f"{file} does not match its recorded checksum")
+            raise CorruptRunError(f"{file} does not match its recorded checksum: delete {self.path} to compute the run again")
         return np.load(file, allow_pickle=False)
 
 

@@ -1,0 +1,69 @@
+"""Export a run store's scores and kept indices as plain files to share, and load such an export back.
+
+An export folder holds `manifest.json` (one entry per query stage and per final run: its file, full config and
+metrics) and one `.npz` per entry: `scores/<hash>.npz` with every array of a query stage (`scores_<scorer>`,
+`recalls`, ...) and `kept/<hash>.npz` with a final run's `kept` indices. Arrays are checked against the store's
+checksums on the way out and are read back with allow_pickle=False, so an export is data, never code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from deep.query import QUERY_DIR
+from deep.runs import Run, RunStore, read_json, write_json
+
+MANIFEST = "manifest.json"
+SECTIONS = {"scores": QUERY_DIR, "kept": ""}  # export subfolder -> run-store subfolder it is read from
+
+
+@dataclass(frozen=True)
+class ExportEntry:
+    """One exported run: its config, metrics and the file holding its arrays."""
+
+    config: dict
+    metrics: dict
+    file: Path
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Every array of the entry, by name."""
+        with np.load(self.file, allow_pickle=False) as data:
+            return {name: data[name] for name in data.files}
+
+
+def _export_run(run: Run, folder: Path, section: str) -> dict:
+    """Write one run's arrays to `folder/section/<hash>.npz` and return its manifest entry."""
+    file = Path(section) / f"{run.path.name}.npz"
+    np.savez_compressed(folder / file, **{name: run.array(name) for name in run.array_names()})
+    return {"file": file.as_posix(), "config": run.config, "metrics": run.metrics}
+
+
+def export_store(root: Path | str, out: Path | str) -> Path:
+    """Write every finished query stage and final run under `root` into the export folder `out`; returns the manifest."""
+    root, out = Path(root), Path(out)
+    if not root.is_dir():
+        raise FileNotFoundError(f"run folder {root} does not exist: pass the folder a sweep wrote its runs to")
+    manifest: dict[str, list[dict]] = {}
+    for section, sub in SECTIONS.items():
+        (out / section).mkdir(parents=True, exist_ok=True)
+        manifest[section] = [_export_run(run, out, section) for run in RunStore(root / sub).runs()]
+    if not any(manifest.values()):
+        raise ValueError(f"no finished runs under {root}: run a sweep into it first")
+    path = out / MANIFEST
+    write_json(path, manifest)
+    return path
+
+
+def load_export(folder: Path | str) -> dict[str, list[ExportEntry]]:
+    """The entries of an export folder: {"scores": query stages, "kept": final runs}."""
+    folder = Path(folder)
+    if not (folder / MANIFEST).is_file():
+        raise FileNotFoundError(f"{folder / MANIFEST} not found: pass a folder written by `python -m deep export-scores`")
+    manifest = read_json(folder / MANIFEST)
+    return {
+        section: [ExportEntry(e["config"], e["metrics"], folder / e["file"]) for e in manifest.get(section, [])]
+        for section in SECTIONS
+    }
