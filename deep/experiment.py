@@ -1,8 +1,9 @@
 """One experiment grid: query stages, pruning, final training and evaluation, stored run by run.
 
-A final run is identified by the hash of its full config (dataset, model, protocol, density, seed, method,
-training schedule and the query stages that fed it); it is skipped when already finished, so a killed
-sweep resumes where it stopped.
+A final run is identified by the hash of its full config (dataset, model, protocol, density, seed, method and
+the method options it reads, quota unit, training schedule and the query stages that fed it); it is skipped
+when already finished, so a killed sweep resumes where it stopped. Quotas are taken over classes or, with
+quota unit "group", over the dataset's groups (Waterbirds: 2 y + place) from per-group validation accuracy.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ import torch
 
 from deep.data import load_dataset
 from deep.data.base import Dataset
+from deep.methods import METHODS, MethodInput, MethodOptions
 from deep.metrics import classification_metrics
 from deep.models import build_model
-from deep.prune import Protocol, parse_protocol, select
+from deep.prune import QUOTA_UNITS, Protocol, parse_protocol, select
 from deep.query import QueryResult, query_train_config, run_query
 from deep.runs import RunStore
 from deep.scores import SCORERS
@@ -42,6 +44,15 @@ class Setup:
     recall_epochs: int | None = None  # query length for DRoP's recalls; None = the full schedule
     min_count: int = 0
     device: str | None = None
+    method: str = "erm"  # a key of deep.methods.METHODS
+    quota_unit: str = "class"  # what DRoP and StrategyQ allocate over: "class" or "group"
+    method_options: MethodOptions = MethodOptions()
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"unknown method {self.method!r}: choose one of {', '.join(METHODS)}")
+        if self.quota_unit not in QUOTA_UNITS:
+            raise ValueError(f"unknown quota unit {self.quota_unit!r}: choose one of {', '.join(QUOTA_UNITS)}")
 
     def dataset_key(self) -> dict:
         """What identifies the data (not where the download flag came from)."""
@@ -74,7 +85,7 @@ def load(setup: Setup) -> Dataset:
 
 
 def check(setup: Setup, protocols: list[str], densities: list[float]) -> list[Protocol]:
-    """Validate a grid before any training: protocol names, densities, query lengths."""
+    """Validate a grid before any training: protocol names, densities, query lengths, groups for group quotas."""
     parsed = [parse_protocol(name, frozenset(SCORERS)) for name in protocols]
     for d in densities:
         if not (0.0 < d <= 1.0):
@@ -89,6 +100,10 @@ def check(setup: Setup, protocols: list[str], densities: list[float]) -> list[Pr
                 )
         if p.needs_recalls and setup.epochs_for(None) < 1:
             raise ValueError("DRoP needs validation recalls from at least 1 query epoch: raise --recall-epochs")
+    if setup.quota_unit == "group" and load(setup).num_groups == 0:
+        raise ValueError(f"--quota-unit group needs a dataset with groups, and {setup.dataset!r} has none: "
+                         "use --quota-unit class, or a dataset with group ids (waterbirds, spurious_digits, "
+                         "an npz with a `group` array)")
     return parsed
 
 
@@ -103,8 +118,9 @@ def final_config(setup: Setup, protocol: Protocol, density: float, seed: int, qu
         "scorer": protocol.scorer,
         "density": d,
         "seed": seed,
-        "method": "erm",
-        "quota_unit": "class",
+        "method": setup.method,
+        "method_options": METHODS[setup.method].config(setup.method_options),
+        "quota_unit": setup.quota_unit,
         "min_count": setup.min_count,
         "train": asdict(setup.train.scaled_for_density(d)),
         "query": queries,
@@ -137,10 +153,30 @@ def queries_for(setup: Setup, root: str, protocols: list[Protocol], seed: int) -
     return found
 
 
+def _quota_units(
+    setup: Setup, dataset: Dataset, recalls_q: QueryResult | None
+) -> tuple[np.ndarray, int, np.ndarray | None]:
+    """The units quotas are taken over (class or group id per training sample), their number and their recalls."""
+    if setup.quota_unit == "class":
+        return dataset.train.y.numpy(), dataset.num_classes, None if recalls_q is None else recalls_q.recalls
+    if recalls_q is not None and recalls_q.group_recalls is None:
+        raise ValueError(f"the query stage {recalls_q.key} holds no per-group validation accuracy (made before group "
+                         "quotas existed): delete that folder under _query/ and run again")
+    return dataset.train.group.numpy(), dataset.num_groups, None if recalls_q is None else recalls_q.group_recalls
+
+
+def _counts(labels: np.ndarray, kept: np.ndarray, num: int, name: str) -> dict:
+    """Sizes, kept counts and kept densities per class or group, as metrics."""
+    sizes = np.bincount(labels, minlength=num)
+    counts = np.bincount(labels[kept], minlength=num)
+    return {f"{name}_sizes": sizes.tolist(), f"{name}_counts": counts.tolist(),
+            f"{name}_density": (counts / np.maximum(sizes, 1)).tolist()}
+
+
 def run_final(
     setup: Setup, root: str, protocol: Protocol, density: float, seed: int, queries: dict, progress: bool = False
 ) -> Path:
-    """Prune, train from scratch on the kept samples, evaluate, and store one final run; returns its folder."""
+    """Prune, train from scratch on the kept samples with the setup's method, evaluate, store; returns its folder."""
     scores_q = queries.get(("scores", protocol.scorer)) if protocol.scorer else None
     recalls_q = queries.get(("recalls", None)) if protocol.needs_recalls else None
     refs = {"scores": scores_q and scores_q.key, "recalls": recalls_q and recalls_q.key}
@@ -151,39 +187,50 @@ def run_final(
         return store.path(config)
     with claim:
         dataset = load(setup)
-        units = dataset.train.y.numpy()
+        units, num_units, recalls = _quota_units(setup, dataset, recalls_q)
         rng = np.random.default_rng([seed, int(config["density"] * 1e6)])
         kept = select(
-            protocol, config["density"], units, dataset.num_classes, rng,
+            protocol, config["density"], units, num_units, rng,
             scores=None if scores_q is None else scores_q.scores[protocol.scorer],
-            recalls=None if recalls_q is None else recalls_q.recalls,
-            min_count=setup.min_count,
+            recalls=recalls, min_count=setup.min_count,
         )
         cfg = TrainConfig(**{**config["train"], "milestones": tuple(config["train"]["milestones"])})
         normalization = None if dataset.mean is None else (dataset.mean, dataset.std)
+        kept_split = dataset.train.subset(torch.as_tensor(kept))
+        has_groups = dataset.train.group is not None
+        start = time.perf_counter()
+        # The method plans first (JTT trains its identification model here), so the final init below is the
+        # same whatever the method.
+        plan = METHODS[setup.method].prepare(MethodInput(
+            kept_split, kept_split.group if has_groups else kept_split.y,
+            dataset.num_groups if has_groups else dataset.num_classes, dataset.num_classes, cfg, seed,
+            setup.torch_device(), normalization, setup.model, dataset.input_shape, setup.method_options,
+        ))
         torch.manual_seed(seed)
         model = build_model(setup.model, dataset.num_classes, dataset.input_shape)
-        start = time.perf_counter()
         result = train(
-            model, dataset.train.subset(torch.as_tensor(kept)), cfg, seed=seed, device=setup.torch_device(),
-            normalization=normalization, val=dataset.val, progress=progress,
+            model, kept_split.subset(torch.as_tensor(plan.rows)), cfg, seed=seed, device=setup.torch_device(),
+            normalization=normalization, val=dataset.val, callbacks=plan.callbacks, loss_fn=plan.loss_fn,
+            progress=progress,
         )
         seconds = time.perf_counter() - start
         metrics = evaluate(model, dataset, setup.torch_device())
-        sizes = np.bincount(units, minlength=dataset.num_classes)
-        counts = np.bincount(units[kept], minlength=dataset.num_classes)
+        labels = dataset.train.y.numpy()
         metrics.update(
             val_accuracy=float(result.best_val_accuracy) if result.best_val_accuracy is not None else None,
-            num_train=int(units.size),
+            num_train=int(labels.size),
             num_kept=int(kept.size),
-            class_sizes=sizes.tolist(),
-            class_counts=counts.tolist(),
-            class_density=(counts / np.maximum(sizes, 1)).tolist(),
-            recalls=None if recalls_q is None else recalls_q.recalls.tolist(),
+            num_trained=int(plan.rows.size),
+            **_counts(labels, kept, dataset.num_classes, "class"),
+            **(_counts(dataset.train.group.numpy(), kept, dataset.num_groups, "group") if has_groups else {}),
+            recalls=None if recalls is None else np.asarray(recalls).tolist(),
+            method_summary=plan.summary(),
             train_seconds=seconds,
             epochs=cfg.epochs,
         )
-        return store.finish(config, metrics, {"kept": kept})
+        # "trained" only where the method subsamples the kept set (subg); otherwise it equals "kept".
+        trained = {} if plan.rows.size == kept.size else {"trained": kept[plan.rows]}
+        return store.finish(config, metrics, {"kept": kept, **trained})
 
 
 def evaluate(model: torch.nn.Module, dataset: Dataset, device: torch.device) -> dict:

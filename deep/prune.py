@@ -18,6 +18,8 @@ import numpy as np
 
 from toy.quotas import drop_quotas, strategy_quotas
 
+QUOTA_UNITS = ("class", "group")  # what quotas are taken over: classes, or the dataset's groups
+
 
 @dataclass(frozen=True)
 class Protocol:
@@ -100,6 +102,9 @@ def select(
         raise ValueError(f"protocol {protocol.name!r} needs one score per training sample ({n})")
     if protocol.needs_recalls and (recalls is None or np.shape(recalls) != (num_units,)):
         raise ValueError(f"protocol {protocol.name!r} needs one validation recall per unit ({num_units})")
+    if protocol.needs_recalls and np.isnan(recalls).any():
+        raise ValueError(f"units {np.flatnonzero(np.isnan(recalls)).tolist()} have no validation samples, so DRoP "
+                         "has no recall to allocate by: use a validation split that holds every class or group")
     k = kept_count(density, n)
     # Random choice is a random priority: one mechanism for "random inside" and "top-scored inside".
     random_priority = rng.permutation(n).astype(np.float64)

@@ -2,9 +2,12 @@
 
 Every figure is drawn once per experiment, i.e. per combination of dataset (name, data file, split seed),
 model, method, quota unit and imbalance found in the store; file names get a suffix naming what differs
-when there is more than one. Each PNG comes with a CSV of exactly the numbers it plots, in one long
-format: the experiment's fields, protocol, density, quantity, class (blank for scalars), n_seeds, mean,
-std, min, max. Statistics are over seeds; std uses ddof=0 (the population std: 0, not NaN, for one seed).
+when there is more than one. Two figures compare experiments instead: `imbalance` (paper 003, Fig. 8) puts
+the imbalance factors of one method side by side, one colour family per factor; `group_robustness` (Fig. 9)
+puts every method and protocol run on data with groups side by side, one colour family per method.
+Each PNG comes with a CSV of exactly the numbers it plots, in one long format: the experiment's fields,
+protocol, density, quantity, class (blank for scalars), n_seeds, mean, std, min, max. Statistics are over
+seeds; std uses ddof=0 (the population std: 0, not NaN, for one seed).
 """
 
 from __future__ import annotations
@@ -50,6 +53,11 @@ SUMMARY_METRICS = ("accuracy", "worst_class_accuracy")
 SEED_DDOF = 0
 CSV_FIELDS = (*EXPERIMENT_FIELDS, "protocol", "density", "quantity", "class", "n_seeds", "mean", "std", "min", "max")
 FULL_COLOUR = "black"
+IMBALANCE_FAMILY = ("dataset", "data", "split_seed", "model", "method", "quota_unit")  # one figure, imbalances vary
+GROUP_FAMILY = ("dataset", "data", "split_seed", "model", "imbalance")  # one figure, methods and quota units vary
+# Sequential colour maps, one per family of lines (an imbalance factor, a method); shades and dashes tell members.
+FAMILY_CMAPS = ("Blues", "Reds", "Greens", "Purples", "Oranges", "Greys", "YlOrBr", "BuGn")
+MEMBER_STYLES = ("-", "--", ":", "-.")
 
 
 def protocol_kind(protocol: str) -> str:
@@ -61,6 +69,11 @@ def protocol_kind(protocol: str) -> str:
     if protocol.startswith("random+") and protocol.endswith("q"):
         return "random+quota"
     return "score"
+
+
+def uses_quotas(protocol: str) -> bool:
+    """Whether a protocol allocates counts per unit (class or group), so that its quota unit matters."""
+    return protocol_kind(protocol) in ("random+quota", "score+drop", "random+drop")
 
 
 def changes_class_proportions(protocol: str) -> bool:
@@ -289,17 +302,18 @@ def _series(records: Sequence[dict], protocol: str, quantity: str, cls: int | st
     return Series(column("density"), column("mean"), column("min"), column("max"))
 
 
-def _plot_series(ax: Axes, series: Series, colour: object, label: str, x: np.ndarray | None = None) -> None:
+def _plot_series(ax: Axes, series: Series, colour: object, label: str, x: np.ndarray | None = None,
+                 linestyle: str = "-") -> None:
     x = series.x if x is None else x
-    ax.plot(x, series.mean, color=colour, marker="o", markersize=3, linewidth=1.4, label=label)
+    ax.plot(x, series.mean, color=colour, marker="o", markersize=3, linewidth=1.4, linestyle=linestyle, label=label)
     ax.fill_between(x, series.low, series.high, color=colour, alpha=0.15, linewidth=0)
 
 
-def _plot_reference(ax: Axes, series: Series, label: str) -> None:
+def _plot_reference(ax: Axes, series: Series, label: str, colour: object = FULL_COLOUR) -> None:
     """The `full` run as a horizontal line with its min/max band over seeds."""
     if series.mean.size:
-        ax.axhline(series.mean[0], color=FULL_COLOUR, linestyle="--", linewidth=1.1, label=label)
-        ax.axhspan(series.low[0], series.high[0], color=FULL_COLOUR, alpha=0.08, linewidth=0)
+        ax.axhline(series.mean[0], color=colour, linestyle="--", linewidth=1.1, label=label)
+        ax.axhspan(series.low[0], series.high[0], color=colour, alpha=0.08, linewidth=0)
 
 
 def _note_on(ax: Axes, text: str) -> None:
@@ -318,16 +332,19 @@ def _protocols(rows: Sequence[dict]) -> list[str]:
 
 
 def _title(experiment: dict) -> str:
+    """What an experiment (or a family of experiments, without method or imbalance) is, in one line."""
     data = f" ({Path(experiment['data']).name})" if experiment["data"] else ""
-    parts = [f"{experiment['dataset']}{data}", experiment["model"], experiment["method"],
-             f"quotas per {experiment['quota_unit']}"]
-    if experiment["imbalance"] is not None:
+    parts = [f"{experiment['dataset']}{data}", experiment["model"]]
+    if "method" in experiment:
+        parts += [experiment["method"], f"quotas per {experiment['quota_unit']}"]
+    if experiment.get("imbalance") is not None:
         parts.append(f"imbalance {experiment['imbalance']}")
     return " · ".join(str(p) for p in parts)
 
 
-def _seed_note(rows: Sequence[dict]) -> str:
-    counts = sorted({len(cell) for cell in _cells(rows).values()})
+def _seed_note(*row_groups: Sequence[dict]) -> str:
+    """How many seeds the cells of the given groups of runs average over."""
+    counts = sorted({len(cell) for rows in row_groups for cell in _cells(rows).values()})
     seeds = str(counts[0]) if len(counts) == 1 else f"{counts[0]}–{counts[-1]}"
     return f"mean over {seeds} seed(s); bands: min/max over seeds"
 
@@ -377,6 +394,102 @@ def _robustness(experiment: dict, rows: Sequence[dict], stem: Path, colours: dic
     fig.suptitle(f"{_title(experiment)}\n{_seed_note(rows)}", fontsize=10)
     _outside_legend(fig, axes[0], ncol=7)
     return [_save(fig, stem.with_suffix(".png")), _write_csv(stem.with_suffix(".csv"), records)]
+
+
+@dataclass(frozen=True)
+class Line:
+    """One line of a comparison figure: the runs of one protocol of one experiment, in its family's colours."""
+
+    family: str  # legend family: an imbalance factor, a method
+    label: str
+    protocol: str
+    experiment: dict  # the experiment fields its CSV records carry
+    rows: list[dict]
+
+
+def _family_styles(lines: Sequence[Line]) -> list[tuple[object, str]]:
+    """(colour, line style) per line: a colour map per family, darkest first, and a dash pattern per member.
+
+    The `full` reference of a family takes its darkest shade; the curves are ranked among themselves.
+    """
+    families = list(dict.fromkeys(line.family for line in lines))
+    curves = {family: [line for line in lines if line.family == family and line.protocol != "full"]
+              for family in families}
+    styles = []
+    for line in lines:
+        cmap = plt.get_cmap(FAMILY_CMAPS[families.index(line.family) % len(FAMILY_CMAPS)])
+        members = curves[line.family]
+        rank = members.index(line) if line in members else 0
+        styles.append((cmap(0.9 - 0.45 * rank / max(1, len(members) - 1)), MEMBER_STYLES[rank % len(MEMBER_STYLES)]))
+    return styles
+
+
+def _comparison(lines: Sequence[Line], metrics: Sequence[str], title: str, stem: Path) -> list[Path]:
+    """Metrics against density, one line per Line (`full` as a horizontal reference in its family's colour)."""
+    per_line = [_metric_records(line.experiment, line.rows, metrics) for line in lines]
+    fig, axes = _panel_grid(len(metrics), 4, 3.6, 3.1)
+    ncol = min(len(metrics), 4)  # one legend column per panel column
+    width, height = fig.get_size_inches()
+    fig.set_size_inches(width, height + 0.2 * math.ceil(len(lines) / ncol))  # room for the legend below
+    for ax, metric in zip(axes, metrics):
+        for line, records, (colour, style) in zip(lines, per_line, _family_styles(lines)):
+            series = _series(records, line.protocol, metric)
+            if line.protocol == "full":
+                _plot_reference(ax, series, f"{line.label} (d = 1)", colour)
+            else:
+                _plot_series(ax, series, colour, line.label, linestyle=style)
+        ax.set(title=METRIC_LABELS[metric], xlabel="dataset density d", xlim=(0, 1.02))
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"{title}\n{_seed_note(*[line.rows for line in lines])}", fontsize=10)
+    _outside_legend(fig, axes[0], ncol=ncol)
+    records = [record for records in per_line for record in records]
+    return [_save(fig, stem.with_suffix(".png")), _write_csv(stem.with_suffix(".csv"), records)]
+
+
+def _imbalance_lines(rows: Sequence[dict]) -> list[Line]:
+    """Paper 003 Fig. 8: every protocol at every imbalance factor of one method (none unless one is imbalanced)."""
+    if all(row["imbalance"] is None for row in rows):
+        return []
+    lines = []
+    for key, group in _groups(rows, _experiment_key).items():
+        experiment = dict(zip(EXPERIMENT_FIELDS, key))
+        family = "balanced" if experiment["imbalance"] is None else f"I = {experiment['imbalance']:g}"
+        lines += [Line(family, f"{family} · {protocol}", protocol, experiment,
+                       [row for row in group if row["protocol"] == protocol]) for protocol in _protocols(group)]
+    return lines
+
+
+def _group_lines(rows: Sequence[dict]) -> list[Line]:
+    """Paper 003 Fig. 9: every method and protocol run on data with groups.
+
+    A protocol without quotas prunes the same whatever the quota unit, so its runs under both units are one
+    line (per density and seed the first run found is drawn, `class` before `group`).
+    """
+    grouped = [row for row in rows if row.get("worst_group_accuracy") is not None]
+    lines: dict[tuple, Line] = {}
+    for row in grouped:
+        unit = row["quota_unit"] if uses_quotas(row["protocol"]) else None
+        key = (row["method"], row["protocol"], unit)
+        if key not in lines:
+            label = f"{row['method']} · {row['protocol']}" + (f" · {unit} quotas" if unit else "")
+            experiment = {field: row[field] for field in EXPERIMENT_FIELDS}
+            lines[key] = Line(row["method"], label, row["protocol"], experiment, [])
+        seen = {(_density_key(r["density"]), r["seed"]) for r in lines[key].rows}
+        if (_density_key(row["density"]), row["seed"]) not in seen:
+            lines[key].rows.append(row)
+    return list(lines.values())
+
+
+def _comparisons(rows: Sequence[dict], fields: Sequence[str], make_lines: Callable[[Sequence[dict]], list[Line]],
+                 metrics: Sequence[str], name: str, what: str, out: Path) -> list[Path]:
+    """One comparison figure per family of experiments (runs equal in `fields`) that gives any lines."""
+    families = {key: lines for key, group in _groups(rows, lambda r: tuple(r[f] for f in fields)).items()
+                if (lines := make_lines(group))}
+    written = []
+    for (key, lines), suffix in zip(families.items(), _suffixes(list(families), fields)):
+        title = f"{_title(dict(zip(fields, key)))}: {what}"
+        written += _comparison(lines, metrics, title, out / f"{name}{suffix}")
+    return written
 
 
 def _density_colourbar(fig: plt.Figure, axes: Sequence[Axes], label: str, cmap: str = "viridis") -> None:
@@ -538,11 +651,11 @@ def _summary_markdown(tables: Sequence[tuple[dict, list[dict]]], densities: Sequ
     return "\n".join(lines) + "\n"
 
 
-def _suffixes(experiments: Sequence[tuple]) -> list[str]:
+def _suffixes(experiments: Sequence[tuple], fields: Sequence[str] = EXPERIMENT_FIELDS) -> list[str]:
     """File-name suffixes naming the fields that differ between experiments ('' for a single one)."""
     if len(experiments) == 1:
         return [""]
-    varying = [i for i in range(len(EXPERIMENT_FIELDS)) if len({repr(e[i]) for e in experiments}) > 1]
+    varying = [i for i in range(len(fields)) if len({repr(e[i]) for e in experiments}) > 1]
 
     def part(field: str, value: object) -> str:
         if field == "data" and value:
@@ -550,7 +663,7 @@ def _suffixes(experiments: Sequence[tuple]) -> list[str]:
         label = {"imbalance": "imbalance", "split_seed": "split"}.get(field, "")
         return re.sub(r"[^A-Za-z0-9.+-]+", "-", f"{label}{value}")
 
-    names = ["_" + "_".join(part(EXPERIMENT_FIELDS[i], e[i]) for i in varying) for e in experiments]
+    names = ["_" + "_".join(part(fields[i], e[i]) for i in varying) for e in experiments]
     if len(set(names)) < len(names):  # e.g. two data files with one stem
         names = [f"{name}_{i}" for i, name in enumerate(names)]
     return names
@@ -563,7 +676,10 @@ def write_report(
     summary_densities: Sequence[float] = SUMMARY_DENSITIES,
     bias_protocol: str | None = None,
 ) -> list[Path]:
-    """Write the robustness, class-density and class-bias figures (PNG + CSV) and summary.csv/.md into `out`.
+    """Write the robustness, class-density, class-bias, imbalance and group figures (PNG + CSV) and summaries.
+
+    The imbalance figure is drawn where some run is imbalanced, the group figure where runs have group
+    metrics; summary.csv and summary.md hold the summary tables.
 
     `summary_densities`: the densities (columns) of the summary tables. `bias_protocol`: the protocol whose
     per-class keep ratios the class-bias figure draws (default: el2n, else the first plain score protocol).
@@ -593,6 +709,10 @@ def write_report(
         tables.append((experiment, _summary_rows(experiment, group, summary_densities)))
         if max(len(cell) for cell in _cells(group).values()) == 1:
             notes.append(f"{_title(experiment)}: a single seed per run, so bands are empty and std is 0")
+    written += _comparisons(rows, IMBALANCE_FAMILY, _imbalance_lines, CLASS_METRICS, "imbalance",
+                            "robustness across imbalance factors", out)
+    written += _comparisons(rows, GROUP_FAMILY, _group_lines, GROUP_METRICS, "group_robustness",
+                            "group robustness of every method and protocol", out)
     fields = [*EXPERIMENT_FIELDS, "protocol", "n_seeds",
               *[_summary_column(m, d) for d in summary_densities for m in SUMMARY_METRICS]]
     written.append(_write_csv(out / "summary.csv", [row for _, table in tables for row in table], fields))

@@ -91,6 +91,7 @@ DEFAULT_CONFIGS: dict[tuple[str, str], TrainConfig] = {
     ("tinyimagenet", "*"): TrainConfig(200, 256, 0.2, weight_decay=5e-4, milestones=(100, 150), gamma=0.2),
     ("waterbirds", "*"): TrainConfig(50, 64, 1e-3, weight_decay=1e-4, augment=False),
     ("digits", "*"): _CPU,
+    ("spurious_digits", "*"): _CPU,
     ("debug", "*"): _CPU,
     ("npz", "*"): _CPU,
 }

@@ -316,3 +316,57 @@ def test_pearson_skips_nan_classes_and_checks_shapes() -> None:
     assert pearson([1, 2, np.nan, 3], [2, 4, 5, 6]) == pytest.approx(1.0)
     with pytest.raises(ValueError, match="equal length"):
         pearson([1, 2], [1, 2, 3])
+
+
+def _finish(root: Path, protocol: str, density: float, seed: int, value: float, groups: bool = False,
+            method: str = "erm", quota_unit: str = "class", **dataset: object) -> None:
+    """One run whose class accuracies (and group accuracies) all equal `value`."""
+    run = config(protocol, density, seed, **dataset)
+    run.update(method=method, quota_unit=quota_unit)
+    m = metrics(np.full(SIZES.size, value), counts_for("random", density) if protocol != "full" else SIZES)
+    if groups:
+        m.update(group_accuracy=[value, value / 2], worst_group_accuracy=value / 2, weighted_group_accuracy=value)
+    RunStore(root).finish(run, m)
+
+
+def test_imbalance_figure_one_family_per_factor(tmp_path: Path) -> None:
+    for imbalance in (2.0, 20.0):
+        for seed in (0, 1):
+            _finish(tmp_path, "full", 1.0, seed, 0.9, imbalance=imbalance)
+            for protocol in ("el2n", "random+drop"):
+                for density in (0.3, 0.6):
+                    _finish(tmp_path, protocol, density, seed, density / imbalance + 0.01 * seed, imbalance=imbalance)
+    names = {p.name for p in write_report(tmp_path, tmp_path / "out")}
+    assert {"imbalance.png", "imbalance.csv"} <= names
+    assert len([name for name in names if name.startswith("robustness_imbalance")]) == 4  # per factor, PNG + CSV
+    records = read_csv(tmp_path / "out" / "imbalance.csv")
+    assert {r["quantity"] for r in records} == {"accuracy", "worst_class_accuracy", "max_min_gap", "class_accuracy_std"}
+    cell = {(r["imbalance"], r["protocol"], float(r["density"])): r for r in records if r["quantity"] == "accuracy"}
+    assert float(cell[("20.0", "random+drop", 0.6)]["mean"]) == pytest.approx(0.6 / 20 + 0.005)
+    assert float(cell[("2.0", "el2n", 0.3)]["max"]) == pytest.approx(0.3 / 2 + 0.01)
+    assert cell[("2.0", "full", 1.0)]["n_seeds"] == "2"
+
+
+def test_balanced_store_has_no_imbalance_or_group_figure(report: tuple[Path, list[Path]]) -> None:
+    names = {p.name for p in report[1]}
+    assert not any(name.startswith(("imbalance", "group_robustness")) for name in names)
+
+
+def test_group_figure_compares_methods_and_quota_units(tmp_path: Path) -> None:
+    for unit in ("class", "group"):
+        for method, value in (("erm", 0.8), ("group_dro", 0.7)):
+            _finish(tmp_path, "full", 1.0, 0, value, groups=True, method=method, quota_unit=unit)
+            _finish(tmp_path, "random+drop", 0.5, 0, value - (0.1 if unit == "group" else 0.2), groups=True,
+                    method=method, quota_unit=unit)
+    with pytest.warns(UserWarning, match="single seed"):
+        write_report(tmp_path, tmp_path / "out")
+    records = read_csv(tmp_path / "out" / "group_robustness.csv")
+    assert {r["quantity"] for r in records} == {"worst_group_accuracy", "weighted_group_accuracy"}
+    worst = [(r["method"], r["protocol"], r["quota_unit"], round(float(r["mean"]), 9))
+             for r in records if r["quantity"] == "worst_group_accuracy"]
+    # `full` does not depend on the quota unit: one line per method; random+drop: one per method and unit.
+    assert sorted(worst) == sorted([
+        ("erm", "full", "class", 0.4), ("erm", "random+drop", "class", 0.3), ("erm", "random+drop", "group", 0.35),
+        ("group_dro", "full", "class", 0.35), ("group_dro", "random+drop", "class", 0.25),
+        ("group_dro", "random+drop", "group", 0.3),
+    ])

@@ -20,6 +20,7 @@ from deep.data.digits import load_digits
 from deep.data.files import DEFAULT_ROOT
 from deep.data.npz import load_npz
 from deep.data.splits import long_tail_indices, stratified_split
+from deep.data.spurious_digits import load_spurious_digits
 from deep.data.tinyimagenet import load_tinyimagenet
 from deep.data.waterbirds import load_waterbirds
 
@@ -34,6 +35,7 @@ DATASETS: dict[str, Loader] = {
     "waterbirds": load_waterbirds,
     "debug": load_debug,
     "debug_images": load_debug_images,
+    "spurious_digits": load_spurious_digits,
 }
 
 # Independent random streams per use of the run seed, so that changing one never shifts the other.

@@ -1,0 +1,100 @@
+"""What a training method is: how it turns the kept samples into a training plan (rows, loss, callbacks)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from deep.data.base import Split
+from deep.train import Callback, LossFn, Normalization, TrainConfig
+
+
+@dataclass(frozen=True)
+class MethodOptions:
+    """The methods' own hyper-parameters; a method's run config records only the ones it reads."""
+
+    dro_step: float = 0.01  # Group DRO's step size eta for the group weights (Sagawa et al. 2020)
+    jtt_upweight: float = 100.0  # JTT's lambda: loss weight of the identification model's errors (Waterbirds value)
+    jtt_epochs: int | None = None  # JTT's identification epochs T; None = a fifth of the schedule (Waterbirds: 60/300)
+
+    def __post_init__(self) -> None:
+        checks = {
+            "--dro-step must be > 0": self.dro_step > 0,
+            "--jtt-upweight must be >= 1": self.jtt_upweight >= 1,
+            "--jtt-epochs must be >= 1": self.jtt_epochs is None or self.jtt_epochs >= 1,
+        }
+        failed = [message for message, ok in checks.items() if not ok]
+        if failed:
+            raise ValueError(f"invalid method options ({'; '.join(failed)}): {self}")
+
+
+@dataclass(frozen=True)
+class MethodInput:
+    """Everything a method may use to plan the final training on the kept samples."""
+
+    train: Split  # the kept training samples
+    groups: torch.Tensor  # group id of every kept sample: the dataset's groups, or its classes when it has none
+    num_groups: int
+    num_classes: int
+    cfg: TrainConfig  # the final run's (density-scaled) schedule
+    seed: int
+    device: torch.device
+    normalization: Normalization | None
+    model: str  # model name, for methods that train a model of their own (JTT)
+    input_shape: tuple[int, ...]
+    options: MethodOptions
+
+
+@dataclass
+class Plan:
+    """How to train: on which rows of the kept split, with which loss and callbacks; `summary` goes to metrics.
+
+    The trainer hands `loss_fn` the row numbers of the split it trains on, i.e. positions in `rows`.
+    """
+
+    rows: np.ndarray
+    loss_fn: LossFn | None = None
+    callbacks: Sequence[Callback] = ()
+    summary: Callable[[], dict] = dict  # called after training: what the method learned or chose, for metrics.json
+
+
+@dataclass(frozen=True)
+class Method:
+    """A registry entry: a one-line description, the MethodOptions fields it reads, and its planner."""
+
+    help: str
+    prepare: Callable[[MethodInput], Plan]
+    options: tuple[str, ...] = ()
+
+    def config(self, options: MethodOptions) -> dict:
+        """The options this method reads, as recorded in a run's config (so they enter its hash)."""
+        return {name: getattr(options, name) for name in self.options}
+
+
+def every_row(data: MethodInput) -> np.ndarray:
+    """All rows of the kept split."""
+    return np.arange(len(data.train))
+
+
+def sample_losses(logits: torch.Tensor, y: torch.Tensor, label_smoothing: float) -> torch.Tensor:
+    """Per-sample (label-smoothed) cross-entropy."""
+    return F.cross_entropy(logits, y, reduction="none", label_smoothing=label_smoothing)
+
+
+def weighted_mean(losses: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """sum w_i l_i / sum w_i, torch's weighted-loss mean; 0 (no gradient) for a batch whose weights are all 0."""
+    return (weights * losses).sum() / weights.sum().clamp_min(torch.finfo(losses.dtype).tiny)
+
+
+def weighted_loss(weight_of: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], label_smoothing: float) -> LossFn:
+    """A loss_fn weighting each sample's cross-entropy by weight_of(y, idx), normalised per batch."""
+
+    def loss(logits: torch.Tensor, y: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        return weighted_mean(sample_losses(logits, y, label_smoothing), weight_of(y, idx))
+
+    return loss
+

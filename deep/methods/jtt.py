@@ -1,0 +1,55 @@
+"""JTT, Just Train Twice (Liu et al. 2021): upweight the training errors of a briefly trained ERM model.
+
+The identification model is the final run's model architecture trained with ERM on the kept samples for T
+epochs (--jtt-epochs; the final schedule truncated at T); the kept samples it then misclassifies (eval mode)
+get loss weight lambda (--jtt-upweight), all others 1. The paper upsamples the errors lambda times instead;
+here the weights enter the per-batch weighted mean sum_i w_i l_i / sum_i w_i, which has the same expected
+objective without lengthening the epochs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from deep.methods.base import Method, MethodInput, Plan, every_row, weighted_loss
+from deep.models import build_model
+from deep.query import query_train_config
+from deep.train import predict, train
+
+JTT_STREAM = 2  # seed stream of the identification model, apart from the final model's
+IDENTIFICATION_FRACTION = 0.2  # default T / E: JTT's Waterbirds setting, 60 of 300 epochs
+
+
+def identification_epochs(data: MethodInput) -> int:
+    """T: --jtt-epochs, else a fifth of the final schedule (at least 1)."""
+    if data.options.jtt_epochs is not None:
+        return data.options.jtt_epochs
+    return max(1, round(IDENTIFICATION_FRACTION * data.cfg.epochs))
+
+
+def identification_errors(data: MethodInput) -> torch.Tensor:
+    """Boolean mask of the kept samples that an ERM model trained for T epochs misclassifies."""
+    seed = int(np.random.SeedSequence((data.seed, JTT_STREAM)).generate_state(1)[0])
+    torch.manual_seed(seed)
+    model = build_model(data.model, data.num_classes, data.input_shape)
+    cfg = query_train_config(data.cfg, identification_epochs(data))
+    train(model, data.train, cfg, seed=seed, device=data.device, normalization=data.normalization, progress=False)
+    logits = predict(model, data.train.x, normalization=data.normalization, device=data.device)
+    return logits.argmax(1) != data.train.y
+
+
+def prepare(data: MethodInput) -> Plan:
+    """All kept rows, the identification model's errors weighted by lambda."""
+    errors = identification_errors(data)
+    weights = torch.where(errors, data.options.jtt_upweight, 1.0).to(data.device)
+    summary = {"identification_epochs": identification_epochs(data), "errors": int(errors.sum())}
+    return Plan(
+        every_row(data),
+        loss_fn=weighted_loss(lambda y, idx: weights[idx], data.cfg.label_smoothing),
+        summary=lambda: summary,
+    )
+
+
+METHOD = Method("JTT: retrain with the errors of a short ERM run upweighted (--jtt-upweight, --jtt-epochs)",
+                prepare, ("jtt_upweight", "jtt_epochs"))
