@@ -8,7 +8,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from deep.data import DATASETS, DEFAULT_ROOT
+from deep.methods import METHODS, MethodOptions
 from deep.models import MODELS
+from deep.prune import QUOTA_UNITS
 from deep.runs import CorruptRunError
 from deep.scores import SCORERS
 from deep.sweep import DEFAULT_DENSITIES, DEFAULT_PROTOCOLS
@@ -55,7 +57,19 @@ def _add_setup(p: argparse.ArgumentParser) -> None:
                    help="query length per scorer, overriding its default fraction of the schedule, e.g. el2n=3")
     q.add_argument("--recall-epochs", type=int, default=None,
                    help="query length of the models whose validation recalls DRoP uses (default: the full schedule)")
-    q.add_argument("--min-count", type=int, default=0, help="DRoP keeps at least this many samples of every class (default: 0)")
+    q.add_argument("--min-count", type=int, default=0, help="DRoP keeps at least this many samples of every class, or group with --quota-unit group (default: 0)")
+    m = p.add_argument_group("method (how the final model trains on the kept samples) and quota unit")
+    m.add_argument("--method", default="erm", choices=list(METHODS), help="; ".join(
+        f"{name}: {method.help}" for name, method in METHODS.items()) + " (default: erm)")
+    m.add_argument("--quota-unit", default="class", choices=QUOTA_UNITS,
+                   help="allocate DRoP / StrategyQ quotas over classes, or over groups (needs data with groups, e.g. "
+                        "waterbirds: group = 2 y + place) from per-group validation accuracy (default: class)")
+    m.add_argument("--dro-step", type=float, default=None, metavar="ETA",
+                   help=f"group_dro: step size of the exponentiated-gradient group weights (default: {MethodOptions.dro_step})")
+    m.add_argument("--jtt-upweight", type=float, default=None, metavar="LAMBDA",
+                   help=f"jtt: loss weight of the identification model's training errors (default: {MethodOptions.jtt_upweight:g})")
+    m.add_argument("--jtt-epochs", type=int, default=None, metavar="T",
+                   help="jtt: epochs of the ERM identification model (default: a fifth of the schedule)")
 
 
 def _train_config(args: argparse.Namespace) -> TrainConfig:
@@ -67,6 +81,16 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
         "milestones": None if args.milestones is None else tuple(args.milestones),
     }
     return replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def _method_options(args: argparse.Namespace) -> MethodOptions:
+    """The method options given on the command line, refused where --method does not read them."""
+    given = {name: getattr(args, name) for name in MethodOptions.__dataclass_fields__ if getattr(args, name) is not None}
+    unread = sorted(set(given) - set(METHODS[args.method].options))
+    if unread:
+        flags = ", ".join("--" + name.replace("_", "-") for name in unread)
+        raise ValueError(f"{flags} do(es) not apply to --method {args.method}: drop it or choose the method it tunes")
+    return MethodOptions(**given)
 
 
 def _setup(args: argparse.Namespace):
@@ -83,7 +107,8 @@ def _setup(args: argparse.Namespace):
         dataset=args.dataset, model=args.model, train=_train_config(args), data=args.data,
         imbalance=args.imbalance, split_seed=args.split_seed, download=args.download,
         query_inits=args.query_inits, query_epochs=dict(args.query_epochs), recall_epochs=args.recall_epochs,
-        min_count=args.min_count, device=args.device,
+        min_count=args.min_count, device=args.device, method=args.method, quota_unit=args.quota_unit,
+        method_options=_method_options(args),
     )
 
 
@@ -104,12 +129,24 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Run a grid of protocols x densities x seeds, skipping finished runs, then print the summary table."""
+    from deep.launch import LAUNCHERS, LaunchOptions
     from deep.report import format_table, load_results
-    from deep.sweep import plan, run_tasks
+    from deep.sweep import plan
 
+    if args.workers is not None and args.launcher == "local":
+        raise ValueError("--workers needs --launcher processes or --launcher submitit (local runs in this process)")
+    bad = [arg for arg in args.slurm_args if "=" not in arg]
+    if bad:
+        raise ValueError(f"--slurm-args takes KEY=VALUE pairs, e.g. account=myproject, got {bad}")
     setup = _setup(args)
     tasks = plan(setup, args.protocols, args.densities, list(range(args.seeds)))
-    run_tasks(setup, args.out, tasks, progress=not args.no_progress)
+    options = LaunchOptions(
+        workers=args.workers, progress=not args.no_progress, cluster=args.submitit_cluster, partition=args.partition,
+        time_min=args.time, gpus_per_task=args.gpus_per_task, cpus_per_task=args.cpus_per_task, mem_gb=args.mem,
+        array_parallelism=args.array_parallelism, log_dir=args.slurm_log_dir,
+        slurm_args=dict(arg.split("=", 1) for arg in args.slurm_args),
+    )
+    LAUNCHERS[args.launcher](setup, args.out, tasks, options)
     print(format_table(load_results(args.out)))
     return 0
 
@@ -161,6 +198,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--densities", type=float, nargs="+", default=DEFAULT_DENSITIES,
                    help="densities d in (0, 1] (default: 0.1 ... 0.9)")
     p.add_argument("--seeds", type=int, default=3, help="number of seeds, run as 0 .. N-1 (default: 3)")
+    from deep.launch import LAUNCHERS
+
+    w = p.add_argument_group("workers (they share only the run store: any number may run one sweep, and a "
+                             "killed one's runs are taken over)")
+    w.add_argument("--launcher", default="local", choices=list(LAUNCHERS),
+                   help="local: this process; processes: --workers processes on this machine; submitit: a SLURM "
+                        "job array of --workers jobs (default: local)")
+    w.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="processes: worker processes, each given one GPU (default: one per visible GPU, else one "
+                        "per CPU core); submitit: jobs in the array (required)")
+    slurm = p.add_argument_group("SLURM job array (with --launcher submitit; each job is one worker)")
+    slurm.add_argument("--partition", default=None, help="SLURM partition (default: the cluster's default)")
+    slurm.add_argument("--time", type=int, default=24 * 60, metavar="MINUTES",
+                   help="time limit of each job; a job that reaches it is requeued and resumes (default: 1440)")
+    slurm.add_argument("--gpus-per-task", type=int, default=1, help="GPUs per job (default: 1)")
+    slurm.add_argument("--cpus-per-task", type=int, default=None, help="CPU cores per job, also its torch threads")
+    slurm.add_argument("--mem", type=float, default=None, metavar="GB", help="memory per job in GB")
+    slurm.add_argument("--array-parallelism", type=int, default=None, metavar="N",
+                   help="at most this many jobs of the array run at once (default: submitit's, 256)")
+    slurm.add_argument("--slurm-log-dir", default=None, metavar="DIR",
+                   help="folder of the jobs' scripts, logs and pickles (default: <out>/_slurm)")
+    slurm.add_argument("--slurm-args", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="more sbatch options, e.g. account=myproject qos=high constraint=a100")
+    slurm.add_argument("--submitit-cluster", default="slurm", choices=["slurm", "local"],
+                   help="slurm, or local to run the same job array as processes on this machine (default: slurm)")
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("report", help="tables and figures from a run store", description=cmd_report.__doc__)

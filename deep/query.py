@@ -2,13 +2,15 @@
 
 A query stage is `inits` models trained on the full training set for `epochs` epochs of the final schedule's
 optimiser (learning rate, milestones and all, truncated at `epochs`). Every requested scorer records along
-the way; the per-class validation recall is taken at each model's epoch of best validation accuracy. Both are
+the way; the per-class validation recall (and, on data with groups, the per-group validation accuracy that
+group quotas use) is taken at each model's epoch of best validation accuracy. Both are
 averaged over the inits and cached in the run store under `_query/<hash of the query config>/`, so any later
 sweep that needs the same query (or a subset of its scorers) reuses it without training.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
@@ -22,6 +24,7 @@ from deep.scores.base import ScoreContext
 from deep.train import TrainConfig, train
 
 QUERY_DIR = "_query"
+POLL_S = 1.0  # how often a worker waiting on another worker's run looks at the store again
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,7 @@ class QueryResult:
     recalls: np.ndarray
     config: dict
     key: str  # hash of the config that produced it: final runs record it
+    group_recalls: np.ndarray | None = None  # per-group validation accuracy (datasets with groups), same epoch
 
 
 def query_config(dataset_key: dict, model: str, seed: int, inits: int, cfg: TrainConfig, scorers: list[str]) -> dict:
@@ -61,10 +65,11 @@ def _cached(store: RunStore, config: dict) -> QueryResult | None:
         try:
             scores = {name: run.array(f"scores_{name}") for name in run.config["scorers"]}
             recalls = run.array("recalls")
+            group_recalls = run.array("group_recalls") if (run.path / "group_recalls.npy").exists() else None
         except (CorruptRunError, FileNotFoundError, ValueError):
             store.invalidate(run.config)  # never silently use a damaged cache entry: recompute it
             continue
-        return QueryResult(scores, recalls, run.config, run.path.name)
+        return QueryResult(scores, recalls, run.config, run.path.name, group_recalls)
     return None
 
 
@@ -83,12 +88,24 @@ def run_query(
     """Scores and validation recalls from `inits` query models, computed once and cached under `root`."""
     store = RunStore(f"{root}/{QUERY_DIR}")
     config = query_config(dataset_key, model, seed, inits, cfg, scorers)
-    cached = _cached(store, config)
-    if cached is not None:
-        return cached
+    while (cached := _cached(store, config)) is None:
+        claim = store.claim(config)
+        if claim is not None:
+            with claim:
+                return _compute(store, config, dataset, model, seed, inits, cfg, device, progress)
+        # Another live worker is training this very stage: wait for its result (or take over if it dies).
+        time.sleep(POLL_S)
+    return cached
+
+
+def _compute(
+    store: RunStore, config: dict, dataset: Dataset, model: str, seed: int, inits: int, cfg: TrainConfig,
+    device: torch.device, progress: bool,
+) -> QueryResult:
+    """Train the query models of a claimed query stage and store their averaged scores and recalls."""
     normalization = None if dataset.mean is None else (dataset.mean, dataset.std)
     per_init: dict[str, list[np.ndarray]] = {name: [] for name in config["scorers"]}
-    recalls = []
+    recalls, group_recalls = [], []
     for init in range(inits):
         init_seed = seed * 1000 + init
         context = ScoreContext(dataset.train, cfg.epochs, dataset.num_classes, normalization, device, init_seed, {})
@@ -101,16 +118,19 @@ def run_query(
                 val=dataset.val, callbacks=list(recorders.values()), progress=progress,
             )
             recalls.append(np.asarray(result.best_val_class_recall, dtype=np.float64))
+            if dataset.val.group is not None:
+                best = next(r for r in result.history if r["epoch"] == result.best_epoch)
+                group_recalls.append(np.asarray(best["val_group_accuracy"], dtype=np.float64))
         for name, recorder in recorders.items():
             per_init[name].append(np.asarray(recorder.result(), dtype=np.float64))
     scores = {name: np.mean(values, axis=0) for name, values in per_init.items()}
     mean_recalls = np.mean(recalls, axis=0) if recalls else np.full(dataset.num_classes, np.nan)
-    path = store.finish(
-        config,
-        {"recalls": mean_recalls.tolist(), "inits": inits, "epochs": cfg.epochs},
-        {"recalls": mean_recalls, **{f"scores_{name}": value for name, value in scores.items()}},
-    )
-    return QueryResult(scores, mean_recalls, config, path.name)
+    mean_groups = np.mean(group_recalls, axis=0) if group_recalls else None
+    arrays = {"recalls": mean_recalls, **{f"scores_{name}": value for name, value in scores.items()}}
+    if mean_groups is not None:
+        arrays["group_recalls"] = mean_groups
+    path = store.finish(config, {"recalls": mean_recalls.tolist(), "inits": inits, "epochs": cfg.epochs}, arrays)
+    return QueryResult(scores, mean_recalls, config, path.name, mean_groups)
 
 
 def query_train_config(cfg: TrainConfig, epochs: int) -> TrainConfig:
