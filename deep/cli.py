@@ -57,6 +57,10 @@ def _add_setup(p: argparse.ArgumentParser) -> None:
                    help="query length per scorer, overriding its default fraction of the schedule, e.g. el2n=3")
     q.add_argument("--recall-epochs", type=int, default=None,
                    help="query length of the models whose validation recalls DRoP uses (default: the full schedule)")
+    q.add_argument("--recall-prior", type=float, default=1.0, metavar="ALPHA",
+                   help="smooth DRoP's validation recalls to (correct + ALPHA) / (n + 2 ALPHA) per class or group, so that "
+                   "a unit with no error seen on a small validation set keeps some data; 0 = the raw recalls of the "
+                   "paper's Algorithm 1 (default: 1, Laplace's rule)")
     q.add_argument("--min-count", type=int, default=0, help="DRoP keeps at least this many samples of every class, or group with --quota-unit group (default: 0)")
     m = p.add_argument_group("method (how the final model trains on the kept samples) and quota unit")
     m.add_argument("--method", default="erm", choices=list(METHODS), help="; ".join(
@@ -107,7 +111,7 @@ def _setup(args: argparse.Namespace):
         dataset=args.dataset, model=args.model, train=_train_config(args), data=args.data,
         imbalance=args.imbalance, split_seed=args.split_seed, download=args.download,
         query_inits=args.query_inits, query_epochs=dict(args.query_epochs), recall_epochs=args.recall_epochs,
-        min_count=args.min_count, device=args.device, method=args.method, quota_unit=args.quota_unit,
+        min_count=args.min_count, recall_prior=args.recall_prior, device=args.device, method=args.method, quota_unit=args.quota_unit,
         method_options=_method_options(args),
     )
 
@@ -128,9 +132,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    """Run a grid of protocols x densities x seeds, skipping finished runs, then print the summary table."""
+    """Run a grid of protocols x densities x seeds, skipping finished runs, then print the summary (mean ± std over seeds)."""
     from deep.launch import LAUNCHERS, LaunchOptions
-    from deep.report import format_table, load_results
+    from deep.report import format_summary, load_results
     from deep.sweep import plan
 
     if args.workers is not None and args.launcher == "local":
@@ -147,7 +151,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         slurm_args=dict(arg.split("=", 1) for arg in args.slurm_args),
     )
     LAUNCHERS[args.launcher](setup, args.out, tasks, options)
-    print(format_table(load_results(args.out)))
+    print(format_summary(load_results(args.out)))
+    print(f"\nEvery run: python -m deep report {args.out}; figures: python -m deep report {args.out} --out DIR")
     return 0
 
 

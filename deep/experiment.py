@@ -21,7 +21,7 @@ from deep.data.base import Dataset
 from deep.methods import METHODS, MethodInput, MethodOptions
 from deep.metrics import classification_metrics
 from deep.models import build_model
-from deep.prune import QUOTA_UNITS, Protocol, parse_protocol, select
+from deep.prune import QUOTA_UNITS, Protocol, parse_protocol, select, smoothed_recalls
 from deep.query import QueryResult, query_train_config, run_query
 from deep.runs import RunStore
 from deep.scores import SCORERS
@@ -43,6 +43,7 @@ class Setup:
     query_epochs: dict[str, int] = field(default_factory=dict)  # per-scorer override of the query length
     recall_epochs: int | None = None  # query length for DRoP's recalls; None = the full schedule
     min_count: int = 0
+    recall_prior: float = 1.0  # Beta pseudo-count smoothing DRoP's validation recalls; 0 = raw recalls
     device: str | None = None
     method: str = "erm"  # a key of deep.methods.METHODS
     quota_unit: str = "class"  # what DRoP and StrategyQ allocate over: "class" or "group"
@@ -51,6 +52,8 @@ class Setup:
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ValueError(f"unknown method {self.method!r}: choose one of {', '.join(METHODS)}")
+        if not (np.isfinite(self.recall_prior) and self.recall_prior >= 0):
+            raise ValueError(f"--recall-prior must be a finite number >= 0, got {self.recall_prior}")
         if self.quota_unit not in QUOTA_UNITS:
             raise ValueError(f"unknown quota unit {self.quota_unit!r}: choose one of {', '.join(QUOTA_UNITS)}")
 
@@ -87,6 +90,8 @@ def load(setup: Setup) -> Dataset:
 def check(setup: Setup, protocols: list[str], densities: list[float]) -> list[Protocol]:
     """Validate a grid before any training: protocol names, densities, query lengths, groups for group quotas."""
     parsed = [parse_protocol(name, frozenset(SCORERS)) for name in protocols]
+    if setup.train.epochs < 1:
+        raise ValueError(f"--epochs must be >= 1 for the final models, got {setup.train.epochs}")
     for d in densities:
         if not (0.0 < d <= 1.0):
             raise ValueError(f"--densities must lie in (0, 1], got {d}")
@@ -122,6 +127,7 @@ def final_config(setup: Setup, protocol: Protocol, density: float, seed: int, qu
         "method_options": METHODS[setup.method].config(setup.method_options),
         "quota_unit": setup.quota_unit,
         "min_count": setup.min_count,
+        "recall_prior": setup.recall_prior if protocol.needs_recalls else None,
         "train": asdict(setup.train.scaled_for_density(d)),
         "query": queries,
     }
@@ -155,14 +161,17 @@ def queries_for(setup: Setup, root: str, protocols: list[Protocol], seed: int) -
 
 def _quota_units(
     setup: Setup, dataset: Dataset, recalls_q: QueryResult | None
-) -> tuple[np.ndarray, int, np.ndarray | None]:
-    """The units quotas are taken over (class or group id per training sample), their number and their recalls."""
+) -> tuple[np.ndarray, int, np.ndarray | None, np.ndarray]:
+    """The units quotas are taken over (class or group id per training sample), their number, their raw validation
+    recalls and their validation sizes."""
     if setup.quota_unit == "class":
-        return dataset.train.y.numpy(), dataset.num_classes, None if recalls_q is None else recalls_q.recalls
+        recalls = None if recalls_q is None else recalls_q.recalls
+        return dataset.train.y.numpy(), dataset.num_classes, recalls, dataset.val.y.numpy()
     if recalls_q is not None and recalls_q.group_recalls is None:
         raise ValueError(f"the query stage {recalls_q.key} holds no per-group validation accuracy (made before group "
                          "quotas existed): delete that folder under _query/ and run again")
-    return dataset.train.group.numpy(), dataset.num_groups, None if recalls_q is None else recalls_q.group_recalls
+    recalls = None if recalls_q is None else recalls_q.group_recalls
+    return dataset.train.group.numpy(), dataset.num_groups, recalls, dataset.val.group.numpy()
 
 
 def _counts(labels: np.ndarray, kept: np.ndarray, num: int, name: str) -> dict:
@@ -187,7 +196,10 @@ def run_final(
         return store.path(config)
     with claim:
         dataset = load(setup)
-        units, num_units, recalls = _quota_units(setup, dataset, recalls_q)
+        units, num_units, val_recalls, val_units = _quota_units(setup, dataset, recalls_q)
+        recalls = None if val_recalls is None else smoothed_recalls(
+            val_recalls, np.bincount(val_units, minlength=num_units), setup.recall_prior
+        )
         rng = np.random.default_rng([seed, int(config["density"] * 1e6)])
         kept = select(
             protocol, config["density"], units, num_units, rng,
@@ -223,7 +235,8 @@ def run_final(
             num_trained=int(plan.rows.size),
             **_counts(labels, kept, dataset.num_classes, "class"),
             **(_counts(dataset.train.group.numpy(), kept, dataset.num_groups, "group") if has_groups else {}),
-            recalls=None if recalls is None else np.asarray(recalls).tolist(),
+            recalls=None if recalls is None else recalls.tolist(),  # what DRoP's counts were made from
+            val_recalls=None if val_recalls is None else np.asarray(val_recalls).tolist(),  # before smoothing
             method_summary=plan.summary(),
             train_seconds=seconds,
             epochs=cfg.epochs,

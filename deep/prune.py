@@ -63,6 +63,21 @@ def parse_protocol(name: str, scorers: set[str] | frozenset[str]) -> Protocol:
     )
 
 
+def smoothed_recalls(recalls: np.ndarray, val_sizes: np.ndarray, prior: float) -> np.ndarray:
+    """Posterior-mean recall under a Beta(prior, prior) prior: (r n + prior) / (n + 2 prior) per unit.
+
+    A validation recall measured on n samples is a noisy estimate; on small validation sets (27 per class on
+    digits) a class with no observed error would get recall 1, hence zero DRoP density and no training data.
+    prior = 0 returns the raw recalls (the paper's Algorithm 1 on them exactly); prior = 1 is Laplace's rule.
+    """
+    if not (np.isfinite(prior) and prior >= 0):
+        raise ValueError(f"the recall prior must be a finite number >= 0 (a pseudo-count), got {prior}")
+    recalls, n = np.asarray(recalls, dtype=np.float64), np.asarray(val_sizes, dtype=np.float64)
+    if prior == 0:
+        return recalls
+    return (recalls * n + prior) / (n + 2 * prior)
+
+
 def kept_count(density: float, n: int) -> int:
     """round(density * n), halves rounded up: the number of samples every protocol keeps."""
     if not 0.0 < density <= 1.0:

@@ -157,15 +157,31 @@ def format_table(rows: Sequence[dict]) -> str:
     ]
     if any(row.get("worst_group_accuracy") is not None for row in rows):
         columns.append(("worst-group", lambda r: _fmt(r.get("worst_group_accuracy"))))
-    cells = [[header for header, _ in columns]] + [[cell(row) for _, cell in columns] for row in rows]
-    widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
-    numeric = [i >= [h for h, _ in columns].index("density") for i in range(len(columns))]
+    headers = [header for header, _ in columns]
+    return _aligned(headers, [[cell(row) for _, cell in columns] for row in rows], headers.index("density"))
+
+
+def _aligned(headers: Sequence[str], body: Sequence[Sequence[str]], first_numeric: int) -> str:
+    """A fixed-width text table: columns from `first_numeric` on are right-aligned."""
+    cells = [list(headers), *body]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(headers))]
     lines = [
-        "  ".join(text.rjust(w) if right else text.ljust(w) for text, w, right in zip(line, widths, numeric)).rstrip()
+        "  ".join(text.rjust(w) if i >= first_numeric else text.ljust(w) for i, (text, w) in enumerate(zip(line, widths))).rstrip()
         for line in cells
     ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def format_summary(rows: Sequence[dict], densities: Sequence[float] = SUMMARY_DENSITIES) -> str:
+    """Per experiment, a text table of mean ± std over seeds of average and worst-class accuracy by protocol and density."""
+    headers, keys = _summary_header(densities)
+    blocks = []
+    for key, group in _groups(rows, _experiment_key).items():
+        experiment = dict(zip(EXPERIMENT_FIELDS, key))
+        body = [[str(line[k]) or "-" for k in keys] for line in _summary_rows(experiment, group, densities)]
+        blocks.append(f"{_title(experiment)} (mean ± std over seeds)\n{_aligned(headers, body, 1)}")
+    return "\n\n".join(blocks)
 
 
 def pearson(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> float:
@@ -626,6 +642,13 @@ def _summary_column(metric: str, density: float) -> str:
     return f"{metric}@d={density:g}"
 
 
+def _summary_header(densities: Sequence[float]) -> tuple[list[str], list[str]]:
+    """Column titles and row keys of the summary tables."""
+    short = {"accuracy": "acc", "worst_class_accuracy": "worst"}
+    headers = ["protocol", *[f"{short[m]} d={d:g}" for d in densities for m in SUMMARY_METRICS], "seeds"]
+    return headers, ["protocol", *[_summary_column(m, d) for d in densities for m in SUMMARY_METRICS], "n_seeds"]
+
+
 def _summary_markdown(tables: Sequence[tuple[dict, list[dict]]], densities: Sequence[float],
                       present: Sequence[float], notes: Sequence[str]) -> str:
     missing = [d for d in densities if _density_key(d) not in {_density_key(p) for p in present}]
@@ -639,10 +662,8 @@ def _summary_markdown(tables: Sequence[tuple[dict, list[dict]]], densities: Sequ
         f"Cells: mean ± std over seeds (std with ddof={SEED_DDOF}, the population std; 0 for a single seed). "
         "A blank cell: that protocol was not run at that density.",
     ]
-    short = {"accuracy": "acc", "worst_class_accuracy": "worst"}
+    headers, keys = _summary_header(densities)
     for experiment, summary in tables:
-        headers = ["protocol", *[f"{short[m]} d={d:g}" for d in densities for m in SUMMARY_METRICS], "seeds"]
-        keys = ["protocol", *[_summary_column(m, d) for d in densities for m in SUMMARY_METRICS], "n_seeds"]
         lines += ["", f"## {_title(experiment)}", "", "| " + " | ".join(headers) + " |",
                   "|" + "|".join(["---"] + ["---:"] * (len(headers) - 1)) + "|"]
         lines += ["| " + " | ".join(str(row[k]) for k in keys) + " |" for row in summary]

@@ -55,7 +55,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "milestones", tuple(int(m) for m in self.milestones))
         checks = {
-            "epochs must be >= 1": self.epochs >= 1,
+            # 0 epochs = the model stays at its init: the query stage of a scorer that needs no training.
+            "epochs must be >= 0": self.epochs >= 0,
             "batch_size must be >= 1": self.batch_size >= 1,
             "lr must be > 0": self.lr > 0,
             "momentum must be >= 0": self.momentum >= 0,

@@ -101,9 +101,20 @@ def test_sweep_counts_quotas_and_cache(tmp_path: Path, trainings: dict[str, int]
         if c["protocol"] == "random+drop":
             expected = drop_quotas(c["density"], m["class_sizes"], m["recalls"])
             np.testing.assert_array_equal(m["class_counts"], expected)
+            # The default recall prior (1) keeps every class, even one without a validation error.
+            assert min(m["class_counts"]) > 0 and c["recall_prior"] == 1.0
+            assert np.all(np.asarray(m["recalls"]) < 1) and len(m["val_recalls"]) == 10
     assert trainings["final"] == 11 and trainings["query"] == 2  # el2n's short query, and the recall query
     assert main([*SWEEP, "--out", str(tmp_path)]) == 0
     assert trainings["final"] == 11 and trainings["query"] == 2  # cached: nothing trained again
+
+
+def test_scorer_without_training_needs_no_query_epochs(tmp_path: Path, trainings: dict[str, int]) -> None:
+    args = ["sweep", "--protocols", "random+randomq", "--densities", "0.5", "--seeds", "1", *FAST, "--out", str(tmp_path)]
+    assert main(args) == 0
+    (run,) = RunStore(tmp_path).runs()
+    assert run.metrics["num_kept"] == int(np.floor(0.5 * run.metrics["num_train"] + 0.5))
+    assert trainings == {"final": 1, "query": 0}
 
 
 @pytest.mark.parametrize(
@@ -116,6 +127,8 @@ def test_sweep_counts_quotas_and_cache(tmp_path: Path, trainings: dict[str, int]
         (["sweep", "--densities", "0"], "densities"),
         (["sweep", "--protocols", "forgetting", "--query-epochs", "forgetting=0"], "forgetting"),
         (["train", "--dataset", "npz"], "npz"),
+        (["sweep", "--recall-prior", "-1"], "recall-prior"),
+        (["train", "--epochs", "0"], "--epochs"),
     ],
 )
 def test_bad_input_fails_before_training(

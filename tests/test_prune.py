@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from deep.prune import kept_count, parse_protocol, select, top_k, top_within_units
+from deep.prune import kept_count, parse_protocol, select, smoothed_recalls, top_k, top_within_units
 from toy.quotas import drop_quotas, strategy_quotas
 
 SCORERS = frozenset({"random", "el2n", "forgetting"})
@@ -98,3 +98,29 @@ def test_helpers_tie_break_by_index() -> None:
     units = np.array([0, 0, 0, 1, 1])
     kept = top_within_units(units, np.array([2, 1]), np.array([5.0, 5.0, 1.0, 0.0, 3.0]))
     np.testing.assert_array_equal(kept, [0, 1, 4])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(1, 500), st.floats(0, 1)), min_size=1, max_size=8),
+    st.floats(0.01, 10),
+)
+def test_smoothed_recalls_are_a_shrunk_interior_order_preserving_estimate(units: list, prior: float) -> None:
+    sizes = np.array([n for n, _ in units], dtype=float)
+    correct = np.floor(np.array([f for _, f in units]) * sizes)  # a realisable number of correct answers
+    raw = correct / sizes
+    smoothed = smoothed_recalls(raw, sizes, prior)
+    np.testing.assert_allclose(smoothed, (correct + prior) / (sizes + 2 * prior))
+    assert np.all((smoothed > 0) & (smoothed < 1))  # no unit is ever certain: every one keeps a positive quota
+    assert np.all(np.abs(smoothed - 0.5) <= np.abs(raw - 0.5) + 1e-12)  # pulled towards 1/2, never past it
+    np.testing.assert_array_equal(smoothed_recalls(raw, sizes, 0.0), raw)
+    same_size = sizes == sizes[0]
+    # Among units measured on equally many samples, a higher raw recall stays at least as high.
+    order = np.argsort(raw[same_size], kind="stable")
+    assert np.all(np.diff(smoothed[same_size][order]) >= -1e-12)
+
+
+@pytest.mark.parametrize("prior", [-1.0, float("nan"), float("inf")])
+def test_smoothed_recalls_refuse_a_bad_prior(prior: float) -> None:
+    with pytest.raises(ValueError, match="prior"):
+        smoothed_recalls(np.array([0.5]), np.array([10]), prior)

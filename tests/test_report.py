@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from deep.report import format_table, load_results, pearson, protocol_kind, write_report
+from deep.report import format_summary, format_table, load_results, pearson, protocol_kind, write_report
 from deep.runs import RunStore
 
 SIZES = np.array([60, 50, 40, 30])
@@ -215,6 +215,11 @@ def test_summary_numbers_are_mean_and_std_over_seeds(report: tuple[Path, list], 
     markdown = (report[0] / "summary.md").read_text()
     assert "ddof=0" in markdown and "0.3, 0.5, 0.8, 1" in markdown
     assert rows["random+drop"]["accuracy@d=0.5"] in markdown
+    # The text summary the sweep prints holds the same cells, one line per protocol.
+    text = format_summary(load_results(synthetic[0])).splitlines()
+    assert "mean ± std over seeds" in text[0] and len(text) == 3 + len(rows)
+    for line, (protocol, row) in zip(text[3:], rows.items()):
+        assert line.split()[0] == protocol and (row["worst_class_accuracy@d=0.5"] or "-") in line
 
 
 def test_correlation_matches_synthetic_class_densities(report: tuple[Path, list], synthetic: tuple[Path, dict]) -> None:

@@ -311,7 +311,7 @@ def test_val_groups_and_no_val() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"epochs": 0}, "epochs"),
+        ({"epochs": -1}, "epochs"),
         ({"batch_size": 0}, "batch_size"),
         ({"lr": 0.0}, "lr"),
         ({"milestones": (5, 5)}, "milestones"),

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.datasets import load_digits as sklearn_digits
 
 from deep.data.base import RawDataset, Split
 from deep.data.splits import holdout
@@ -17,6 +16,9 @@ def load_digits(data: Path | None = None, download: bool = False) -> RawDataset:
     if data is not None:
         raise ValueError(f"digits is bundled with scikit-learn and reads no files, but --data {data} was given; "
                          "use --dataset npz for your own arrays")
+    # Imported here: scikit-learn takes seconds to import, which every worker process would pay for at start-up.
+    from sklearn.datasets import load_digits as sklearn_digits
+
     x, y = sklearn_digits(return_X_y=True)
     train, test = holdout(Split(torch.from_numpy((x / 16.0).astype(np.float32)), torch.from_numpy(y.astype(np.int64))))
     return RawDataset(train, test, classes=[str(k) for k in range(10)], source="sklearn.datasets.load_digits")
