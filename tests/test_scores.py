@@ -21,7 +21,7 @@ from deep.scores import SCORERS
 from deep.scores.base import ScoreContext
 from deep.scores.dynamic_uncertainty import WindowedUncertainty
 from deep.scores.el2n import el2n
-from deep.scores.grand import gradient_norms
+from deep.scores.grand import gradient_norms, layerwise_rules
 from deep.scores.outputs import epoch_logits
 from deep.scores.ssp import prototype_distances
 from deep.train import TrainConfig, train
@@ -136,17 +136,45 @@ def loop_gradient_norms(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> n
     return np.array(norms)
 
 
-@pytest.mark.parametrize("name, shape, kwargs", [("mlp", (6,), {"hidden": (8,)}), ("cnn", (3, 6, 6), {"widths": (4, 8)})])
-def test_grand_equals_a_per_sample_autograd_loop(name: str, shape: tuple[int, ...], kwargs: dict) -> None:
-    torch.manual_seed(0)
-    model = build_model(name, 3, shape, **kwargs)
-    x, y = torch.randn(5, *shape), torch.tensor([0, 1, 2, 1, 0])
+def _with_running_statistics(model: nn.Module, shape: tuple[int, ...]) -> nn.Module:
     model.train()
     with torch.no_grad():
         model(torch.randn(16, *shape) * 2 + 1)  # non-trivial BatchNorm running statistics
+    return model
+
+
+def _inplace_cnn(channels: int, groups: int) -> nn.Module:
+    """In-place ReLU after BatchNorm (the torchvision habit), then a strided conv (grouped: no closed form)."""
+    return nn.Sequential(
+        nn.Conv2d(channels, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(inplace=True),
+        nn.Conv2d(4, 4, 3, stride=2, groups=groups), nn.Flatten(), nn.LazyLinear(3),
+    )
+
+
+@pytest.mark.parametrize(
+    "name, shape, kwargs",
+    [("mlp", (6,), {"hidden": (8,)}), ("cnn", (3, 6, 6), {"widths": (4, 8)}), ("resnet18", (3, 8, 8), {})],
+)
+def test_grand_equals_a_per_sample_autograd_loop(name: str, shape: tuple[int, ...], kwargs: dict) -> None:
+    torch.manual_seed(0)
+    model = _with_running_statistics(build_model(name, 3, shape, **kwargs), shape)
+    assert layerwise_rules(model) is not None  # every registry model takes the layer-by-layer path
+    x, y = torch.randn(5, *shape), torch.tensor([0, 1, 2, 1, 0])
     batched = gradient_norms(model, x, y, lambda b: b, chunk=2)  # chunks of 2, 2, 1
     assert model.training  # the caller's mode is restored
     np.testing.assert_allclose(batched, loop_gradient_norms(model, x, y), rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("groups", [1, 2])
+def test_grand_layerwise_and_vmap_paths_agree_with_the_loop(groups: int) -> None:
+    torch.manual_seed(0)
+    shape = (2, 7, 7)
+    model = _with_running_statistics(_inplace_cnn(shape[0], groups), shape)
+    assert (layerwise_rules(model) is None) == (groups == 2)  # the grouped conv sends the model to torch.func
+    x, y = torch.randn(5, *shape), torch.tensor([0, 1, 2, 1, 0])
+    np.testing.assert_allclose(
+        gradient_norms(model, x, y, lambda b: b, chunk=3), loop_gradient_norms(model, x, y), rtol=1e-4, atol=1e-6
+    )
 
 
 class Identity(nn.Module):
