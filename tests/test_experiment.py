@@ -86,6 +86,22 @@ def test_killed_run_is_not_counted_and_rerun_completes(tmp_path: Path) -> None:
     assert len(_metrics(tmp_path)) == 1
 
 
+def test_killed_sweep_resumes_without_redoing_or_missing_runs(tmp_path: Path, trainings: dict[str, int]) -> None:
+    args = ["sweep", "--protocols", "full", "random", "random+drop", "--densities", "0.3", "0.6", "--seeds", "1",
+            "--epochs", "20", "--query-inits", "1", "--no-progress", "--out", str(tmp_path)]
+    proc = subprocess.Popen([sys.executable, "-m", "deep", *args], cwd=ROOT, stdout=subprocess.DEVNULL)
+    _wait_for(lambda: any(tmp_path.glob("*/done")))
+    proc.kill()
+    assert proc.wait() == -signal.SIGKILL
+    done_before = {run.path.name for run in RunStore(tmp_path).runs()}
+    assert 1 <= len(done_before) < 5  # killed half-way: some runs finished, some not
+    assert main(args) == 0
+    runs = list(RunStore(tmp_path).runs())
+    assert len(runs) == 5 and done_before <= {run.path.name for run in runs}
+    assert trainings["final"] == 5 - len(done_before)  # only the missing runs were trained
+    assert len([p for p in tmp_path.iterdir() if not p.name.startswith("_")]) == 5  # no run folder twice
+
+
 SWEEP = ["sweep", "--protocols", "full", "random", "el2n", "random+el2nq", "el2n+drop", "random+drop",
          "--densities", "0.3", "0.6", "--seeds", "1", *FAST]
 
