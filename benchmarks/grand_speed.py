@@ -1,4 +1,4 @@
-"""Benchmark: GraNd batched with torch.func (vmap over grad) against a per-sample autograd loop.
+"""Benchmark: GraNd batched (deep.scores.grand: layer-wise closed forms, torch.func as fallback) against a per-sample autograd loop.
 
 Both compute the per-sample gradient norm of the cross-entropy w.r.t. all parameters, in eval mode, on the
 same model and data; the goal is that the batched version is at least 5x faster. Run from the repository

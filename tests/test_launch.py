@@ -112,6 +112,15 @@ def _claims(out: Path) -> list[Path]:
     return [p for p in out.glob("*/claim")] + [p for p in out.glob(f"{QUERY_DIR}/*/claim")]
 
 
+def _owner(claim: Path, timeout: float = 30.0) -> int:
+    """The pid in a claim file, once the file has been written in full."""
+    start = time.time()
+    while len(fields := claim.read_text().split()) < 3:
+        assert time.time() - start < timeout, f"claim {claim} was never completed"
+        time.sleep(0.01)
+    return int(fields[2])
+
+
 def test_sigkilled_worker_is_taken_over_and_every_run_is_present_once(tmp_path: Path, worker_trainings) -> None:
     out = tmp_path / "runs"
     argv = ["sweep", "--protocols", "full", "random", "--densities", "0.5", "--seeds", "1", "--epochs", "60",
@@ -123,10 +132,14 @@ def test_sigkilled_worker_is_taken_over_and_every_run_is_present_once(tmp_path: 
             assert time.time() - start < 120, "no worker claimed a run"
             time.sleep(0.05)
         claim = _claims(out)[0]
-        time.sleep(0.3)  # mid-training (and the claim file written in full)
-        assert not (claim.parent / "done").exists()
-        pid = int(claim.read_text().split()[2])
+        pid = _owner(claim)
         assert pid != os.getpid()
+        # Kill it mid-training: once its training has started (loading the data comes first), before it is done.
+        log = tmp_path / "trainings.log"
+        while f"final {pid}" not in (log.read_text() if log.exists() else ""):
+            assert time.time() - start < 120 and not sweep.done(), "the claiming worker never started training"
+            time.sleep(0.02)
+        assert not (claim.parent / "done").exists()
         os.kill(pid, signal.SIGKILL)
         assert sweep.result(timeout=300) == 0
     runs = list(RunStore(out).runs())

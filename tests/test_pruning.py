@@ -61,7 +61,9 @@ def test_ssp_removes_the_points_nearest_their_class_mean(seed: int, batch: int, 
         means = [xi[yi == k].mean() if np.any(yi == k) else 0.0 for k in (0, 1)]
         distance = np.abs(xi - np.take(means, yi))
         if ki.any() and (~ki).any():
-            assert distance[ki].min() >= distance[~ki].max()
+            # Ties up to rounding are either way: the two points of a 2-point class are equally far from its mean,
+            # and this test's mean may differ from the implementation's in the last bit.
+            assert distance[ki].min() >= distance[~ki].max() - 1e-12 * (1 + np.abs(xi).max())
     given_means = ssp_margin(x, y, density, means=(-1.0, 1.0))
     distance = np.abs(x - np.where(y == 1, 1.0, -1.0))
     for di, ki in zip(distance, given_means):
