@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from toy.gaussians import TwoGaussians
-from toy.pruning import class_counts, random_class_densities, random_ssp_ratios, ssp_margin
+from toy.pruning import class_counts, random_class_counts, random_class_densities, random_ssp_ratios, ssp_margin
 
 densities = st.floats(0, 1)
 positive_densities = st.floats(0.01, 1)
@@ -41,6 +41,25 @@ def test_random_class_densities_is_uniform_within_class() -> None:
     np.testing.assert_allclose(rate[y[0] == 0], 0.5, atol=0.03)
     np.testing.assert_allclose(rate[y[0] == 1], 2 / 6, atol=0.03)  # floor(0.3 * 6 + 0.5) = 2 of 6
     assert not np.array_equal(keep, random_class_densities(y, (0.5, 0.3), np.random.default_rng(1)))
+
+
+def test_random_class_counts_draws_every_subset_equally_often() -> None:
+    # 4 points of class 0 (keep 2) and 3 of class 1 (keep 1): 6 x 3 = 18 equally likely kept sets.
+    y = np.tile(np.array([0, 1, 0, 0, 1, 1, 0]), (36000, 1))
+    keep = random_class_counts(y, np.tile([2, 1], (36000, 1)), np.random.default_rng(0))
+    np.testing.assert_array_equal(class_counts(y, keep), np.tile([2, 1], (36000, 1)))
+    _, frequency = np.unique(keep, axis=0, return_counts=True)
+    assert frequency.size == 18
+    # Each count is Binomial(36000, 1/18): mean 2000, sd 43; 6 sd is far outside chance for 18 of them.
+    assert np.all(np.abs(frequency - 2000) < 6 * 43)
+
+
+@pytest.mark.parametrize("counts", [[[0, 2]], [[4, 0]], [[-1, 0]], [[1, 1, 0]], [1, 1]])
+def test_random_class_counts_refuses_impossible_counts(counts: list) -> None:
+    y = np.array([[0, 0, 1, 0]])  # class sizes (3, 1)
+    assert class_counts(y, random_class_counts(y, [[3, 1]], np.random.default_rng(0))).tolist() == [[3, 1]]
+    with pytest.raises(ValueError, match="counts"):
+        random_class_counts(y, counts, np.random.default_rng(0))
 
 
 def test_rounding_is_half_up() -> None:

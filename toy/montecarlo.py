@@ -9,7 +9,7 @@ import numpy as np
 
 from toy.erm import fit_threshold
 from toy.gaussians import TwoGaussians
-from toy.pruning import class_counts, random_class_densities, random_ssp_ratios, ssp_margin
+from toy.pruning import class_counts, random_class_counts, random_class_densities, random_ssp_ratios, ssp_margin
 from toy.quotas import drop_quotas
 
 Pruner = Callable[[TwoGaussians, np.ndarray, np.ndarray, float, np.random.Generator], np.ndarray]
@@ -66,16 +66,9 @@ def keep_with_drop_quotas(
     sizes = class_counts(flat, np.ones(flat.shape, dtype=bool))
     # Datasets sharing class sizes share quotas: one allocator call per distinct (N0, N1), not per dataset.
     distinct, group = np.unique(sizes, axis=0, return_inverse=True)
-    group = group.reshape(-1)
     class_errors = errors(model, distinct)
-    keep = np.empty(flat.shape, dtype=bool)
-    for g, (size, error) in enumerate(zip(distinct, class_errors, strict=True)):
-        quotas = drop_quotas(density, size, 1.0 - error)
-        # quotas / N_k * N_k rounds back to the exact integer quota inside random_class_densities.
-        densities = np.divide(quotas, size, out=np.zeros(2), where=size > 0)
-        members = group == g
-        keep[members] = random_class_densities(flat[members], densities, rng)
-    return keep.reshape(y.shape)
+    quotas = np.array([drop_quotas(density, size, 1.0 - error) for size, error in zip(distinct, class_errors, strict=True)])
+    return random_class_counts(flat, quotas[group.reshape(-1)], rng).reshape(y.shape)
 
 
 def keep_random_optimal(model: TwoGaussians, x: np.ndarray, y: np.ndarray, density: float, rng: np.random.Generator) -> np.ndarray:
