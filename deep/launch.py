@@ -136,7 +136,9 @@ def _check_workers(workers: int | None) -> None:
 def launch_local(setup: Setup, root: str, tasks: list[Task], options: LaunchOptions) -> None:
     """Run the whole sweep in this process."""
     with _Progress(setup, root, tasks, options.progress) as progress:
-        work(setup, root, tasks, after_each=progress.refresh)
+        # work() reports each task once, when it finds or makes it finished: counting those avoids rescanning the
+        # store after every run (the count is checked against the store once, on leaving).
+        work(setup, root, tasks, after_each=progress.bar.update)
 
 
 def _report_failure(worker: SweepWorker, errors: mp.Queue) -> None:
