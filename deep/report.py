@@ -49,7 +49,8 @@ GROUP_METRICS = ("worst_group_accuracy", "weighted_group_accuracy")
 # Paper order: the references first, then each way of using a score, DRoP last.
 PROTOCOL_KINDS = ("full", "random", "score", "random+quota", "score+drop", "random+drop")
 SUMMARY_DENSITIES = (0.3, 0.5, 0.8, 1.0)
-SUMMARY_METRICS = ("accuracy", "worst_class_accuracy")
+SUMMARY_METRICS = ("accuracy", "worst_class_accuracy")  # plus worst-group accuracy where runs have groups
+SUMMARY_SHORT = {"accuracy": "acc", "worst_class_accuracy": "worst", "worst_group_accuracy": "worst-group"}
 SEED_DDOF = 0
 CSV_FIELDS = (*EXPERIMENT_FIELDS, "protocol", "density", "quantity", "class", "n_seeds", "mean", "std", "min", "max")
 FULL_COLOUR = "black"
@@ -175,10 +176,10 @@ def _aligned(headers: Sequence[str], body: Sequence[Sequence[str]], first_numeri
 
 def format_summary(rows: Sequence[dict], densities: Sequence[float] = SUMMARY_DENSITIES) -> str:
     """Per experiment, a text table of mean ± std over seeds of average and worst-class accuracy by protocol and density."""
-    headers, keys = _summary_header(densities)
     blocks = []
     for key, group in _groups(rows, _experiment_key).items():
         experiment = dict(zip(EXPERIMENT_FIELDS, key))
+        headers, keys = _summary_header(densities, _summary_metrics(group))
         body = [[str(line[k]) or "-" for k in keys] for line in _summary_rows(experiment, group, densities)]
         blocks.append(f"{_title(experiment)} (mean ± std over seeds)\n{_aligned(headers, body, 1)}")
     return "\n\n".join(blocks)
@@ -621,9 +622,15 @@ def _mean_std(values: Sequence[float]) -> str:
     return f"{float(stats.mean):.4f} ± {float(stats.std):.4f}"
 
 
+def _summary_metrics(rows: Sequence[dict]) -> tuple[str, ...]:
+    """The metrics of the summary tables: average and worst-class accuracy, and worst-group accuracy with groups."""
+    has_groups = any(row.get("worst_group_accuracy") is not None for row in rows)
+    return SUMMARY_METRICS + (("worst_group_accuracy",) if has_groups else ())
+
+
 def _summary_rows(experiment: dict, rows: Sequence[dict], densities: Sequence[float]) -> list[dict]:
     """One row per protocol: 'mean ± std' over seeds of each summary metric at each density, blank if not run."""
-    cells = _cells(rows)
+    cells, metrics = _cells(rows), _summary_metrics(rows)
     out = []
     for protocol in _protocols(rows):
         line = {**experiment, "protocol": protocol}
@@ -631,7 +638,7 @@ def _summary_rows(experiment: dict, rows: Sequence[dict], densities: Sequence[fl
         for density in densities:
             cell = cells.get((protocol, _density_key(density)), [])
             seeds |= {len(cell)} - {0}
-            for metric in SUMMARY_METRICS:
+            for metric in metrics:
                 line[_summary_column(metric, density)] = _mean_std([r[metric] for r in cell]) if cell else ""
         line["n_seeds"] = "/".join(str(n) for n in sorted(seeds))
         out.append(line)
@@ -642,18 +649,17 @@ def _summary_column(metric: str, density: float) -> str:
     return f"{metric}@d={density:g}"
 
 
-def _summary_header(densities: Sequence[float]) -> tuple[list[str], list[str]]:
+def _summary_header(densities: Sequence[float], metrics: Sequence[str]) -> tuple[list[str], list[str]]:
     """Column titles and row keys of the summary tables."""
-    short = {"accuracy": "acc", "worst_class_accuracy": "worst"}
-    headers = ["protocol", *[f"{short[m]} d={d:g}" for d in densities for m in SUMMARY_METRICS], "seeds"]
-    return headers, ["protocol", *[_summary_column(m, d) for d in densities for m in SUMMARY_METRICS], "n_seeds"]
+    headers = ["protocol", *[f"{SUMMARY_SHORT[m]} d={d:g}" for d in densities for m in metrics], "seeds"]
+    return headers, ["protocol", *[_summary_column(m, d) for d in densities for m in metrics], "n_seeds"]
 
 
-def _summary_markdown(tables: Sequence[tuple[dict, list[dict]]], densities: Sequence[float],
+def _summary_markdown(tables: Sequence[tuple[dict, list[dict], tuple[str, ...]]], densities: Sequence[float],
                       present: Sequence[float], notes: Sequence[str]) -> str:
     missing = [d for d in densities if _density_key(d) not in {_density_key(p) for p in present}]
     lines = [
-        "# Summary: average and worst-class accuracy by protocol and density",
+        "# Summary: average and worst-class (and worst-group, with groups) accuracy by protocol and density",
         "",
         f"Densities reported: {', '.join(f'{d:g}' for d in densities)} (d = 1 is where `full` runs sit). "
         f"Densities present in the runs: {', '.join(f'{d:g}' for d in present)}."
@@ -662,8 +668,8 @@ def _summary_markdown(tables: Sequence[tuple[dict, list[dict]]], densities: Sequ
         f"Cells: mean ± std over seeds (std with ddof={SEED_DDOF}, the population std; 0 for a single seed). "
         "A blank cell: that protocol was not run at that density.",
     ]
-    headers, keys = _summary_header(densities)
-    for experiment, summary in tables:
+    for experiment, summary, metrics in tables:
+        headers, keys = _summary_header(densities, metrics)
         lines += ["", f"## {_title(experiment)}", "", "| " + " | ".join(headers) + " |",
                   "|" + "|".join(["---"] + ["---:"] * (len(headers) - 1)) + "|"]
         lines += ["| " + " | ".join(str(row[k]) for k in keys) + " |" for row in summary]
@@ -716,7 +722,7 @@ def write_report(
     colours = protocol_colours(row["protocol"] for row in rows)
     notes: list[str] = []
     written: list[Path] = []
-    tables: list[tuple[dict, list[dict]]] = []
+    tables: list[tuple[dict, list[dict], tuple[str, ...]]] = []
     for (key, group), suffix in zip(experiments.items(), _suffixes(list(experiments))):
         _check_one_run_per_seed(group)
         experiment = dict(zip(EXPERIMENT_FIELDS, key))
@@ -727,7 +733,7 @@ def write_report(
         written += _class_densities(experiment, group, out / f"class_densities{suffix}", colours, notes)
         written += _class_bias(experiment, group, out / f"class_bias{suffix}", colours, notes,
                                bias_protocol if bias_protocol in _protocols(group) else None)
-        tables.append((experiment, _summary_rows(experiment, group, summary_densities)))
+        tables.append((experiment, _summary_rows(experiment, group, summary_densities), _summary_metrics(group)))
         if max(len(cell) for cell in _cells(group).values()) == 1:
             notes.append(f"{_title(experiment)}: a single seed per run, so bands are empty and std is 0")
     written += _comparisons(rows, IMBALANCE_FAMILY, _imbalance_lines, CLASS_METRICS, "imbalance",
@@ -735,8 +741,8 @@ def write_report(
     written += _comparisons(rows, GROUP_FAMILY, _group_lines, GROUP_METRICS, "group_robustness",
                             "group robustness of every method and protocol", out)
     fields = [*EXPERIMENT_FIELDS, "protocol", "n_seeds",
-              *[_summary_column(m, d) for d in summary_densities for m in SUMMARY_METRICS]]
-    written.append(_write_csv(out / "summary.csv", [row for _, table in tables for row in table], fields))
+              *[_summary_column(m, d) for d in summary_densities for m in _summary_metrics(rows)]]
+    written.append(_write_csv(out / "summary.csv", [row for _, table, _ in tables for row in table], fields))
     present = sorted({_density_key(row["density"]) for row in rows})
     (out / "summary.md").write_text(_summary_markdown(tables, summary_densities, present, notes))
     written.append(out / "summary.md")

@@ -16,7 +16,7 @@ from deep.data import load_dataset
 from deep.data.spurious_digits import BACKGROUND, TRAIN_AGREEMENT
 from deep.experiment import Setup
 from deep.prune import kept_count, parse_protocol, select
-from deep.report import format_table, load_results, write_report
+from deep.report import format_summary, format_table, load_results, write_report
 from deep.runs import RunStore
 from deep.scores import SCORERS
 from deep.sweep import plan, work
@@ -83,6 +83,9 @@ def test_group_pipeline_end_to_end_on_spurious_digits(tmp_path: Path) -> None:
     np.testing.assert_allclose(query.array("group_recalls"), metrics["val_recalls"])  # before the recall prior
     assert np.all(np.abs(np.asarray(metrics["recalls"]) - 0.5) < np.abs(query.array("group_recalls") - 0.5))
     assert "worst-group" in format_table(load_results(tmp_path))
+    summary = format_summary(load_results(tmp_path)).splitlines()  # what the sweep prints
+    assert "worst-group d=0.5" in summary[1]
+    assert f"{metrics['worst_group_accuracy']:.4f} ± 0.0000" in next(line for line in summary if line.startswith("random+drop"))
     write_report(tmp_path, tmp_path / "report")
     with open(tmp_path / "report" / "group_robustness.csv", newline="") as f:
         records = list(csv.DictReader(f))
