@@ -207,7 +207,7 @@ def run_final(
             recalls=recalls, min_count=setup.min_count,
         )
         cfg = TrainConfig(**{**config["train"], "milestones": tuple(config["train"]["milestones"])})
-        normalization = None if dataset.mean is None else (dataset.mean, dataset.std)
+        normalization = dataset.normalization
         kept_split = dataset.train.subset(torch.as_tensor(kept))
         has_groups = dataset.train.group is not None
         start = time.perf_counter()
@@ -248,7 +248,7 @@ def run_final(
 
 def evaluate(model: torch.nn.Module, dataset: Dataset, device: torch.device) -> dict:
     """Test-set metrics of a trained model (group metrics weighted by the full training set's group sizes)."""
-    normalization = None if dataset.mean is None else (dataset.mean, dataset.std)
+    normalization = dataset.normalization
     test = dataset.test
     pred = predict(model, test.x, normalization=normalization, device=device).argmax(1)
     train_groups = None

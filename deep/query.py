@@ -103,7 +103,7 @@ def _compute(
     device: torch.device, progress: bool,
 ) -> QueryResult:
     """Train the query models of a claimed query stage and store their averaged scores and recalls."""
-    normalization = None if dataset.mean is None else (dataset.mean, dataset.std)
+    normalization = dataset.normalization
     per_init: dict[str, list[np.ndarray]] = {name: [] for name in config["scorers"]}
     recalls, group_recalls = [], []
     for init in range(inits):

@@ -79,3 +79,8 @@ class Dataset:
     def input_shape(self) -> tuple[int, ...]:
         """Shape of one input, e.g. (3, 32, 32) or (64,)."""
         return tuple(self.train.x.shape[1:])
+
+    @property
+    def normalization(self) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
+        """(mean, std) per channel for the trainer's input pipeline, or None for features used as they are."""
+        return None if self.mean is None else (self.mean, self.std)
