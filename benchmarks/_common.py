@@ -28,7 +28,7 @@ from torch import nn
 from deep.augment import crop_flip
 from deep.data.base import Split
 from deep.models import build_model
-from deep.train import InputPipeline, Normalization, TrainConfig, _autocast, train
+from deep.train import InputPipeline, Normalization, TrainConfig, autocast, train
 
 TRAINER = "deep.train.train"
 LOADER = "DataLoader loop"
@@ -189,7 +189,7 @@ def step_epochs(
     net.train()
     for _ in range(1 + case.epochs):
         for xb, yb in itertools.islice(batches, case.max_batches):
-            with _autocast(device):
+            with autocast(device):
                 logits = net(prepare(xb))
             yb = yb.to(device, non_blocking=True)
             loss = F.cross_entropy(logits.float(), yb, label_smoothing=case.cfg.label_smoothing)

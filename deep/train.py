@@ -183,7 +183,7 @@ def _batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
     return list(zip(starts, [*starts[1:], n]))
 
 
-def _autocast(device: torch.device) -> torch.autocast:
+def autocast(device: torch.device) -> torch.autocast:
     """bf16 autocast on a GPU, a no-op elsewhere."""
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
 
@@ -195,7 +195,7 @@ def _logits(model: nn.Module, x: torch.Tensor, inputs: InputPipeline, batch_size
     was_training = model.training
     model.eval()
     try:
-        with torch.inference_mode(), _autocast(inputs.device):
+        with torch.inference_mode(), autocast(inputs.device):
             out = [model(inputs(x[start : start + batch_size])).float() for start in range(0, len(x), batch_size)]
     finally:
         model.train(was_training)
@@ -258,7 +258,7 @@ def _train_epoch(
         xb = x[idx]
         if augment is not None:
             xb = crop_flip(xb, augment)
-        with _autocast(inputs.device):
+        with autocast(inputs.device):
             logits = net(inputs(xb))
         loss = loss_fn(logits.float(), y[idx], idx)
         optimizer.zero_grad(set_to_none=True)
