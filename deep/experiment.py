@@ -114,7 +114,7 @@ def check(setup: Setup, protocols: list[str], densities: list[float]) -> list[Pr
 
 def final_config(setup: Setup, protocol: Protocol, density: float, seed: int, queries: dict[str, str | None]) -> dict:
     """The full config of one final run (what its directory name is the hash of)."""
-    d = 1.0 if protocol.counts == "all" else float(density)
+    d = protocol.density(density)
     return {
         "kind": "final",
         "dataset": setup.dataset_key(),

@@ -12,6 +12,7 @@ All class counts come from `toy.quotas`; the "unit" of a quota is a class or, wi
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,16 +20,29 @@ import numpy as np
 from toy.quotas import drop_quotas, strategy_quotas
 
 QUOTA_UNITS = ("class", "group")  # what quotas are taken over: classes, or the dataset's groups
+# Paper order: the references first, then each way of using a score, DRoP last.
+PROTOCOL_KINDS = ("full", "random", "score", "random+quota", "score+drop", "random+drop")
+_COUNTS = {"full": "all", "random": "global", "score": "global", "random+quota": "strategy",
+           "score+drop": "drop", "random+drop": "drop"}
 
 
 @dataclass(frozen=True)
 class Protocol:
-    """A parsed protocol name: where the counts come from and how samples are picked inside units."""
+    """A parsed protocol name: its kind (one of PROTOCOL_KINDS) and the scorer it uses, if any."""
 
     name: str
-    counts: str  # "all" | "global" | "strategy" | "drop"
+    kind: str
     scorer: str | None  # scores used for counts or ranking; None when none are needed
-    inside: str  # "score" | "random": how samples are chosen inside each unit (or globally)
+
+    @property
+    def counts(self) -> str:
+        """Where the counts come from: "all" (keep everything), "global" (no quotas), "strategy" or "drop"."""
+        return _COUNTS[self.kind]
+
+    @property
+    def inside(self) -> str:
+        """How samples are chosen inside each unit (or globally): "score" or "random"."""
+        return "score" if self.kind in ("score", "score+drop") else "random"
 
     @property
     def needs_scores(self) -> bool:
@@ -40,25 +54,39 @@ class Protocol:
         """Whether the protocol needs DRoP's validation recalls."""
         return self.counts == "drop"
 
+    @property
+    def uses_quotas(self) -> bool:
+        """Whether counts are allocated per unit (class or group), so that the quota unit matters."""
+        return self.counts in ("strategy", "drop")
 
-def parse_protocol(name: str, scorers: set[str] | frozenset[str]) -> Protocol:
-    """Parse a protocol name such as `el2n`, `random+el2nq`, `el2n+drop`, `random+drop`, `random` or `full`."""
-    if name == "full":
-        return Protocol(name, "all", None, "random")
-    if name == "random":
-        return Protocol(name, "global", None, "random")
-    if name == "random+drop":
-        return Protocol(name, "drop", None, "random")
-    if name.endswith("+drop") and name[: -len("+drop")] in scorers:
-        return Protocol(name, "drop", name[: -len("+drop")], "score")
-    if name.startswith("random+") and name.endswith("q") and name[len("random+") : -1] in scorers:
-        return Protocol(name, "strategy", name[len("random+") : -1], "random")
-    if name in scorers:
-        return Protocol(name, "global", name, "score")
-    examples = sorted(scorers - {"random"})[:1] or ["el2n"]
-    s = examples[0]
+    @property
+    def changes_class_proportions(self) -> bool:
+        """Whether the protocol chooses class densities itself (everything but `full` and `random`)."""
+        return self.kind not in ("full", "random")
+
+    def density(self, density: float) -> float:
+        """The density a run of this protocol trains at: 1 for `full`, else `density`."""
+        return 1.0 if self.kind == "full" else float(density)
+
+
+def parse_protocol(name: str, scorers: Collection[str] | None = None) -> Protocol:
+    """Parse a protocol name such as `el2n`, `random+el2nq`, `el2n+drop`, `random+drop`, `random` or `full`.
+
+    `scorers` are the scorer names to accept; None accepts any name as a scorer (reading stored runs).
+    """
+    known = (lambda s: bool(s)) if scorers is None else (lambda s: s in scorers)
+    if name in ("full", "random", "random+drop"):
+        return Protocol(name, name, None)
+    if name.endswith("+drop") and known(name[: -len("+drop")]):
+        return Protocol(name, "score+drop", name[: -len("+drop")])
+    if name.startswith("random+") and name.endswith("q") and known(name[len("random+") : -1]):
+        return Protocol(name, "random+quota", name[len("random+") : -1])
+    if "+" not in name and known(name):
+        return Protocol(name, "score", name)
+    listed = sorted(scorers or ())
+    s = next((n for n in listed if n != "random"), "el2n")
     raise ValueError(
-        f"unknown protocol {name!r}: use full, random, random+drop, or for a scorer S in {sorted(scorers)} "
+        f"unknown protocol {name!r}: use full, random, random+drop, or for a scorer S in {listed} "
         f"one of S, random+Sq, S+drop (e.g. {s}, random+{s}q, {s}+drop)"
     )
 

@@ -28,6 +28,7 @@ import numpy as np  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.colors import Normalize  # noqa: E402
 
+from deep.prune import PROTOCOL_KINDS, parse_protocol  # noqa: E402
 from deep.runs import RunStore  # noqa: E402
 
 EXPERIMENT_FIELDS = ("dataset", "data", "split_seed", "model", "method", "quota_unit", "imbalance")
@@ -46,8 +47,6 @@ METRIC_LABELS = {
 }
 CLASS_METRICS = ("accuracy", "worst_class_accuracy", "max_min_gap", "class_accuracy_std")
 GROUP_METRICS = ("worst_group_accuracy", "weighted_group_accuracy")
-# Paper order: the references first, then each way of using a score, DRoP last.
-PROTOCOL_KINDS = ("full", "random", "score", "random+quota", "score+drop", "random+drop")
 SUMMARY_DENSITIES = (0.3, 0.5, 0.8, 1.0)
 SUMMARY_METRICS = ("accuracy", "worst_class_accuracy")  # plus worst-group accuracy where runs have groups
 SUMMARY_SHORT = {"accuracy": "acc", "worst_class_accuracy": "worst", "worst_group_accuracy": "worst-group"}
@@ -62,24 +61,18 @@ MEMBER_STYLES = ("-", "--", ":", "-.")
 
 
 def protocol_kind(protocol: str) -> str:
-    """Which of PROTOCOL_KINDS a protocol name is: full, random, S, random+Sq, S+drop or random+drop."""
-    if protocol in ("full", "random", "random+drop"):
-        return protocol
-    if protocol.endswith("+drop"):
-        return "score+drop"
-    if protocol.startswith("random+") and protocol.endswith("q"):
-        return "random+quota"
-    return "score"
+    """Which of PROTOCOL_KINDS a stored protocol name is (any scorer name accepted)."""
+    return parse_protocol(protocol).kind
 
 
 def uses_quotas(protocol: str) -> bool:
     """Whether a protocol allocates counts per unit (class or group), so that its quota unit matters."""
-    return protocol_kind(protocol) in ("random+quota", "score+drop", "random+drop")
+    return parse_protocol(protocol).uses_quotas
 
 
 def changes_class_proportions(protocol: str) -> bool:
     """Whether a protocol chooses class densities itself (everything but `full` and `random`)."""
-    return protocol_kind(protocol) not in ("full", "random")
+    return parse_protocol(protocol).changes_class_proportions
 
 
 def _density_key(density: float) -> float:

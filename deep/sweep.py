@@ -33,7 +33,7 @@ def plan(setup: Setup, protocols: list[str], densities: list[float], seeds: list
         Task(p, d, s)
         for s in seeds
         for p in parsed
-        for d in ([1.0] if p.counts == "all" else densities)
+        for d in ([1.0] if p.kind == "full" else densities)
     ]
 
 

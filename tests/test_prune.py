@@ -24,6 +24,7 @@ def _problem(seed: int, n: int = 300, k: int = 5) -> tuple[np.ndarray, np.ndarra
 
 def test_parse_names() -> None:
     assert parse_protocol("el2n", SCORERS).counts == "global"
+    assert parse_protocol("my_score+drop").scorer == "my_score"  # any-scorer mode, for stored runs
     assert parse_protocol("random+el2nq", SCORERS).scorer == "el2n"
     p = parse_protocol("el2n+drop", SCORERS)
     assert (p.counts, p.scorer, p.inside) == ("drop", "el2n", "score")
