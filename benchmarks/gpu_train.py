@@ -9,7 +9,8 @@ optional torch.compile), timed with CUDA events:
     RandomCrop + RandomHorizontalFlip + ToTensor + Normalize do (num_workers=2 as in the common CIFAR scripts);
   - the bare forward/backward/step on batches made beforehand, on the GPU.
 Then the query stage of the paper's protocol: 5 EL2N inits at 10% of a 160-epoch VGG-16 schedule on
-CIFAR-10-sized data (deep.query.run_query, validation every epoch included).
+CIFAR-10-sized data (deep.query.train_query_model per init, validation every epoch and the trace included, then
+the EL2N scores of each query model).
 Goals (issue 5, on an H100): the trainer at least 3x the DataLoader loop and within 1.25x of the bare step;
 the query stage under 2 minutes.
 Run from the repository root: `python benchmarks/gpu_train.py [--compile]`; `--device cpu --quick` is a smoke
@@ -19,7 +20,6 @@ run at tiny sizes that checks the script, not the goals. Exit status 1 if a goal
 from __future__ import annotations
 
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -37,8 +37,9 @@ from benchmarks._common import (  # noqa: E402
 from deep.augment import default_padding  # noqa: E402
 from deep.data.base import Dataset, Split  # noqa: E402
 from deep.data.images import channel_stats  # noqa: E402
-from deep.experiment import Setup  # noqa: E402
-from deep.query import query_train_config, run_query  # noqa: E402
+from deep.query import query_train_config, train_query_model  # noqa: E402
+from deep.scores import SCORERS, QueryModel, Trace  # noqa: E402
+from deep.sweep import Setup  # noqa: E402
 from deep.train import Normalization, default_config, resolve_device  # noqa: E402
 
 TARGETS = Targets(loader_speedup=3.0, bare_slowdown=1.25)
@@ -105,11 +106,15 @@ def query_seconds(
     protocol = replace(default_config("cifar10", "vgg16"), epochs=schedule, compile=compile_model)
     setup = Setup("cifar10", "vgg16", protocol)
     epochs = setup.epochs_for("el2n")
-    with tempfile.TemporaryDirectory() as root:
-        start = time.perf_counter()
-        run_query(root, dataset, {"name": "random", "n": n_train}, "vgg16", seed, inits,
-                  query_train_config(setup.train, epochs), ["el2n"], device)
-        return time.perf_counter() - start, epochs
+    cfg = query_train_config(setup.train, epochs)
+    start = time.perf_counter()
+    for init in range(inits):
+        model, outcome = train_query_model(dataset, "vgg16", cfg, seed + init, device)
+        trace = Trace(outcome.arrays["trace_prob"], outcome.arrays["trace_correct"])
+        query = QueryModel(dataset.train, CLASSES, dataset.normalization, device, seed + init, epochs, {}, trace,
+                           lambda model=model: model)
+        SCORERS["el2n"].score(query)
+    return time.perf_counter() - start, epochs
 
 
 def main(argv: list[str] | None = None) -> int:

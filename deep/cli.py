@@ -12,6 +12,7 @@ from deep.methods import METHODS, MethodOptions
 from deep.models import MODELS
 from deep.prune import QUOTA_UNITS
 from deep.runs import CorruptRunError
+from deep.train import DivergedError
 from deep.scores import SCORERS
 from deep.sweep import DEFAULT_DENSITIES, DEFAULT_PROTOCOLS
 from deep.train import TrainConfig, default_config
@@ -22,6 +23,20 @@ def _key_value(text: str) -> tuple[str, int]:
     if not sep or not value.isdigit():
         raise argparse.ArgumentTypeError(f"expected SCORER=EPOCHS, e.g. el2n=3, got {text!r}")
     return name, int(value)
+
+
+def _scorer_option(text: str) -> tuple[str, str, str]:
+    target, sep, value = text.partition("=")
+    scorer, dot, key = target.partition(".")
+    if not (sep and dot and scorer and key and value):
+        raise argparse.ArgumentTypeError(f"expected SCORER.OPTION=VALUE, e.g. dynamic_uncertainty.window=5, got {text!r}")
+    return scorer, key, value
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return int(text)
 
 
 def _add_setup(p: argparse.ArgumentParser) -> None:
@@ -38,6 +53,10 @@ def _add_setup(p: argparse.ArgumentParser) -> None:
     g.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda when available)")
     g.add_argument("--out", default="runs", metavar="DIR", help="run store folder (default: runs)")
     g.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    g.add_argument("--checkpoint-every", type=_positive_int, default=None, metavar="N",
+                   help="write a training checkpoint every N epochs (default: at the end of an epoch once 10 minutes "
+                        "have passed since the last, so short runs write none); a killed or requeued run resumes "
+                        "from its last checkpoint")
     t = p.add_argument_group("training schedule (defaults: the reference protocol for the dataset and model)")
     t.add_argument("--epochs", type=int, help="epochs on the full data (pruned runs scale it: E' = int((0.5+0.5d)E/d))")
     t.add_argument("--batch-size", type=int, help="mini-batch size")
@@ -55,6 +74,8 @@ def _add_setup(p: argparse.ArgumentParser) -> None:
     q.add_argument("--query-inits", type=int, default=2, help="query models trained per seed; scores and recalls are averaged (default: 2)")
     q.add_argument("--query-epochs", type=_key_value, nargs="*", default=[], metavar="SCORER=EPOCHS",
                    help="query length per scorer, overriding its default fraction of the schedule, e.g. el2n=3")
+    q.add_argument("--scorer-option", type=_scorer_option, nargs="*", default=[], metavar="SCORER.OPTION=VALUE",
+                   help="a scorer's option, e.g. dynamic_uncertainty.window=5 (its sliding window J, default 10)")
     q.add_argument("--recall-epochs", type=int, default=None,
                    help="query length of the models whose validation recalls DRoP uses (default: the full schedule)")
     q.add_argument("--recall-prior", type=float, default=1.0, metavar="ALPHA",
@@ -98,7 +119,7 @@ def _method_options(args: argparse.Namespace) -> MethodOptions:
 
 
 def _setup(args: argparse.Namespace):
-    from deep.experiment import Setup
+    from deep.sweep import Setup
 
     if args.dataset not in DATASETS:
         raise ValueError(f"unknown dataset {args.dataset!r}: choose one of {sorted(DATASETS)}")
@@ -107,27 +128,42 @@ def _setup(args: argparse.Namespace):
     for name, _ in args.query_epochs:
         if name not in SCORERS:
             raise ValueError(f"--query-epochs names unknown scorer {name!r}: choose from {sorted(SCORERS)}")
+    scorer_options: dict[str, dict] = {}
+    for scorer, key, value in args.scorer_option:
+        scorer_options.setdefault(scorer, {})[key] = value
     return Setup(
         dataset=args.dataset, model=args.model, train=_train_config(args), data=args.data,
-        imbalance=args.imbalance, split_seed=args.split_seed, download=args.download,
+        imbalance=args.imbalance, split_seed=args.split_seed,
         query_inits=args.query_inits, query_epochs=dict(args.query_epochs), recall_epochs=args.recall_epochs,
-        min_count=args.min_count, recall_prior=args.recall_prior, device=args.device, method=args.method, quota_unit=args.quota_unit,
-        method_options=_method_options(args),
+        min_count=args.min_count, recall_prior=args.recall_prior, method=args.method, quota_unit=args.quota_unit,
+        method_options=_method_options(args), scorer_options=scorer_options,
     )
+
+
+def _runtime(args: argparse.Namespace):
+    from deep.tasks import Runtime
+
+    return Runtime(device=args.device, download=args.download, progress=not args.no_progress,
+                   checkpoint_every=args.checkpoint_every)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train and evaluate one model (by default on the full data) and store it as a run."""
-    from deep.experiment import queries_for, run_final
-    from deep.runs import read_json
+    from deep.launch import LaunchOptions, launch_local
+    from deep.runs import RunStore
     from deep.sweep import plan
 
+    if args.protocol == "full" and args.density != 1.0:
+        raise ValueError(f"--protocol full trains on all the data (density 1), got --density {args.density}: "
+                         "choose a pruning protocol such as random or random+drop")
+    if not 0.0 < args.density <= 1.0:
+        raise ValueError(f"--density must lie in (0, 1], got {args.density}")
     setup = _setup(args)
-    (task,) = plan(setup, [args.protocol], [args.density], [args.seed])
-    queries = queries_for(setup, args.out, [task.protocol], task.seed)
-    path = run_final(setup, args.out, task.protocol, task.density, task.seed, queries, progress=not args.no_progress)
-    metrics = read_json(path / "metrics.json")
-    print(f"{path}: accuracy {metrics['accuracy']:.4f}, worst-class accuracy {metrics['worst_class_accuracy']:.4f}")
+    (task,) = plan(setup, [args.protocol], [args.density], [args.seed], download=args.download)
+    launch_local([task], args.out, _runtime(args), LaunchOptions(progress=not args.no_progress))
+    run = RunStore(args.out).read(task.config)
+    metrics = run.metrics
+    print(f"{run.path}: accuracy {metrics['accuracy']:.4f}, worst-class accuracy {metrics['worst_class_accuracy']:.4f}")
     return 0
 
 
@@ -142,15 +178,17 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     bad = [arg for arg in args.slurm_args if "=" not in arg]
     if bad:
         raise ValueError(f"--slurm-args takes KEY=VALUE pairs, e.g. account=myproject, got {bad}")
+    if args.seeds < 1:
+        raise ValueError(f"--seeds must be >= 1 (seeds 0 .. N-1 are run), got {args.seeds}")
     setup = _setup(args)
-    tasks = plan(setup, args.protocols, args.densities, list(range(args.seeds)))
+    tasks = plan(setup, args.protocols, args.densities, list(range(args.seeds)), download=args.download)
     options = LaunchOptions(
         workers=args.workers, progress=not args.no_progress, cluster=args.submitit_cluster, partition=args.partition,
         time_min=args.time, gpus_per_task=args.gpus_per_task, cpus_per_task=args.cpus_per_task, mem_gb=args.mem,
         array_parallelism=args.array_parallelism, log_dir=args.slurm_log_dir,
         slurm_args=dict(arg.split("=", 1) for arg in args.slurm_args),
     )
-    LAUNCHERS[args.launcher](setup, args.out, tasks, options)
+    LAUNCHERS[args.launcher](tasks, args.out, _runtime(args), options)
     print(format_summary(load_results(args.out)))
     print(f"\nEvery run: python -m deep report {args.out}; figures: python -m deep report {args.out} --out DIR")
     return 0
@@ -250,6 +288,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, CorruptRunError) as err:
+    except (ValueError, FileNotFoundError, CorruptRunError, DivergedError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

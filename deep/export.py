@@ -1,9 +1,10 @@
-"""Export a run store's scores and kept indices as plain files to share, and load such an export back.
+"""Export a run store's scores, recalls and kept indices as plain files to share, and load such an export back.
 
-An export folder holds `manifest.json` (one entry per query stage and per final run: its file, full config and
-metrics) and one `.npz` per entry: `scores/<hash>.npz` with every array of a query stage (`scores_<scorer>`,
-`recalls`, ...) and `kept/<hash>.npz` with a final run's `kept` indices. Arrays are checked against the store's
-checksums on the way out and are read back with allow_pickle=False, so an export is data, never code.
+An export folder holds `manifest.json` (one entry per scores task, recalls task and final run: its file, full
+config and metrics) and one `.npz` per entry: `scores/<hash>.npz` with a scorer's per-sample `scores`,
+`recalls/<hash>.npz` with DRoP's validation `class_recalls` (and `group_recalls`), and `kept/<hash>.npz` with a
+final run's `kept` indices. Arrays are checked against the store's checksums on the way out and are read back
+with allow_pickle=False, so an export is data, never code.
 """
 
 from __future__ import annotations
@@ -13,11 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from deep.query import QUERY_DIR
 from deep.runs import Run, RunStore, read_json, write_json
 
 MANIFEST = "manifest.json"
-SECTIONS = {"scores": QUERY_DIR, "kept": ""}  # export subfolder -> run-store subfolder it is read from
+SECTIONS = {"scores": "scores", "recalls": "recalls", "kept": "final"}  # export subfolder -> kind of task exported
 
 
 @dataclass(frozen=True)
@@ -42,14 +42,15 @@ def _export_run(run: Run, folder: Path, section: str) -> dict:
 
 
 def export_store(root: Path | str, out: Path | str) -> Path:
-    """Write every finished query stage and final run under `root` into the export folder `out`; returns the manifest."""
+    """Write every finished scores, recalls and final task under `root` into the export folder `out`; returns the manifest."""
     root, out = Path(root), Path(out)
     if not root.is_dir():
         raise FileNotFoundError(f"run folder {root} does not exist: pass the folder a sweep wrote its runs to")
+    store = RunStore(root)
     manifest: dict[str, list[dict]] = {}
-    for section, sub in SECTIONS.items():
+    for section, kind in SECTIONS.items():
         (out / section).mkdir(parents=True, exist_ok=True)
-        manifest[section] = [_export_run(run, out, section) for run in RunStore(root / sub).runs()]
+        manifest[section] = [_export_run(run, out, section) for run in store.runs(kind)]
     if not any(manifest.values()):
         raise ValueError(f"no finished runs under {root}: run a sweep into it first")
     path = out / MANIFEST
@@ -58,7 +59,7 @@ def export_store(root: Path | str, out: Path | str) -> Path:
 
 
 def load_export(folder: Path | str) -> dict[str, list[ExportEntry]]:
-    """The entries of an export folder: {"scores": query stages, "kept": final runs}."""
+    """The entries of an export folder: {"scores": scores tasks, "recalls": recalls tasks, "kept": final runs}."""
     folder = Path(folder)
     if not (folder / MANIFEST).is_file():
         raise FileNotFoundError(f"{folder / MANIFEST} not found: pass a folder written by `python -m deep export-scores`")

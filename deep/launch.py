@@ -1,7 +1,8 @@
-"""Launchers: who works through a sweep's runs. `local` in this process, `processes` as worker processes on
-this machine (one per GPU), `submitit` as a SLURM job array. Workers share nothing but the run store, whose
-claims keep two of them from running one config and let a live worker take over a dead one's runs; the
-parent only watches the store (one progress bar) and the workers (a failed worker stops the sweep)."""
+"""Launchers: who works through a sweep's tasks. `local` in this process, `processes` as worker processes on
+this machine (one per GPU), `submitit` as a SLURM job array. Every one runs `deep.tasks.work`, the one execution
+path. Workers share nothing but the run store, whose claims keep two of them from running one task and let a
+live worker take over a dead one's tasks; the parent only watches the store (one progress bar, counted by
+looking up each task's own directory) and the workers (a failed worker stops the sweep)."""
 
 from __future__ import annotations
 
@@ -18,13 +19,12 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from deep.experiment import Setup
-from deep.query import POLL_S
-from deep.sweep import Task, finished, work
+from deep.runs import Claim, RunStore
+from deep.tasks import POLL_S, Runtime, Task, closure, work
 
 
 class WorkerError(RuntimeError):
-    """A worker failed, or every worker stopped with runs left unfinished."""
+    """A worker failed, or every worker stopped with tasks left unfinished."""
 
 
 @dataclass(frozen=True)
@@ -48,39 +48,41 @@ class LaunchOptions:
 class SweepWorker:
     """One worker of a sweep, picklable so that a spawned process or a SLURM job can run it."""
 
-    setup: Setup
-    root: str
     tasks: list[Task]
+    root: str
+    runtime: Runtime
     index: int
     threads: int | None = None
     gpu: str | None = None  # the one GPU this worker sees; None keeps what the environment gives
 
     def __call__(self) -> None:
-        """Work through the sweep until every run is finished."""
+        """Work through the sweep until every task is finished."""
         if self.gpu is not None:  # before anything touches CUDA in this process
             os.environ["CUDA_VISIBLE_DEVICES"] = self.gpu
         if self.threads:
             torch.set_num_threads(self.threads)
-        work(self.setup, self.root, self.tasks, self.index)
+        work(self.tasks, RunStore(self.root), self.runtime, self.index)
 
     def checkpoint(self) -> object:
-        """On a SLURM time-out, requeue the same worker: the run store says what is left to do."""
+        """On a SLURM time-out, requeue the same worker: its claims are released at once, so that it (or any
+        worker) resumes its trainings from their last checkpoints without waiting for the claims to go stale."""
         from submitit.helpers import DelayedSubmission
 
+        Claim.release_all()
         return DelayedSubmission(self)
 
 
 class _Progress:
-    """One bar over the whole sweep, counted from the finished runs in the store; on leaving, every run must be done."""
+    """One bar over every task of the sweep, counted by looking up each task's directory; on leaving, all must be done."""
 
-    def __init__(self, setup: Setup, root: str, tasks: list[Task], enabled: bool) -> None:
-        self.setup, self.root, self.tasks = setup, root, tasks
-        self.bar = tqdm(total=len(tasks), desc="sweep", unit="run", disable=not enabled)
+    def __init__(self, root: str, tasks: list[Task], enabled: bool) -> None:
+        self.store, self.tasks = RunStore(root), closure(tasks)
+        self.bar = tqdm(total=len(self.tasks), desc="sweep", unit="task", disable=not enabled)
         self.done = 0
 
     def refresh(self) -> None:
-        """Count the finished runs again and show the count."""
-        self.done = len(finished(self.setup, self.root, self.tasks))
+        """Count the finished tasks again and show the count."""
+        self.done = sum(self.store.done(task.config) for task in self.tasks)
         self.bar.n = self.done
         self.bar.refresh()
 
@@ -112,8 +114,8 @@ class _Progress:
         self.bar.close()
         if error_type is None and self.done < len(self.tasks):
             raise WorkerError(
-                f"the workers stopped with {len(self.tasks) - self.done} of {len(self.tasks)} runs unfinished: "
-                "run the same command again to resume (finished runs are kept)"
+                f"the workers stopped with {len(self.tasks) - self.done} of {len(self.tasks)} tasks unfinished: "
+                "run the same command again to resume (finished tasks are kept)"
             )
 
 
@@ -133,12 +135,17 @@ def _check_workers(workers: int | None) -> None:
         raise ValueError(f"--workers must be >= 1, got {workers}")
 
 
-def launch_local(setup: Setup, root: str, tasks: list[Task], options: LaunchOptions) -> None:
+def launch_local(tasks: list[Task], root: str, runtime: Runtime, options: LaunchOptions) -> None:
     """Run the whole sweep in this process."""
-    with _Progress(setup, root, tasks, options.progress) as progress:
-        # work() reports each task once, when it finds or makes it finished: counting those avoids rescanning the
-        # store after every run (the count is checked against the store once, on leaving).
-        work(setup, root, tasks, after_each=progress.bar.update)
+    with _Progress(root, tasks, options.progress) as progress:
+        seen: set[str] = set()
+
+        def count(task: Task) -> None:  # work() reports each finished task; a recomputed one counts once
+            if task.key not in seen:
+                seen.add(task.key)
+                progress.bar.update()
+
+        work(tasks, progress.store, runtime, on_done=count)
 
 
 def _report_failure(worker: SweepWorker, errors: mp.Queue) -> None:
@@ -150,19 +157,19 @@ def _report_failure(worker: SweepWorker, errors: mp.Queue) -> None:
         sys.exit(1)
 
 
-def launch_processes(setup: Setup, root: str, tasks: list[Task], options: LaunchOptions) -> None:
+def launch_processes(tasks: list[Task], root: str, runtime: Runtime, options: LaunchOptions) -> None:
     """Run the sweep in worker processes on this machine: one GPU each where there are GPUs, else CPU workers."""
     _check_workers(options.workers)
-    gpus = _visible_gpus() if setup.device in (None, "cuda") else []
+    gpus = _visible_gpus() if runtime.device in (None, "cuda") else []
     # By default one worker per GPU; on CPU one per core; on one named GPU (--device cuda:1) just one.
-    n = options.workers or len(gpus) or (_cpu_count() if setup.torch_device().type == "cpu" else 1)
+    n = options.workers or len(gpus) or (_cpu_count() if runtime.torch_device.type == "cpu" else 1)
     threads = max(1, _cpu_count() // n)  # n workers share the cores instead of each using all of them
     ctx = mp.get_context("spawn")  # a fresh interpreter per worker: safe with CUDA and with torch's threads
     errors = ctx.Queue()
     procs = [
         ctx.Process(
             target=_report_failure, name=f"sweep-worker-{i}",
-            args=(SweepWorker(setup, root, tasks, i, threads, gpus[i % len(gpus)] if gpus else None), errors),
+            args=(SweepWorker(tasks, root, runtime, i, threads, gpus[i % len(gpus)] if gpus else None), errors),
         )
         for i in range(n)
     ]
@@ -171,7 +178,7 @@ def launch_processes(setup: Setup, root: str, tasks: list[Task], options: Launch
         if proc.exitcode is None or proc.exitcode == 0:
             return ("running" if proc.exitcode is None else "done"), ""
         if proc.exitcode < 0:
-            return "lost", f"worker {i} was killed by signal {-proc.exitcode}; the other workers take over its runs"
+            return "lost", f"worker {i} was killed by signal {-proc.exitcode}; the other workers take over its tasks"
         try:
             index, trace = errors.get(timeout=10)
         except queue.Empty:  # it died before it could report (e.g. while starting): its output says why
@@ -186,7 +193,7 @@ def launch_processes(setup: Setup, root: str, tasks: list[Task], options: Launch
     for proc in procs:
         proc.start()
     try:
-        with _Progress(setup, root, tasks, options.progress) as progress:
+        with _Progress(root, tasks, options.progress) as progress:
             progress.watch(lambda: [state(i, proc) for i, proc in enumerate(procs)], stop=kill_all)
     finally:  # also when interrupted: no worker outlives the sweep
         kill_all()
@@ -194,7 +201,7 @@ def launch_processes(setup: Setup, root: str, tasks: list[Task], options: Launch
             proc.join()
 
 
-def launch_submitit(setup: Setup, root: str, tasks: list[Task], options: LaunchOptions) -> None:
+def launch_submitit(tasks: list[Task], root: str, runtime: Runtime, options: LaunchOptions) -> None:
     """Submit the sweep as a job array of `options.workers` SLURM jobs (one GPU each) and watch it finish."""
     _check_workers(options.workers)
     if options.workers is None:
@@ -217,7 +224,7 @@ def launch_submitit(setup: Setup, root: str, tasks: list[Task], options: LaunchO
         **({"slurm_array_parallelism": options.array_parallelism} if options.array_parallelism else {}),
         **({"slurm_additional_parameters": options.slurm_args} if options.slurm_args else {}),
     )
-    workers = [SweepWorker(setup, root, tasks, i, options.cpus_per_task) for i in range(options.workers)]
+    workers = [SweepWorker(tasks, root, runtime, i, options.cpus_per_task) for i in range(options.workers)]
     jobs = executor.submit_array(workers)
     tqdm.write(f"submitted {len(jobs)} {executor.cluster} jobs ({', '.join(j.job_id for j in jobs[:3])}"
                f"{', ...' if len(jobs) > 3 else ''}); their logs are in {folder}", file=sys.stderr)
@@ -230,18 +237,18 @@ def launch_submitit(setup: Setup, root: str, tasks: list[Task], options: LaunchO
             return "done", ""
         if isinstance(error, FailedJobError):
             return "failed", f"job {job.job_id} failed:\n{error}"
-        # Ended without a result (cancelled, preempted, killed): the other jobs take over its runs.
+        # Ended without a result (cancelled, preempted, killed): the other jobs take over its tasks.
         return "lost", f"job {job.job_id} ended without finishing: {error}"
 
     def cancel_all() -> None:
         for job in jobs:
             job.cancel(check=False)
 
-    with _Progress(setup, root, tasks, options.progress) as progress:
+    with _Progress(root, tasks, options.progress) as progress:
         progress.watch(lambda: [state(job) for job in jobs], stop=cancel_all)
 
 
-LAUNCHERS: dict[str, Callable[[Setup, str, list[Task], LaunchOptions], None]] = {
+LAUNCHERS: dict[str, Callable[[list[Task], str, Runtime, LaunchOptions], None]] = {
     "local": launch_local,
     "processes": launch_processes,
     "submitit": launch_submitit,

@@ -16,7 +16,9 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
+from deep.seeds import ROLES
 from toy.quotas import drop_quotas, strategy_quotas
 
 QUOTA_UNITS = ("class", "group")  # what quotas are taken over: classes, or the dataset's groups
@@ -106,6 +108,22 @@ def smoothed_recalls(recalls: np.ndarray, val_sizes: np.ndarray, prior: float) -
     return (recalls * n + prior) / (n + 2 * prior)
 
 
+def recalls_from_predictions(y_true: npt.ArrayLike, y_pred: npt.ArrayLike, num_classes: int) -> np.ndarray:
+    """Per-class recall (fraction of class k predicted as k), NaN for a class without samples; float64 (K,)."""
+    truth = _labels(y_true, "y_true")
+    predicted = _labels(y_pred, "y_pred")
+    if truth.shape != predicted.shape:
+        raise ValueError(f"y_pred has {predicted.size} entries but y_true has {truth.size}")
+    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
+        raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
+    if truth.size and max(truth.max(), predicted.max()) >= num_classes:
+        raise ValueError(f"y_true and y_pred must hold class ids below num_classes={num_classes}")
+    sizes = np.bincount(truth, minlength=num_classes)
+    hits = np.bincount(truth[truth == predicted], minlength=num_classes)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(sizes > 0, hits / np.maximum(sizes, 1), np.nan)
+
+
 def kept_count(density: float, n: int) -> int:
     """round(density * n), halves rounded up: the number of samples every protocol keeps."""
     if not 0.0 < density <= 1.0:
@@ -128,37 +146,101 @@ def top_within_units(units: np.ndarray, counts: np.ndarray, priority: np.ndarray
     return np.sort(order[rank < counts[sorted_units]])
 
 
-def select(
-    protocol: Protocol,
+def _labels(values: npt.ArrayLike, name: str) -> np.ndarray:
+    """A 1-D array of non-negative integer ids, or ValueError naming the argument."""
+    array = np.asarray(values)
+    if array.ndim != 1 or (array.size and array.dtype.kind not in "iu"):
+        raise ValueError(f"{name}: expected a 1-D array of integer ids, got shape {array.shape} dtype {array.dtype}")
+    if array.size and array.min() < 0:
+        raise ValueError(f"{name}: ids must be >= 0, got {array.min()}")
+    return array.astype(np.int64)
+
+
+def _per_unit(values: npt.ArrayLike | None, name: str, num_units: int | None) -> np.ndarray | None:
+    """A float vector with one entry per unit (None passes), or ValueError naming the argument."""
+    if values is None:
+        return None
+    array = np.asarray(values, dtype=np.float64)
+    if array.ndim != 1 or (num_units is not None and array.size != num_units):
+        raise ValueError(f"{name}: expected one value per class or group ({num_units}), got shape {array.shape}")
+    return array
+
+
+def keep(
+    labels: npt.ArrayLike,
     density: float,
-    units: np.ndarray,
-    num_units: int,
-    rng: np.random.Generator,
-    scores: np.ndarray | None = None,
-    recalls: np.ndarray | None = None,
+    protocol: str,
+    *,
+    scores: npt.ArrayLike | None = None,
+    recalls: npt.ArrayLike | None = None,
+    groups: npt.ArrayLike | None = None,
+    allocation: str = "density",
     min_count: int = 0,
+    recall_prior: float = 0.0,
+    val_sizes: npt.ArrayLike | None = None,
+    seed: int = 0,
 ) -> np.ndarray:
-    """The sorted indices a protocol keeps at `density`, with quotas over `units` (class or group ids)."""
-    units = np.asarray(units, dtype=np.int64)
-    n = units.size
-    if protocol.needs_scores and (scores is None or np.shape(scores) != (n,)):
-        raise ValueError(f"protocol {protocol.name!r} needs one score per training sample ({n})")
-    if protocol.needs_recalls and (recalls is None or np.shape(recalls) != (num_units,)):
-        raise ValueError(f"protocol {protocol.name!r} needs one validation recall per unit ({num_units})")
-    if protocol.needs_recalls and np.isnan(recalls).any():
-        raise ValueError(f"units {np.flatnonzero(np.isnan(recalls)).tolist()} have no validation samples, so DRoP "
-                         "has no recall to allocate by: use a validation split that holds every class or group")
-    k = kept_count(density, n)
-    # Random choice is a random priority: one mechanism for "random inside" and "top-scored inside".
-    random_priority = rng.permutation(n).astype(np.float64)
-    priority = random_priority if protocol.inside == "random" else np.asarray(scores, dtype=np.float64)
-    if protocol.counts == "all":
+    """The sorted row indices that `protocol` keeps of a training set with these labels, at `density`.
+
+    Protocols: `full`, `random`, `random+drop`, and for an external score named S: `S` (top-scored), `random+Sq`
+    (S's per-unit counts, random inside), `S+drop` (DRoP's counts, top-scored inside); higher score = kept first.
+    Units are classes, or the ids in `groups` when given; `recalls` has one validation recall per unit (DRoP).
+    `recall_prior` > 0 smooths them with the unit's validation size `val_sizes` (see smoothed_recalls). Counts
+    come from toy.quotas; the same arguments and seed always give the same indices. Numpy only.
+    """
+    y = _labels(labels, "labels")
+    n = y.size
+    if n == 0:
+        raise ValueError("labels: no training rows")
+    if not (isinstance(density, (int, float, np.floating)) and 0.0 < float(density) <= 1.0):
+        raise ValueError(f"density must lie in (0, 1], got {density!r}")
+    if allocation != "density":
+        raise ValueError(f"allocation must be 'density', got {allocation!r}")
+    parsed = parse_protocol(protocol)
+    units = y if groups is None else _labels(groups, "groups")
+    if units.size != n:
+        raise ValueError(f"groups has {units.size} entries but labels has {n}")
+    priority_scores = _per_unit(scores, "scores", n)
+    if parsed.needs_scores and priority_scores is None:
+        raise ValueError(f"protocol {protocol!r} needs scores: one per training row ({n})")
+    if priority_scores is not None and not np.isfinite(priority_scores).all():
+        raise ValueError("scores: every score must be finite (NaN or infinite scores cannot be ranked)")
+    unit_recalls = _per_unit(recalls, "recalls", None)
+    num_units = int(units.max()) + 1 if unit_recalls is None else unit_recalls.size
+    if units.max() >= num_units:
+        raise ValueError(f"recalls has {num_units} entries but {'groups' if groups is not None else 'labels'} "
+                         f"hold ids up to {units.max()}: give one recall per class or group")
+    if parsed.needs_recalls:
+        unit_recalls = _drop_recalls(unit_recalls, num_units, recall_prior, val_sizes, protocol)
+    rng = np.random.default_rng((int(seed), ROLES["prune"], int(round(float(density) * 1e6))))
+    if parsed.kind == "full":
         return np.arange(n)
-    if protocol.counts == "global":
+    k = kept_count(float(density), n)
+    # Random choice is a random priority: one mechanism for "random inside" and "top-scored inside".
+    priority = rng.permutation(n).astype(np.float64) if parsed.inside == "random" else priority_scores
+    if parsed.counts == "global":
         return top_k(priority, k)
-    sizes = np.bincount(units, minlength=num_units)
-    if protocol.counts == "strategy":
-        counts = strategy_quotas(units, top_k(np.asarray(scores, dtype=np.float64), k), num_units)
+    if parsed.counts == "strategy":
+        counts = strategy_quotas(units, top_k(priority_scores, k), num_units)
     else:
-        counts = drop_quotas(density, sizes, recalls, min_count=min_count)
+        counts = drop_quotas(float(density), np.bincount(units, minlength=num_units), unit_recalls, min_count=min_count)
     return top_within_units(units, np.asarray(counts, dtype=np.int64), priority)
+
+
+def _drop_recalls(
+    recalls: np.ndarray | None, num_units: int, prior: float, val_sizes: npt.ArrayLike | None, protocol: str
+) -> np.ndarray:
+    """The recalls DRoP allocates by: validated, and smoothed when `prior` > 0."""
+    if recalls is None:
+        raise ValueError(f"protocol {protocol!r} needs recalls: one validation recall per class or group")
+    if np.isnan(recalls).any():
+        raise ValueError(f"recalls: units {np.flatnonzero(np.isnan(recalls)).tolist()} have no validation samples, "
+                         "so DRoP has no recall to allocate by: use a validation split that holds every class or group")
+    if ((recalls < 0) | (recalls > 1)).any():
+        raise ValueError("recalls: every recall must lie in [0, 1]")
+    if prior == 0:
+        return recalls
+    sizes = _per_unit(val_sizes, "val_sizes", num_units)
+    if sizes is None:
+        raise ValueError("recall_prior > 0 needs val_sizes: the number of validation samples of each class or group")
+    return smoothed_recalls(recalls, sizes, prior)

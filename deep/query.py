@@ -1,138 +1,164 @@
-"""The query stage: train query models on the full data, record scores and validation recalls, cache both.
+"""The query tasks: train one query model, score with it, and average validation recalls over query models.
 
-A query stage is `inits` models trained on the full training set for `epochs` epochs of the final schedule's
-optimiser (learning rate, milestones and all, truncated at `epochs`). Every requested scorer records along
-the way; the per-class validation recall (and, on data with groups, the per-group validation accuracy that
-group quotas use) is taken at each model's epoch of best validation accuracy. Both are
-averaged over the inits and cached in the run store under `_query/<hash of the query config>/`, so any later
-sweep that needs the same query (or a subset of its scorers) reuses it without training.
+A query training is one model trained on the full training set with the final schedule's optimiser truncated at
+its query length. It keeps what every scorer needs (see deep.scores.base): its weights, its trace (each training
+sample's true-class probability and correctness at every epoch, recorded from the training steps at no extra
+cost) and its per-class (and per-group) validation accuracy at its epoch of best validation accuracy. Scorers and
+DRoP's recalls are tasks of their own over query trainings, so any scorer asked for later, by any sweep, reuses a
+finished query training of the same settings without training again.
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import asdict, dataclass, replace
+import hashlib
+import io
+from dataclasses import replace
 
 import numpy as np
 import torch
+from torch import nn
 
+from deep.checkpoint import Checkpointing
 from deep.data.base import Dataset
 from deep.models import build_model
-from deep.runs import CorruptRunError, RunStore, as_stored
-from deep.scores import SCORERS
-from deep.scores.base import ScoreContext
+from deep.runs import Run
+from deep.scores import SCORERS, QueryModel, Trace
+from deep.seeds import derive
+from deep.tasks import Context, Outcome
 from deep.train import TrainConfig, train
 
-QUERY_DIR = "_query"
-POLL_S = 1.0  # how often a worker waiting on another worker's run looks at the store again
-
-
-@dataclass(frozen=True)
-class QueryResult:
-    """Averaged query outputs: scores per scorer (higher = harder) and per-class validation recall."""
-
-    scores: dict[str, np.ndarray]
-    recalls: np.ndarray
-    config: dict
-    key: str  # hash of the config that produced it: final runs record it
-    group_recalls: np.ndarray | None = None  # per-group validation accuracy (datasets with groups), same epoch
-
-
-def query_config(dataset_key: dict, model: str, seed: int, inits: int, cfg: TrainConfig, scorers: list[str]) -> dict:
-    """The config a query stage is cached under (its scorers sorted; `cfg.epochs` is the query length).
-
-    Returned as it reads back from config.json (tuples become lists), so it compares equal to stored configs.
-    """
-    return as_stored({
-        "kind": "query",
-        "dataset": dataset_key,
-        "model": model,
-        "seed": seed,
-        "inits": inits,
-        "train": asdict(cfg),
-        "scorers": sorted(scorers),
-        "scorer_params": {},
-    })
-
-
-def _cached(store: RunStore, config: dict) -> QueryResult | None:
-    """A finished query with the same settings whose scorers include the requested ones."""
-    wanted = set(config["scorers"])
-    base = {k: v for k, v in config.items() if k != "scorers"}
-    for run in store.runs():
-        if {k: v for k, v in run.config.items() if k != "scorers"} != base or not wanted <= set(run.config["scorers"]):
-            continue
-        try:
-            scores = {name: run.array(f"scores_{name}") for name in run.config["scorers"]}
-            recalls = run.array("recalls")
-            group_recalls = run.array("group_recalls") if (run.path / "group_recalls.npy").exists() else None
-        except (CorruptRunError, FileNotFoundError, ValueError):
-            store.invalidate(run.config)  # never silently use a damaged cache entry: recompute it
-            continue
-        return QueryResult(scores, recalls, run.config, run.path.name, group_recalls)
-    return None
-
-
-def run_query(
-    root: str,
-    dataset: Dataset,
-    dataset_key: dict,
-    model: str,
-    seed: int,
-    inits: int,
-    cfg: TrainConfig,
-    scorers: list[str],
-    device: torch.device,
-    progress: bool = False,
-) -> QueryResult:
-    """Scores and validation recalls from `inits` query models, computed once and cached under `root`."""
-    store = RunStore(f"{root}/{QUERY_DIR}")
-    config = query_config(dataset_key, model, seed, inits, cfg, scorers)
-    while (cached := _cached(store, config)) is None:
-        claim = store.claim(config)
-        if claim is not None:
-            with claim:
-                return _compute(store, config, dataset, model, seed, inits, cfg, device, progress)
-        # Another live worker is training this very stage: wait for its result (or take over if it dies).
-        time.sleep(POLL_S)
-    return cached
-
-
-def _compute(
-    store: RunStore, config: dict, dataset: Dataset, model: str, seed: int, inits: int, cfg: TrainConfig,
-    device: torch.device, progress: bool,
-) -> QueryResult:
-    """Train the query models of a claimed query stage and store their averaged scores and recalls."""
-    normalization = dataset.normalization
-    per_init: dict[str, list[np.ndarray]] = {name: [] for name in config["scorers"]}
-    recalls, group_recalls = [], []
-    for init in range(inits):
-        init_seed = seed * 1000 + init
-        context = ScoreContext(dataset.train, cfg.epochs, dataset.num_classes, normalization, device, init_seed, {})
-        recorders = {name: SCORERS[name].make(context) for name in config["scorers"]}
-        torch.manual_seed(init_seed)
-        net = build_model(model, dataset.num_classes, dataset.input_shape)
-        if cfg.epochs > 0:
-            result = train(
-                net, dataset.train, cfg, seed=init_seed, device=device, normalization=normalization,
-                val=dataset.val, callbacks=list(recorders.values()), progress=progress,
-            )
-            recalls.append(np.asarray(result.best_val_class_recall, dtype=np.float64))
-            if dataset.val.group is not None:
-                best = next(r for r in result.history if r["epoch"] == result.best_epoch)
-                group_recalls.append(np.asarray(best["val_group_accuracy"], dtype=np.float64))
-        for name, recorder in recorders.items():
-            per_init[name].append(np.asarray(recorder.result(), dtype=np.float64))
-    scores = {name: np.mean(values, axis=0) for name, values in per_init.items()}
-    mean_recalls = np.mean(recalls, axis=0) if recalls else np.full(dataset.num_classes, np.nan)
-    mean_groups = np.mean(group_recalls, axis=0) if group_recalls else None
-    arrays = {"recalls": mean_recalls, **{f"scores_{name}": value for name, value in scores.items()}}
-    if mean_groups is not None:
-        arrays["group_recalls"] = mean_groups
-    path = store.finish(config, {"recalls": mean_recalls.tolist(), "inits": inits, "epochs": cfg.epochs}, arrays)
-    return QueryResult(scores, mean_recalls, config, path.name, mean_groups)
+MODEL_FILE = "model.pt"
 
 
 def query_train_config(cfg: TrainConfig, epochs: int) -> TrainConfig:
     """The final schedule truncated to `epochs` (same optimiser, milestones past the end drop out)."""
     return replace(cfg, epochs=epochs, milestones=tuple(m for m in cfg.milestones if m < epochs))
+
+
+def train_config(stored: dict) -> TrainConfig:
+    """A TrainConfig from its stored form (lists back to tuples)."""
+    return TrainConfig(**{**stored, "milestones": tuple(stored["milestones"])})
+
+
+def weights_digest(model: nn.Module) -> str:
+    """sha256 of every parameter and buffer of a model, in state_dict order: equal digests = identical weights."""
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+class TraceRecorder:
+    """Records every training sample's true-class probability and correctness from each training step."""
+
+    def __init__(self, n: int, device: torch.device, resume: dict | None = None) -> None:
+        self.prob = torch.full((n,), float("nan"), device=device)
+        self.correct = torch.zeros(n, dtype=torch.bool, device=device)
+        self.epochs_prob: list[torch.Tensor] = [] if resume is None else list(resume["prob"])
+        self.epochs_correct: list[torch.Tensor] = [] if resume is None else list(resume["correct"])
+
+    def on_batch(self, logits: torch.Tensor, y: torch.Tensor, idx: torch.Tensor) -> None:
+        """Store the batch's outputs at its rows."""
+        self.prob[idx] = torch.softmax(logits, dim=1).gather(1, y[:, None])[:, 0]
+        self.correct[idx] = logits.argmax(1) == y
+
+    def on_epoch(self, state: object) -> None:
+        """Close the epoch: keep a CPU copy of its outputs."""
+        self.epochs_prob.append(self.prob.cpu().clone())
+        self.epochs_correct.append(self.correct.cpu().clone())
+        self.prob.fill_(float("nan"))
+
+    def state_dict(self) -> dict:
+        """The epochs recorded so far, for a checkpoint."""
+        return {"prob": self.epochs_prob, "correct": self.epochs_correct}
+
+    def trace(self, n: int) -> Trace:
+        """The recorded trace, (E, N) arrays."""
+        if not self.epochs_prob:
+            return Trace(np.zeros((0, n), np.float32), np.zeros((0, n), bool))
+        return Trace(torch.stack(self.epochs_prob).numpy(), torch.stack(self.epochs_correct).numpy())
+
+
+def run_query_training(ctx: Context) -> Outcome:
+    """Train one query model on the full training split; keep its weights, trace and best-epoch recalls."""
+    config = ctx.task.config
+    seed = derive(config["seed"], "query", config["init"])
+    checkpoint = Checkpointing(ctx.checkpoint_path, ctx.runtime.checkpoint_every)
+    _, outcome = train_query_model(ctx.dataset(), config["model"], train_config(config["train"]), seed,
+                                   ctx.runtime.torch_device, checkpoint, ctx.runtime.progress)
+    return outcome
+
+
+def train_query_model(
+    dataset: Dataset, model_name: str, cfg: TrainConfig, seed: int, device: torch.device,
+    checkpoint: Checkpointing | None = None, progress: bool = False,
+) -> tuple[nn.Module, Outcome]:
+    """A query model trained from seed `seed` (resuming from `checkpoint` if it holds one), and what it keeps."""
+    torch.manual_seed(seed)
+    model = build_model(model_name, dataset.num_classes, dataset.input_shape)
+    resume = None if checkpoint is None else checkpoint.load()
+    recorder = TraceRecorder(len(dataset.train), device, None if resume is None else resume["extra"])
+    if checkpoint is not None:
+        checkpoint.extra = recorder.state_dict
+    metrics: dict = {"epochs": cfg.epochs, "seed": seed, "resumed_from_epochs": []}
+    arrays: dict[str, np.ndarray] = {}
+    history = []
+    if cfg.epochs > 0:
+        result = train(
+            model, dataset.train, cfg, seed=seed, device=device, normalization=dataset.normalization, val=dataset.val,
+            callbacks=[recorder.on_epoch], on_batch=[recorder.on_batch], progress=progress,
+            checkpoint=checkpoint, resume=resume,
+        )
+        best = result.best
+        history = result.history
+        arrays["val_class_recall"] = np.asarray(best["val_class_recall"], dtype=np.float64)
+        if "val_group_accuracy" in best:
+            arrays["val_group_accuracy"] = np.asarray(best["val_group_accuracy"], dtype=np.float64)
+        metrics.update(best_epoch=result.best_epoch, best_val_accuracy=result.best_val_accuracy,
+                       resumed_from_epochs=result.resumed_from_epochs,
+                       train_seconds=float(sum(r["seconds"] for r in history)))
+    trace = recorder.trace(len(dataset.train))
+    arrays.update(trace_prob=trace.prob, trace_correct=trace.correct)
+    metrics["weights_sha256"] = weights_digest(model)
+    buffer = io.BytesIO()
+    torch.save({k: v.cpu() for k, v in model.state_dict().items()}, buffer)
+    return model, Outcome(metrics, arrays, {MODEL_FILE: buffer.getvalue()}, history)
+
+
+def query_model(run: Run, dataset: Dataset, device: torch.device, options: dict) -> QueryModel:
+    """A finished query training as scorers see it (the weights are loaded on first use)."""
+    config = run.config
+
+    def load() -> nn.Module:
+        model = build_model(config["model"], dataset.num_classes, dataset.input_shape)
+        model.load_state_dict(torch.load(run.file(MODEL_FILE), map_location="cpu", weights_only=True))
+        return model
+
+    trace = Trace(run.array("trace_prob"), run.array("trace_correct"))
+    return QueryModel(dataset.train, dataset.num_classes, dataset.normalization, device, run.metrics["seed"],
+                      config["train"]["epochs"], options, trace, load)
+
+
+def run_scores(ctx: Context) -> Outcome:
+    """A scorer's scores averaged over its query trainings; refuses non-finite scores."""
+    config, dataset = ctx.task.config, ctx.dataset()
+    name = config["scorer"]
+    per_model = []
+    for dep in ctx.task.deps:
+        query = query_model(ctx.input(dep), dataset, ctx.runtime.torch_device, config["options"])
+        per_model.append(np.asarray(SCORERS[name].score(query), dtype=np.float64))
+    scores = np.mean(per_model, axis=0)
+    if scores.shape != (len(dataset.train),) or not np.isfinite(scores).all():
+        raise ValueError(f"scorer {name!r} gave {scores.shape} scores with non-finite values for "
+                         f"{len(dataset.train)} training samples: its scores are not usable")
+    return Outcome({"scorer": name, "inits": len(per_model)}, {"scores": scores})
+
+
+def run_recalls(ctx: Context) -> Outcome:
+    """DRoP's validation recalls: per-class (and per-group) validation accuracy averaged over query trainings."""
+    runs = [ctx.input(dep) for dep in ctx.task.deps]
+    arrays = {"class_recalls": np.mean([r.array("val_class_recall") for r in runs], axis=0)}
+    if all("val_group_accuracy" in r.array_names() for r in runs):
+        arrays["group_recalls"] = np.mean([r.array("val_group_accuracy") for r in runs], axis=0)
+    return Outcome({"class_recalls": arrays["class_recalls"].tolist(), "inits": len(runs)}, arrays)

@@ -112,7 +112,7 @@ def load_results(root: Path | str) -> list[dict]:
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"run folder {root} does not exist: pass the folder a sweep wrote its runs to")
-    finals = (run for run in RunStore(root).runs() if run.config.get("kind") == "final")
+    finals = (run for run in RunStore(root).runs("final") if run.config.get("kind") == "final")
     rows = [_row(run.path, run.config, run.metrics) for run in finals]
     if not rows:
         raise ValueError(

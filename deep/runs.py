@@ -1,37 +1,53 @@
-"""The run store: one directory per run config, named by its hash; resumable and safe for many workers.
+"""The run store: one directory per task, named by the hash of the task's config; resumable and safe for many workers.
 
-Layout of a run directory `<root>/<hash>/`:
-  config.json   the full config (what the hash is taken of)
-  metrics.json  the results
-  *.npy         arrays (kept indices, scores, ...), read back with allow_pickle=False
-  checksums.json  sha256 of every array file, checked when the run is read back
-  done          written last, atomically: only a directory with `done` counts as finished
-  claim         present while a worker owns the run; refreshed by a heartbeat, taken over once stale
+A task's config holds its own settings and the names (hashes) of the tasks it consumes, so every name is known
+before anything runs and the same settings always map to the same directory. Layout:
 
-Workers coordinate only through these files: creating `claim` is atomic (O_EXCL), so two workers never run
-one config; a claim whose heartbeat is older than its time-to-live belongs to a dead worker and is taken
-over by renaming it away (also atomic: exactly one worker wins the rename). A claim made on this host by a
-process that no longer exists is stale at once, so re-running a killed command needs no waiting.
+  <root>/store.json              {"format": FORMAT}: a store written by another format is refused with a message
+  <root>/<kind>/<hash>/          one task (kind: query, scores, recalls, final)
+      config.json                the full config; its hash must equal the directory name
+      metrics.json               the results
+      history.csv                one row per training epoch (trainings only)
+      *.npy, model.pt            arrays (read back with allow_pickle=False) and files, checksummed
+      checksums.json             sha256 of every array and file
+      done                       written last, atomically: only a directory with `done` counts as finished
+      claim                      present while a worker owns the task; refreshed by a heartbeat
+      checkpoint.pt              the latest training checkpoint while the task runs; deleted once it is done
+
+Workers coordinate only through these files. A claim is created atomically with its content (a hard link of a
+written file, which fails if the claim exists), so two workers never run one task; a claim whose heartbeat is
+older than its time-to-live, whose process died on this host, or that cannot be parsed belongs to nobody and is
+taken over by renaming it away (atomic: exactly one worker wins the rename).
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import os
 import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+FORMAT = 2
+FORMAT_FILE = "store.json"
+KINDS = ("query", "scores", "recalls", "final")
 DONE = "done"
 CLAIM = "claim"
+CHECKPOINT = "checkpoint.pt"
+HISTORY = "history.csv"
 CLAIM_TTL_S = 600.0  # a claim not refreshed for this long belongs to a dead worker
+HISTORY_FIELDS = (
+    "epoch", "train_loss", "lr", "val_accuracy", "val_worst_class_accuracy", "val_worst_group_accuracy", "seconds",
+)
 
 
 def canonical_json(obj: object) -> str:
@@ -52,11 +68,14 @@ def config_hash(config: dict) -> str:
 def write_atomic(path: Path, data: bytes) -> None:
     """Write bytes to `path` so that readers see either the old file or the whole new one."""
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def write_json(path: Path, obj: object) -> None:
@@ -65,24 +84,46 @@ def write_json(path: Path, obj: object) -> None:
 
 
 def read_json(path: Path) -> dict:
-    """Read a JSON file."""
-    return json.loads(Path(path).read_text())
+    """Read a JSON file; a file that is not valid JSON is a CorruptRunError naming it."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise CorruptRunError(f"{path} is not valid JSON ({error})") from error
+
+
+def history_csv(history: Sequence[dict]) -> bytes:
+    """The per-epoch history as CSV: the HISTORY_FIELDS that any epoch recorded, in that order."""
+    fields = [f for f in HISTORY_FIELDS if any(record.get(f) is not None for record in history)]
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fields, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({f: ("" if r.get(f) is None else r[f]) for f in fields} for r in history)
+    return out.getvalue().encode()
 
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+class CorruptRunError(RuntimeError):
+    """A stored task whose files are damaged or disagree with its directory (the message names the path)."""
+
+
+class StoreFormatError(ValueError):
+    """A run store written by another version of this package."""
+
+
 def _owner_is_dead(claim: Path) -> bool:
-    """True when the claim was made on this host by a process that no longer exists."""
+    """True when the claim cannot be parsed, or was made on this host by a process that no longer exists."""
     try:
-        _, host, pid = claim.read_text().split()
-    except ValueError:
-        return False  # being written right now, or not ours to judge
-    if host != socket.gethostname():
+        token, host, pid = claim.read_text().split()
+        pid_number = int(pid)
+    except (ValueError, UnicodeDecodeError):
+        return True  # claims are created whole (see `claim`), so an unreadable one is garbage
+    if host != socket.gethostname() or not token:
         return False
     try:
-        os.kill(int(pid), 0)
+        os.kill(pid_number, 0)
     except ProcessLookupError:
         return True
     except PermissionError:
@@ -90,39 +131,54 @@ def _owner_is_dead(claim: Path) -> bool:
     return False
 
 
-class CorruptRunError(RuntimeError):
-    """A finished run whose array files do not match their recorded checksums."""
-
-
 @dataclass(frozen=True)
 class Run:
-    """A finished run read back from the store."""
+    """A finished task read back from the store."""
 
     path: Path
     config: dict
     metrics: dict
 
+    @property
+    def key(self) -> str:
+        """The task's name: the hash of its config."""
+        return self.path.name
+
+    def _checksums(self) -> dict[str, str]:
+        return read_json(self.path / "checksums.json")
+
     def array_names(self) -> list[str]:
         """Names of the arrays saved with the run (what `array` takes), sorted."""
-        return sorted(Path(file).stem for file in read_json(self.path / "checksums.json"))
+        return sorted(Path(file).stem for file in self._checksums() if file.endswith(".npy"))
+
+    def file(self, name: str) -> Path:
+        """The path of the stored file `name` (an array's `<name>.npy`, or e.g. `model.pt`), checksum verified."""
+        path = self.path / name
+        expected = self._checksums().get(name)
+        if expected is None or not path.is_file() or _sha256(path) != expected:
+            raise CorruptRunError(f"{path} is missing or does not match its recorded checksum")
+        return path
 
     def array(self, name: str) -> np.ndarray:
         """Load the array `name` saved with the run, after checking its checksum."""
-        file = self.path / f"{name}.npy"
-        expected = read_json(self.path / "checksums.json").get(file.name)
-        if expected is None or _sha256(file) != expected:
-            raise CorruptRunError(f"{file} does not match its recorded checksum: delete {self.path} to compute the run again")
-        return np.load(file, allow_pickle=False)
+        path = self.file(f"{name}.npy")
+        try:
+            return np.load(path, allow_pickle=False)
+        except ValueError as error:
+            raise CorruptRunError(f"{path} is not a readable array ({error})") from error
 
 
 class Claim:
-    """Ownership of one run directory, kept alive by a heartbeat thread until released."""
+    """Ownership of one task directory, kept alive by a heartbeat thread until released."""
+
+    live: set[Claim] = set()  # claims held by this process, released together when a SLURM job is requeued
 
     def __init__(self, path: Path, token: str, ttl: float) -> None:
         self.path, self.token, self.ttl = path, token, ttl
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, daemon=True)
         self._thread.start()
+        Claim.live.add(self)
 
     def _beat(self) -> None:
         while not self._stop.wait(self.ttl / 4):
@@ -133,13 +189,21 @@ class Claim:
 
     def release(self) -> None:
         """Stop the heartbeat and remove the claim file if it is still ours."""
+        Claim.live.discard(self)
         self._stop.set()
-        self._thread.join()
+        if self._thread is not threading.current_thread():
+            self._thread.join()
         try:
             if (self.path / CLAIM).read_text().split()[0] == self.token:
                 (self.path / CLAIM).unlink()
         except (FileNotFoundError, IndexError):
             pass
+
+    @classmethod
+    def release_all(cls) -> None:
+        """Release every claim this process holds (its tasks' checkpoints stay for whoever takes them over)."""
+        for claim in list(cls.live):
+            claim.release()
 
     def __enter__(self) -> Claim:
         return self
@@ -149,91 +213,168 @@ class Claim:
 
 
 class RunStore:
-    """A folder of runs keyed by config hash."""
+    """A folder of tasks, one directory per config hash under a folder per kind."""
 
     def __init__(self, root: Path | str, claim_ttl: float = CLAIM_TTL_S) -> None:
         self.root = Path(root)
         self.claim_ttl = claim_ttl
+        self._check_format()
+
+    def _check_format(self) -> None:
+        """Refuse a store written by another format, with what to do about it."""
+        if self.root.exists() and not self.root.is_dir():
+            raise StoreFormatError(f"run store {self.root} is a file, not a folder: pass a folder to --out")
+        marker = self.root / FORMAT_FILE
+        if marker.is_file():
+            found = read_json(marker).get("format")
+            if found != FORMAT:
+                raise StoreFormatError(
+                    f"run store {self.root} has format {found}, this version reads format {FORMAT}: "
+                    "use a new --out folder, or the version of this package that wrote it"
+                )
+        elif self.root.is_dir() and any((p / "config.json").is_file() or p.name == "_query" for p in self.root.iterdir()):
+            raise StoreFormatError(
+                f"run store {self.root} was written by an older version of this package (format 1, runs named by "
+                "the query stage that served them): its runs cannot be extended; use a new --out folder"
+            )
+
+    def _open_for_writing(self) -> None:
+        if not (self.root / FORMAT_FILE).is_file():
+            self.root.mkdir(parents=True, exist_ok=True)
+            write_json(self.root / FORMAT_FILE, {"format": FORMAT})
 
     def path(self, config: dict) -> Path:
-        """The directory of the run with this config."""
-        return self.root / config_hash(config)
+        """The directory of the task with this config."""
+        kind = config.get("kind")
+        if kind not in KINDS:
+            raise ValueError(f"a task config needs a kind in {KINDS}, got {kind!r}")
+        return self.root / kind / config_hash(config)
 
-    def is_done(self, config: dict) -> bool:
-        """Whether the run with this config has finished."""
+    def done(self, config: dict) -> bool:
+        """Whether the task with this config has finished: a lookup of its own directory."""
         return (self.path(config) / DONE).exists()
 
     def claim(self, config: dict) -> Claim | None:
-        """Take ownership of an unfinished run; None when it is finished or another live worker owns it."""
+        """Take ownership of an unfinished task; None when it is finished or another live worker owns it."""
+        self._open_for_writing()
         path = self.path(config)
         path.mkdir(parents=True, exist_ok=True)
         token = uuid.uuid4().hex
         claim = path / CLAIM
-        for _ in range(2):
-            if (path / DONE).exists():
-                return None
-            try:
-                fd = os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            except FileExistsError:
-                if not self._take_over_stale(claim):
+        draft = path / f".claim.{token}.tmp"
+        draft.write_text(f"{token} {socket.gethostname()} {os.getpid()}\n")
+        try:
+            for _ in range(2):
+                if (path / DONE).exists():
                     return None
-                continue
-            with os.fdopen(fd, "w") as f:
-                f.write(f"{token} {socket.gethostname()} {os.getpid()}\n")
-            if (path / DONE).exists():  # finished between our check and our claim
-                claim.unlink()
-                return None
-            return Claim(path, token, self.claim_ttl)
-        return None
+                try:
+                    os.link(draft, claim)  # atomic, and the claim never exists half-written
+                except FileExistsError:
+                    if not self._take_over_stale(claim):
+                        return None
+                    continue
+                if (path / DONE).exists():  # finished between our check and our claim
+                    claim.unlink()
+                    return None
+                _remove_temp_files(path, keep=draft)  # left by a dead writer: this directory is ours now
+                return Claim(path, token, self.claim_ttl)
+            return None
+        finally:
+            draft.unlink(missing_ok=True)
 
     def _take_over_stale(self, claim: Path) -> bool:
-        """Remove a claim whose heartbeat stopped or whose process died here; True when this caller removed it."""
+        """Remove a claim whose heartbeat stopped, whose process died here or that is garbage; True when removed."""
         try:
             if time.time() - claim.stat().st_mtime < self.claim_ttl and not _owner_is_dead(claim):
                 return False
-            stale = claim.with_name(f".stale-{uuid.uuid4().hex}")
+            stale = claim.with_name(f".stale-{uuid.uuid4().hex}.tmp")
             os.rename(claim, stale)
             stale.unlink()
         except FileNotFoundError:
             return False  # another worker took it over first
         return True
 
-    def finish(self, config: dict, metrics: dict, arrays: dict[str, np.ndarray] | None = None) -> Path:
-        """Write a run's config, metrics and arrays, then its `done` marker, last and atomically."""
+    def finish(
+        self,
+        config: dict,
+        metrics: dict,
+        arrays: dict[str, np.ndarray] | None = None,
+        files: dict[str, bytes] | None = None,
+        history: Sequence[dict] | None = None,
+    ) -> Path:
+        """Write a task's arrays, files, history, config and metrics, then its `done` marker, last and atomically."""
+        self._open_for_writing()
         path = self.path(config)
         path.mkdir(parents=True, exist_ok=True)
-        checksums = {}
+        blobs = dict(files or {})
         for name, value in (arrays or {}).items():
-            file = path / f"{name}.npy"
-            tmp = path / f".{name}.{uuid.uuid4().hex}.npy"
-            np.save(tmp, np.asarray(value), allow_pickle=False)
-            os.replace(tmp, file)
-            checksums[file.name] = _sha256(file)
-        write_json(path / "checksums.json", checksums)
+            buffer = io.BytesIO()
+            np.save(buffer, np.asarray(value), allow_pickle=False)
+            blobs[f"{name}.npy"] = buffer.getvalue()
+        if history is not None:
+            blobs[HISTORY] = history_csv(history)
+        for name, data in blobs.items():
+            write_atomic(path / name, data)
+        write_json(path / "checksums.json", {name: hashlib.sha256(data).hexdigest() for name, data in blobs.items()})
         write_json(path / "config.json", config)
         write_json(path / "metrics.json", metrics)
         write_atomic(path / DONE, f"{time.strftime('%Y-%m-%dT%H:%M:%S')}\n".encode())
+        (path / CHECKPOINT).unlink(missing_ok=True)
         return path
 
-    def load(self, config: dict) -> Run | None:
-        """The finished run with this config, or None."""
-        return self._read(self.path(config))
+    def read(self, config: dict) -> Run:
+        """The finished task with this config; CorruptRunError if it is unfinished or its files disagree."""
+        run = self._read(self.path(config))
+        if run is None:
+            raise CorruptRunError(f"{self.path(config)} is not finished")
+        return run
 
     def invalidate(self, config: dict) -> None:
-        """Mark a finished run as unfinished (e.g. a corrupt cache entry) so that it is computed again."""
+        """Mark a finished task as unfinished (e.g. a corrupt array) so that it is computed again."""
         (self.path(config) / DONE).unlink(missing_ok=True)
 
     @staticmethod
     def _read(path: Path) -> Run | None:
+        """The finished task in `path`, None if unfinished; CorruptRunError if its files disagree with its name."""
         if not (path / DONE).exists():
             return None
-        return Run(path, read_json(path / "config.json"), read_json(path / "metrics.json"))
+        config = read_json(path / "config.json")
+        if config_hash(config) != path.name or config.get("kind") != path.parent.name:
+            raise CorruptRunError(f"{path / 'config.json'} does not belong to {path} (its hash is {config_hash(config)})")
+        return Run(path, config, read_json(path / "metrics.json"))
 
-    def runs(self) -> Iterator[Run]:
-        """Every finished run directly under the root, in name order."""
-        if not self.root.is_dir():
+    def remove_if_empty(self, config: dict) -> None:
+        """Remove a task's directory when it holds nothing (a failed run left no checkpoint), and with it a store
+        that holds nothing else: a command that failed leaves no empty folders behind."""
+        path = self.path(config)
+        for folder in (path, path.parent):
+            try:
+                folder.rmdir()
+            except OSError:  # not empty, or gone
+                return
+        if [p.name for p in self.root.iterdir()] == [FORMAT_FILE]:
+            (self.root / FORMAT_FILE).unlink(missing_ok=True)
+            try:
+                self.root.rmdir()
+            except OSError:
+                pass
+
+    def runs(self, kind: str) -> Iterator[Run]:
+        """Every finished task of one kind, in name order."""
+        folder = self.root / kind
+        if not folder.is_dir():
             return
-        for path in sorted(p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):
+        for path in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
             run = self._read(path)
             if run is not None:
                 yield run
+
+
+def _remove_temp_files(path: Path, keep: Path) -> None:
+    """Delete the temporary files of writers that died in `path`; other workers' fresh claim drafts stay."""
+    for tmp in path.glob(".*.tmp"):
+        try:
+            if tmp != keep and not (tmp.name.startswith(".claim.") and time.time() - tmp.stat().st_mtime < 60):
+                tmp.unlink()
+        except FileNotFoundError:
+            pass

@@ -1,111 +1,178 @@
-"""A sweep: the grid of (protocol, density, seed) final runs of one setup, worked through by any number of
-workers that share nothing but the run store (claims keep them from running one config twice)."""
+"""The experiment graph of a grid: every task a set of protocols x densities x seeds needs, named before any runs.
+
+For each seed k:
+  query trainings   one per (query length, init i), seed SeedSequence(k, "query", i): a scorer's query models and
+                    DRoP's recall models are the same trainings whenever their lengths agree, so they train once
+  scores tasks      one per scorer: its score averaged over the query trainings of its length
+  recalls task      DRoP's validation recalls averaged over the query trainings of the recall length
+  final runs        one per (protocol, density): consume the scores and/or recalls task they need
+Each config holds only its own settings and the names of the tasks it consumes, so adding protocols, scorers,
+densities or seeds to a store never renames, retrains or duplicates a finished task.
+"""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import asdict, dataclass, field
 
-from deep.experiment import Setup, check, final_config, queries_for, run_final
-from deep.prune import Protocol
-from deep.query import POLL_S, QUERY_DIR, query_config, query_train_config
-from deep.runs import DONE, RunStore, as_stored, read_json
+import numpy as np
+
+from deep.methods import METHODS, MethodOptions
+from deep.prune import QUOTA_UNITS, Protocol, parse_protocol
+from deep.query import query_train_config
+from deep.scores import SCORERS
+from deep.tasks import Task, dataset
+from deep.train import TrainConfig
 
 DEFAULT_PROTOCOLS = ["full", "random", "el2n", "random+el2nq", "el2n+drop", "random+drop"]
 DEFAULT_DENSITIES = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
 
 
 @dataclass(frozen=True)
-class Task:
-    """One final run of the grid."""
+class Setup:
+    """Everything that identifies the tasks of one sweep except protocol, density and seed."""
 
-    protocol: Protocol
-    density: float
-    seed: int
+    dataset: str
+    model: str
+    train: TrainConfig
+    data: str | None = None
+    imbalance: float | None = None
+    split_seed: int = 0
+    query_inits: int = 2
+    query_epochs: dict[str, int] = field(default_factory=dict)  # per-scorer override of the query length
+    recall_epochs: int | None = None  # query length for DRoP's recalls; None = the full schedule
+    min_count: int = 0
+    recall_prior: float = 1.0  # Beta pseudo-count smoothing DRoP's validation recalls; 0 = raw recalls
+    method: str = "erm"  # a key of deep.methods.METHODS
+    quota_unit: str = "class"  # what DRoP and StrategyQ allocate over: "class" or "group"
+    method_options: MethodOptions = MethodOptions()
+    scorer_options: dict[str, dict] = field(default_factory=dict)  # scorer -> {option: value}, from the CLI
 
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"unknown method {self.method!r}: choose one of {', '.join(METHODS)}")
+        if not (np.isfinite(self.recall_prior) and self.recall_prior >= 0):
+            raise ValueError(f"--recall-prior must be a finite number >= 0, got {self.recall_prior}")
+        if self.quota_unit not in QUOTA_UNITS:
+            raise ValueError(f"unknown quota unit {self.quota_unit!r}: choose one of {', '.join(QUOTA_UNITS)}")
+        if self.query_inits < 1:
+            raise ValueError(f"--query-inits must be >= 1, got {self.query_inits}")
+        for name, options in self.scorer_options.items():
+            if name not in SCORERS:
+                raise ValueError(f"--scorer-option names unknown scorer {name!r}: choose from {sorted(SCORERS)}")
+            SCORERS[name].resolve_options(name, options)
 
-def plan(setup: Setup, protocols: list[str], densities: list[float], seeds: list[int]) -> list[Task]:
-    """Every final run of the grid, validated before anything trains (`full` once per seed)."""
-    parsed = check(setup, protocols, densities)
-    return [
-        Task(p, d, s)
-        for s in seeds
-        for p in parsed
-        for d in ([1.0] if p.kind == "full" else densities)
-    ]
+    def dataset_key(self) -> dict:
+        """What identifies the data."""
+        return {"name": self.dataset, "data": self.data, "imbalance": self.imbalance, "split_seed": self.split_seed}
 
-
-def _needs_queries(protocol: Protocol) -> bool:
-    return protocol.scorer is not None or protocol.needs_recalls
-
-
-def _rotate(items: list, k: int) -> list:
-    k = k % len(items) if items else 0
-    return items[k:] + items[:k]
-
-
-def work(setup: Setup, root: str, tasks: list[Task], worker: int = 0, after_each: Callable[[], None] = lambda: None) -> None:
-    """Run the tasks until every one is finished, by this worker or by another one sharing the store.
-
-    Runs that need no query stage come first, so that workers have work while the query stages train; worker k
-    starts k runs further along and takes the seeds in its own order, so that workers spread out. A run that
-    another live worker owns is looked at again after a pause (and taken over if its owner has died).
-    `after_each` is called whenever a task is found or made finished.
-    """
-    seeds = list(dict.fromkeys(t.seed for t in tasks))
-    # Every worker asks for the query stages of all the seed's protocols, so that all ask for the same configs.
-    protocols = {s: list(dict.fromkeys(t.protocol for t in tasks if t.seed == s)) for s in seeds}
-    order = _rotate([t for t in tasks if not _needs_queries(t.protocol)], worker) + [
-        t for s in _rotate(seeds, worker) for t in tasks if t.seed == s and _needs_queries(t.protocol)
-    ]
-    queries: dict[int, dict] = {}
-    while order:
-        waiting = []
-        for task in order:
-            if _needs_queries(task.protocol) and task.seed not in queries:
-                queries[task.seed] = queries_for(setup, root, protocols[task.seed], task.seed)
-            path = run_final(setup, root, task.protocol, task.density, task.seed, queries.get(task.seed, {}))
-            if (path / DONE).exists():
-                after_each()
-            else:
-                waiting.append(task)
-        if waiting:
-            time.sleep(POLL_S)
-        order = waiting
+    def epochs_for(self, scorer: str | None) -> int:
+        """Query length for a scorer's scores, or (scorer None) for DRoP's validation recalls."""
+        if scorer is None:
+            return self.train.epochs if self.recall_epochs is None else self.recall_epochs
+        if scorer in self.query_epochs:
+            return self.query_epochs[scorer]
+        # A default length never falls below what the scorer needs, even on a short schedule; only an
+        # explicit --query-epochs override can be too short (and is then refused by `check`).
+        entry = SCORERS[scorer]
+        return max(entry.min_epochs, int(round(entry.epoch_fraction * self.train.epochs)))
 
 
-def _query_matches(setup: Setup, root: str, seed: int, scorer: str | None, key: str) -> bool:
-    """Whether the stored query stage `key` was made with this setup's query settings for `scorer` (None: recalls)."""
-    path = Path(root) / QUERY_DIR / key / "config.json"
-    if not path.exists():
-        return False
-    stored = read_json(path)
-    cfg = query_train_config(setup.train, setup.epochs_for(scorer))
-    wanted = query_config(setup.dataset_key(), setup.model, seed, setup.query_inits, cfg, [])
-    return {**stored, "scorers": []} == wanted and (scorer is None or scorer in stored["scorers"])
+def query_training(setup: Setup, epochs: int, seed: int, init: int) -> Task:
+    """One query model of seed `seed`: init `init`, trained on the full data for `epochs` epochs."""
+    return Task({
+        "kind": "query", "dataset": setup.dataset_key(), "model": setup.model,
+        "train": asdict(query_train_config(setup.train, epochs)), "seed": seed, "init": init,
+    })
 
 
-def _is_run_of(setup: Setup, root: str, task: Task, config: dict) -> bool:
-    """Whether a stored final config is the task's: equal up to the query stages' hashes, which must name
-    query stages made with this setup's query settings (the hashes are unknown until those stages have run)."""
-    refs = config.get("query") or {}
-    return config == as_stored(final_config(setup, task.protocol, task.density, task.seed, refs)) and all(
-        _query_matches(setup, root, task.seed, task.protocol.scorer if kind == "scores" else None, key)
-        for kind, key in refs.items() if key is not None
-    )
+def _query_models(setup: Setup, epochs: int, seed: int) -> tuple[Task, ...]:
+    return tuple(query_training(setup, epochs, seed, init) for init in range(setup.query_inits))
 
 
-def finished(setup: Setup, root: str, tasks: list[Task]) -> list[Task]:
-    """The tasks that have a finished run in the store, found from the stored configs."""
-    by_key = {}
-    for task in tasks:
-        c = final_config(setup, task.protocol, task.density, task.seed, {})
-        by_key[(c["protocol"], c["density"], c["seed"])] = task
-    found = set()
-    for run in RunStore(root).runs():
-        task = by_key.get((run.config.get("protocol"), run.config.get("density"), run.config.get("seed")))
-        if task is not None and _is_run_of(setup, root, task, run.config):
-            found.add(task)
-    return [t for t in tasks if t in found]
+def scores_task(setup: Setup, scorer: str, seed: int) -> Task:
+    """A scorer's scores for seed `seed`, averaged over its query models."""
+    deps = _query_models(setup, setup.epochs_for(scorer), seed)
+    options = SCORERS[scorer].resolve_options(scorer, setup.scorer_options.get(scorer, {}))
+    return Task({"kind": "scores", "dataset": setup.dataset_key(), "scorer": scorer, "options": options,
+                 "seed": seed, "queries": [d.key for d in deps]}, deps)
+
+
+def recalls_task(setup: Setup, seed: int) -> Task:
+    """DRoP's validation recalls for seed `seed`, averaged over the recall query models."""
+    deps = _query_models(setup, setup.epochs_for(None), seed)
+    return Task({"kind": "recalls", "queries": [d.key for d in deps]}, deps)
+
+
+def final_task(setup: Setup, protocol: Protocol, density: float, seed: int) -> Task:
+    """One final run: the config its directory is named by, and the scores/recalls tasks it consumes."""
+    d = density_key(protocol.density(density))
+    scores = scores_task(setup, protocol.scorer, seed) if protocol.needs_scores else None
+    recalls = recalls_task(setup, seed) if protocol.needs_recalls else None
+    deps = tuple(t for t in (scores, recalls) if t is not None)
+    return Task({
+        "kind": "final",
+        "dataset": setup.dataset_key(),
+        "model": setup.model,
+        "protocol": protocol.name,
+        "scorer": protocol.scorer,
+        "density": d,
+        "seed": seed,
+        "method": setup.method,
+        "method_options": METHODS[setup.method].config(setup.method_options),
+        "quota_unit": setup.quota_unit,
+        "min_count": setup.min_count if protocol.needs_recalls else None,
+        "recall_prior": setup.recall_prior if protocol.needs_recalls else None,
+        "train": asdict(setup.train.scaled_for_density(d)),
+        "scores": scores and scores.key,
+        "recalls": recalls and recalls.key,
+    }, deps)
+
+
+def density_key(density: float) -> float:
+    """A density as runs are named by it: rounded to 6 decimals, so 0.3 and 0.30000000000000004 are one run."""
+    return round(float(density), 6)
+
+
+def check(
+    setup: Setup, protocols: list[str], densities: list[float], seeds: list[int], download: bool = False
+) -> list[Protocol]:
+    """Validate a grid before any training: protocol names, densities, seeds, query lengths, groups for group quotas."""
+    parsed = [parse_protocol(name, frozenset(SCORERS)) for name in protocols]
+    if setup.train.epochs < 1:
+        raise ValueError(f"--epochs must be >= 1 for the final models, got {setup.train.epochs}")
+    if not seeds or min(seeds) < 0:
+        raise ValueError(f"--seeds must name at least one seed >= 0, got {seeds}")
+    for d in densities:
+        if not (np.isfinite(d) and 0.0 < density_key(d) <= 1.0):
+            raise ValueError(f"--densities must lie in (0, 1] (at least 1e-6), got {d}")
+    for p in parsed:
+        if p.scorer is not None:
+            epochs, need = setup.epochs_for(p.scorer), SCORERS[p.scorer].min_epochs
+            if epochs < need:
+                raise ValueError(
+                    f"scorer {p.scorer!r} needs training dynamics over at least {need} query epochs, got {epochs}: "
+                    f"raise --query-epochs {p.scorer}=N or --epochs"
+                )
+        if p.needs_recalls and setup.epochs_for(None) < 1:
+            raise ValueError("DRoP needs validation recalls from at least 1 query epoch: raise --recall-epochs")
+    data = dataset(setup.dataset_key(), download)  # loaded (and validated) before anything trains
+    if setup.quota_unit == "group" and any(p.uses_quotas for p in parsed):
+        if data.num_groups == 0:
+            raise ValueError(f"--quota-unit group needs a dataset with groups, and {setup.dataset!r} has none: "
+                             "use --quota-unit class, or a dataset with group ids (waterbirds, spurious_digits, "
+                             "an npz with a `group` array)")
+    return parsed
+
+
+def plan(
+    setup: Setup, protocols: list[str], densities: list[float], seeds: list[int], download: bool = False
+) -> list[Task]:
+    """The final runs of the grid (`full` once per seed), validated before anything trains; each carries its inputs."""
+    parsed = check(setup, protocols, densities, seeds, download)
+    finals = {}
+    for seed in seeds:
+        for p in parsed:
+            for d in [1.0] if p.kind == "full" else densities:
+                task = final_task(setup, p, d, seed)
+                finals.setdefault(task.key, task)
+    return list(finals.values())

@@ -9,9 +9,10 @@ Methods that need another loss (Group DRO, JTT) pass `loss_fn(logits, y, idx)`.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -20,6 +21,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from deep.augment import crop_flip
+from deep.checkpoint import Checkpointing
 from deep.data.base import Split
 from deep.metrics import classification_metrics
 
@@ -154,17 +156,24 @@ class EpochState:
 
 
 Callback = Callable[[EpochState], None]
+# Called after every training step with the step's (detached) logits, labels and row numbers in the training split.
+BatchCallback = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], None]
 
 
 @dataclass
 class TrainResult:
     """Per-epoch history and the best validation epoch; the model itself was trained in place."""
 
-    history: list[dict]  # epoch, train_loss, lr, seconds, val_accuracy, val_class_recall (+ val_group_accuracy)
+    history: list[dict]  # epoch, train_loss, lr, seconds, val_accuracy, val_worst_class_accuracy, val_class_recall, ...
     best_epoch: int | None  # epoch of the highest val accuracy (the first on ties); None without val
     best_val_accuracy: float | None
     best_val_class_recall: np.ndarray | None
-    model: nn.Module = field(repr=False)
+    resumed_from_epochs: list[int]  # the epochs after which this training was resumed from a checkpoint; [] if never
+
+    @property
+    def best(self) -> dict | None:
+        """The history record of the best validation epoch (None without val)."""
+        return None if self.best_epoch is None else self.history[self.best_epoch - 1]
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -249,6 +258,7 @@ def _train_epoch(
     inputs: InputPipeline,
     loss_fn: LossFn,
     augment: torch.Generator | None,
+    on_batch: Sequence[BatchCallback],
 ) -> float:
     """One pass over `bounds` of the permutation `order`; returns the mean training loss (one host sync)."""
     net.train()
@@ -260,14 +270,27 @@ def _train_epoch(
             xb = crop_flip(xb, augment)
         with autocast(inputs.device):
             logits = net(inputs(xb))
-        loss = loss_fn(logits.float(), y[idx], idx)
+        logits = logits.float()
+        loss = loss_fn(logits, y[idx], idx)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        for callback in on_batch:
+            callback(logits.detach(), y[idx], idx)
         # Kept on the device: a .item() per step would stall a GPU pipeline and cost a sync on CPU too.
         losses.append(loss.detach())
     sizes = torch.tensor([stop - start for start, stop in bounds], dtype=torch.float32, device=x.device)
     return float((torch.stack(losses).float() * sizes).sum() / sizes.sum())
+
+
+class DivergedError(RuntimeError):
+    """A training whose loss became NaN or infinite: never a result."""
+
+
+def _validate(model: nn.Module, val: Split, val_x: torch.Tensor, inputs: InputPipeline) -> dict:
+    """classification_metrics of the model on the validation split."""
+    logits = _logits(model, val_x, inputs, PREDICT_BATCH)
+    return classification_metrics(val.y, logits.argmax(1), logits.shape[1], group=val.group)
 
 
 def train(
@@ -280,20 +303,25 @@ def train(
     normalization: Normalization | None = None,
     val: Split | None = None,
     callbacks: Sequence[Callback] = (),
+    on_batch: Sequence[BatchCallback] = (),
     class_weights: WeightsLike | None = None,
     loss_fn: LossFn | None = None,
     progress: bool = True,
     max_batches: int | None = None,
+    checkpoint: Checkpointing | None = None,
+    resume: dict | None = None,
 ) -> TrainResult:
     """Train `model` in place with SGD on `train`, validating on `val` after every epoch and calling `callbacks`.
 
     Every epoch visits all samples once in a seeded random order; the last partial batch is kept (a
     final batch of a single row is merged into the one before, for BatchNorm). `loss_fn(logits, y, idx)`,
     with idx the batch's row numbers in `train` on the training device, replaces the default
-    (class-weighted, label-smoothed) cross-entropy. `max_batches` caps the batches per epoch (smoke
-    runs, benchmarks). On the CPU the same seed gives the same weights and history. Model-internal
-    randomness (dropout) is drawn from a fork of torch's global RNG seeded from `seed`, which is
-    restored afterwards.
+    (class-weighted, label-smoothed) cross-entropy. `on_batch` callbacks see every step's logits.
+    `max_batches` caps the batches per epoch (smoke runs, benchmarks). On the CPU the same seed gives
+    the same weights and history. Model-internal randomness (dropout) is drawn from a fork of torch's
+    global RNG seeded from `seed`, which is restored afterwards. With `checkpoint`, the state is saved
+    when due; `resume` (a checkpoint read back) continues where it stopped, bit-identically on the CPU.
+    A non-finite training loss raises DivergedError.
     """
     if len(train) == 0:
         raise ValueError("train is empty: the trainer needs at least one sample")
@@ -328,25 +356,49 @@ def train(
 
     history: list[dict] = []
     best: tuple[int, float, np.ndarray] | None = None
-    bar = tqdm(range(1, cfg.epochs + 1), desc="train", unit="epoch", disable=not progress, leave=False)
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else [], device_type=device.type):
+    resumed: list[int] = []
+    start_epoch = 1
+    cuda = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda, device_type=device.type):
         torch.manual_seed(model_seed)
+        if resume is not None:
+            model.load_state_dict(resume["model"])
+            optimizer.load_state_dict(resume["optimizer"])
+            scheduler.load_state_dict(resume["scheduler"])
+            shuffle.set_state(resume["shuffle_rng"])
+            if augment is not None:
+                augment.set_state(resume["augment_rng"])
+            torch.set_rng_state(resume["torch_rng"])
+            if cuda:
+                torch.cuda.set_rng_state(resume["cuda_rng"], device)
+            history = resume["history"]
+            best = None if resume["best"] is None else (resume["best"][0], resume["best"][1], resume["best"][2].numpy())
+            weights = None if resume["class_weights"] is None else resume["class_weights"].to(device)
+            start_epoch = resume["epoch"] + 1
+            resumed = [*resume["resumed_from_epochs"], resume["epoch"]]
+        bar = tqdm(range(start_epoch, cfg.epochs + 1), desc="train", unit="epoch", disable=not progress, leave=False)
         for epoch in bar:
             started = time.perf_counter()
             lr = optimizer.param_groups[0]["lr"]
             order = torch.randperm(len(train), generator=shuffle).to(device)
             loss = _train_epoch(
-                net, optimizer, x, y, order, bounds, inputs, loss_fn or _cross_entropy(weights, cfg.label_smoothing), augment
+                net, optimizer, x, y, order, bounds, inputs, loss_fn or _cross_entropy(weights, cfg.label_smoothing),
+                augment, on_batch,
             )
+            if not math.isfinite(loss):
+                raise DivergedError(
+                    f"training diverged at epoch {epoch} (loss {loss}, lr {lr:g}): lower --lr, or check the inputs"
+                )
             scheduler.step()
             record = {"epoch": epoch, "train_loss": loss, "lr": lr, "val_accuracy": None, "val_class_recall": None}
             metrics = None
             if val is not None:
-                logits = _logits(model, val_x, inputs, PREDICT_BATCH)
-                metrics = classification_metrics(val.y, logits.argmax(1), logits.shape[1], group=val.group)
-                record.update(val_accuracy=metrics["accuracy"], val_class_recall=metrics["class_accuracy"])
+                metrics = _validate(model, val, val_x, inputs)
+                record.update(val_accuracy=metrics["accuracy"], val_worst_class_accuracy=metrics["worst_class_accuracy"],
+                              val_class_recall=metrics["class_accuracy"])
                 if val.group is not None:
-                    record["val_group_accuracy"] = metrics["group_accuracy"]
+                    record.update(val_group_accuracy=metrics["group_accuracy"],
+                                  val_worst_group_accuracy=metrics["worst_group_accuracy"])
                 if best is None or metrics["accuracy"] > best[1]:
                     best = (epoch, metrics["accuracy"], np.asarray(metrics["class_accuracy"]))
             record["seconds"] = time.perf_counter() - started
@@ -356,11 +408,21 @@ def train(
             for callback in callbacks:
                 callback(state)
             weights = _class_weights(state.class_weights, device, loss_fn is not None)
-    bar.close()
+            if checkpoint is not None and epoch < cfg.epochs and checkpoint.due(epoch):
+                checkpoint.save({
+                    "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(), "shuffle_rng": shuffle.get_state(),
+                    "augment_rng": None if augment is None else augment.get_state(),
+                    "torch_rng": torch.get_rng_state(), "cuda_rng": torch.cuda.get_rng_state(device) if cuda else None,
+                    "history": history,
+                    "best": None if best is None else [best[0], best[1], torch.as_tensor(best[2])],
+                    "class_weights": None if weights is None else weights.cpu(), "resumed_from_epochs": resumed,
+                })
+        bar.close()
     return TrainResult(
         history=history,
         best_epoch=None if best is None else best[0],
         best_val_accuracy=None if best is None else best[1],
         best_val_class_recall=None if best is None else best[2],
-        model=model,
+        resumed_from_epochs=resumed,
     )

@@ -1,58 +1,52 @@
-"""End to end on digits: train, store, resume, sweep, cache, and errors before any training."""
+"""End to end on digits: the experiment graph (names by content, one execution path), resuming killed runs
+exactly from checkpoints, extending stores, concurrent sweeps, and errors before any training."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
-import deep.experiment
-import deep.query
 from deep.cli import main
-from deep.report import load_results
-from deep.runs import RunStore
+from deep.report import format_table, load_results
+from deep.runs import RunStore, read_json
 from toy.quotas import drop_quotas
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = ["--epochs", "4", "--query-inits", "1", "--no-progress"]
+KINDS = ("query", "scores", "recalls", "final")
 
 
-@pytest.fixture
-def trainings(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
-    """Count the trainings started by final runs and by query stages."""
-    counts = {"final": 0, "query": 0}
-
-    def counting(kind: str, real):
-        def wrapped(*args, **kwargs):
-            counts[kind] += 1
-            return real(*args, **kwargs)
-
-        return wrapped
-
-    monkeypatch.setattr(deep.experiment, "train", counting("final", deep.experiment.train))
-    monkeypatch.setattr(deep.query, "train", counting("query", deep.query.train))
-    return counts
+def _finals(out: Path) -> list:
+    return list(RunStore(out).runs("final"))
 
 
-def _metrics(out: Path) -> list[dict]:
-    return [run.metrics for run in RunStore(out).runs()]
+def _tree(out: Path) -> dict[str, bytes]:
+    """Every file of every finished task, by relative path: to see that nothing was rewritten."""
+    return {str(p.relative_to(out)): p.read_bytes() for kind in KINDS for p in (out / kind).glob("*/*") if p.is_file()}
 
 
-def test_mlp_on_digits_reaches_95_and_is_not_trained_twice(tmp_path: Path, trainings: dict[str, int]) -> None:
+def test_mlp_on_digits_reaches_95_and_is_not_trained_twice(tmp_path: Path, trainings: Counter) -> None:
     args = ["train", "--dataset", "digits", "--model", "mlp", "--seed", "0", "--out", str(tmp_path), "--no-progress"]
     assert main(args) == 0
-    (metrics,) = _metrics(tmp_path)
+    (run,) = _finals(tmp_path)
+    metrics = run.metrics
     assert metrics["accuracy"] >= 0.95
     for key in ["accuracy", "worst_class_accuracy", "class_accuracy", "max_min_gap", "class_accuracy_std"]:
         assert key in metrics
     assert len(metrics["class_accuracy"]) == 10 and metrics["worst_class_accuracy"] <= metrics["accuracy"]
+    assert metrics["resumed_from_epochs"] == []
+    history = (run.path / "history.csv").read_text().splitlines()
+    assert history[0] == "epoch,train_loss,lr,val_accuracy,val_worst_class_accuracy,seconds"
+    assert len(history) == 1 + run.config["train"]["epochs"]
     assert trainings["final"] == 1
     assert main(args) == 0
     assert trainings["final"] == 1  # found the finished run
@@ -61,7 +55,7 @@ def test_mlp_on_digits_reaches_95_and_is_not_trained_twice(tmp_path: Path, train
 def test_same_seed_same_metrics(tmp_path: Path) -> None:
     for name in ["a", "b"]:
         assert main(["train", "--seed", "3", "--out", str(tmp_path / name), *FAST]) == 0
-    a, b = (_metrics(tmp_path / name)[0] for name in ["a", "b"])
+    a, b = (_finals(tmp_path / name)[0].metrics for name in ["a", "b"])
     a.pop("train_seconds"), b.pop("train_seconds")
     assert a == b
 
@@ -77,38 +71,38 @@ def _wait_for(predicate, timeout: float = 120.0) -> None:
 def test_killed_run_is_not_counted_and_rerun_completes(tmp_path: Path) -> None:
     args = ["train", "--epochs", "300", "--out", str(tmp_path), "--no-progress"]
     proc = subprocess.Popen([sys.executable, "-m", "deep", *args], cwd=ROOT)
-    _wait_for(lambda: any(tmp_path.glob("*/claim")))
+    _wait_for(lambda: any(tmp_path.glob("final/*/claim")))
     time.sleep(0.5)  # mid-training
     proc.kill()
     assert proc.wait() == -signal.SIGKILL
-    assert not any(tmp_path.glob("*/done")) and list(RunStore(tmp_path).runs()) == []
+    assert not any(tmp_path.glob("*/*/done")) and _finals(tmp_path) == []
     assert main(args) == 0  # the dead worker's claim does not block the re-run
-    assert len(_metrics(tmp_path)) == 1
+    assert len(_finals(tmp_path)) == 1
 
 
-def test_killed_sweep_resumes_without_redoing_or_missing_runs(tmp_path: Path, trainings: dict[str, int]) -> None:
+def test_killed_sweep_resumes_without_redoing_or_missing_runs(tmp_path: Path, trainings: Counter) -> None:
     args = ["sweep", "--protocols", "full", "random", "random+drop", "--densities", "0.3", "0.6", "--seeds", "1",
             "--epochs", "20", "--query-inits", "1", "--no-progress", "--out", str(tmp_path)]
     proc = subprocess.Popen([sys.executable, "-m", "deep", *args], cwd=ROOT, stdout=subprocess.DEVNULL)
-    _wait_for(lambda: any(tmp_path.glob("*/done")))
+    _wait_for(lambda: any(tmp_path.glob("final/*/done")))
     proc.kill()
     assert proc.wait() == -signal.SIGKILL
-    done_before = {run.path.name for run in RunStore(tmp_path).runs()}
+    done_before = {run.key for run in _finals(tmp_path)}
     assert 1 <= len(done_before) < 5  # killed half-way: some runs finished, some not
     assert main(args) == 0
-    runs = list(RunStore(tmp_path).runs())
-    assert len(runs) == 5 and done_before <= {run.path.name for run in runs}
+    runs = _finals(tmp_path)
+    assert len(runs) == 5 and done_before <= {run.key for run in runs}
     assert trainings["final"] == 5 - len(done_before)  # only the missing runs were trained
-    assert len([p for p in tmp_path.iterdir() if not p.name.startswith("_")]) == 5  # no run folder twice
+    assert len(list((tmp_path / "final").iterdir())) == 5  # no run folder twice
 
 
 SWEEP = ["sweep", "--protocols", "full", "random", "el2n", "random+el2nq", "el2n+drop", "random+drop",
          "--densities", "0.3", "0.6", "--seeds", "1", *FAST]
 
 
-def test_sweep_counts_quotas_and_cache(tmp_path: Path, trainings: dict[str, int]) -> None:
+def test_sweep_counts_quotas_and_cache(tmp_path: Path, trainings: Counter) -> None:
     assert main([*SWEEP, "--out", str(tmp_path)]) == 0
-    runs = list(RunStore(tmp_path).runs())
+    runs = _finals(tmp_path)
     assert len(runs) == 1 + 5 * 2
     for run in runs:
         m, c = run.metrics, run.config
@@ -120,17 +114,112 @@ def test_sweep_counts_quotas_and_cache(tmp_path: Path, trainings: dict[str, int]
             # The default recall prior (1) keeps every class, even one without a validation error.
             assert min(m["class_counts"]) > 0 and c["recall_prior"] == 1.0
             assert np.all(np.asarray(m["recalls"]) < 1) and len(m["val_recalls"]) == 10
-    assert trainings["final"] == 11 and trainings["query"] == 2  # el2n's short query, and the recall query
+    assert trainings == Counter(final=11, query=2)  # el2n's short query, and the full-length recall query
     assert main([*SWEEP, "--out", str(tmp_path)]) == 0
-    assert trainings["final"] == 11 and trainings["query"] == 2  # cached: nothing trained again
+    assert trainings == Counter(final=11, query=2)  # cached: nothing trained again
 
 
-def test_scorer_without_training_needs_no_query_epochs(tmp_path: Path, trainings: dict[str, int]) -> None:
+def test_scorer_without_training_needs_no_query_epochs(tmp_path: Path, trainings: Counter) -> None:
     args = ["sweep", "--protocols", "random+randomq", "--densities", "0.5", "--seeds", "1", *FAST, "--out", str(tmp_path)]
     assert main(args) == 0
-    (run,) = RunStore(tmp_path).runs()
+    (run,) = _finals(tmp_path)
     assert run.metrics["num_kept"] == int(np.floor(0.5 * run.metrics["num_train"] + 0.5))
-    assert trainings == {"final": 1, "query": 0}
+    assert trainings == Counter(final=1)
+
+
+GRID = ["--densities", "0.5", "--seeds", "1", *FAST]
+
+
+def test_extending_a_store_trains_only_what_is_new(tmp_path: Path, trainings: Counter) -> None:
+    out = ["--out", str(tmp_path)]
+    assert main(["sweep", "--protocols", "full", "random", "random+drop", *GRID, *out]) == 0
+    first = _tree(tmp_path)
+    assert trainings == Counter(final=3, query=1)
+    bigger = ["sweep", "--protocols", "full", "random", "random+drop", "el2n", "forgetting+drop",
+              "--densities", "0.3", "0.5", "--seeds", "2", *FAST, *out]
+    assert main(bigger) == 0
+    after = _tree(tmp_path)
+    assert {path: after[path] for path in first} == first  # every finished task kept its directory and bytes
+    # New: 15 final runs (9 per seed, less the 3 of seed 0 that exist); el2n's short query for both seeds and the
+    # full-length query of seed 1, which forgetting and DRoP's recalls share.
+    assert trainings == Counter(final=18, query=4)
+    assert len(load_results(tmp_path)) == 18 and "seeds" not in format_table(load_results(tmp_path))
+    assert main(["train", "--protocol", "random+drop", "--density", "0.5", "--seed", "0", *FAST, *out]) == 0
+    assert main(["train", "--protocol", "forgetting+drop", "--density", "0.3", "--seed", "1", *FAST, *out]) == 0
+    assert trainings == Counter(final=18, query=4)  # `train` of runs a sweep finished trains nothing
+    # No two different tasks trained identical models: seeds are independent replicates.
+    digests = [run.metrics["weights_sha256"] for kind in ("query", "final") for run in RunStore(tmp_path).runs(kind)]
+    assert len(digests) == 18 + 4 and len(set(digests)) == len(digests)
+
+
+def test_a_rerun_reports_identically(tmp_path: Path) -> None:
+    args = ["sweep", "--protocols", "full", "random", "random+drop", *GRID, "--out", str(tmp_path)]
+    assert main(args) == 0
+    table = format_table(load_results(tmp_path))
+    assert main(args) == 0
+    assert format_table(load_results(tmp_path)) == table
+
+
+def _run_tasks(out: Path) -> dict[str, tuple[dict, dict[str, np.ndarray]]]:
+    """Every finished task by kind and name: metrics without timings, and its arrays."""
+    tasks = {}
+    store = RunStore(out)
+    for kind in KINDS:
+        for run in store.runs(kind):
+            metrics = {k: v for k, v in run.metrics.items() if k not in ("train_seconds", "resumed_from_epochs")}
+            tasks[f"{kind}/{run.key}"] = (metrics, {name: run.array(name) for name in run.array_names()})
+    return tasks
+
+
+KILLS = [
+    (["--protocols", "random", "--method", "erm"], "save:2", "final"),
+    (["--protocols", "random", "--method", "cdbw"], "write:3", "final"),
+    (["--protocols", "random", "--method", "group_dro"], "save:3", "final"),
+    (["--protocols", "random", "--method", "jtt"], "save:2", "final"),
+    (["--protocols", "random", "--method", "subg", "--dataset", "debug"], "save:1", "final"),
+    (["--protocols", "forgetting"], "write:2", "query"),
+    (["--protocols", "dynamic_uncertainty"], "save:4", "query"),
+]
+
+
+@pytest.mark.parametrize("args, kill, killed", KILLS, ids=[f"{a[3] if len(a) > 3 else a[1]}-{k}" for a, k, _ in KILLS])
+def test_a_killed_training_resumes_bit_identically(
+    tmp_path: Path, hooks: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], kill: str, killed: str
+) -> None:
+    grid = ["sweep", *args, "--densities", "0.5", "--seeds", "1", "--epochs", "6", "--query-inits", "1",
+            "--no-progress", "--checkpoint-every", "1"]
+    env = {**os.environ, "KILL_AT": kill, "OMP_NUM_THREADS": str(torch.get_num_threads())}
+    proc = subprocess.run([sys.executable, "-m", "deep", *grid, "--out", str(tmp_path / "killed")], cwd=ROOT, env=env,
+                          stdout=subprocess.DEVNULL)
+    assert proc.returncode == -signal.SIGKILL
+    (task,) = [p for p in (tmp_path / "killed" / killed).iterdir() if (p / "checkpoint.pt").exists()]
+    assert not (task / "done").exists()
+    assert main([*grid, "--out", str(tmp_path / "killed")]) == 0  # resumes from the last whole checkpoint
+    assert main([*grid, "--out", str(tmp_path / "straight")]) == 0
+    resumed, straight = _run_tasks(tmp_path / "killed"), _run_tasks(tmp_path / "straight")
+    assert sorted(resumed) == sorted(straight)
+    for name, (metrics, arrays) in straight.items():
+        assert resumed[name][0] == metrics, name  # weights_sha256 included: the same weights
+        for array, value in arrays.items():
+            np.testing.assert_array_equal(resumed[name][1][array], value, err_msg=f"{name}: {array}")
+    mode, count = kill.split(":")
+    epoch = int(count) - (mode == "write")  # a kill mid-write leaves the checkpoint before it
+    assert read_json(task / "metrics.json")["resumed_from_epochs"] == [epoch]
+    assert not list(task.glob("checkpoint.pt")) and not list(task.glob(".*.tmp"))  # cleaned up once done
+
+
+def test_concurrent_sweeps_on_one_store_train_every_task_once(tmp_path: Path, worker_trainings) -> None:
+    out = ["--out", str(tmp_path / "runs")]
+    a = ["sweep", "--protocols", "full", "random", "random+drop", "el2n", "--epochs", "30", *GRID[:-3], *out]
+    b = ["sweep", "--protocols", "random", "random+drop", "el2n+drop", "--epochs", "30", *GRID[:-3], *out]
+    procs = [subprocess.Popen([sys.executable, "-m", "deep", *argv, "--query-inits", "1", "--no-progress"], cwd=ROOT,
+                              stdout=subprocess.DEVNULL) for argv in (a, b)]
+    assert [p.wait() for p in procs] == [0, 0]
+    store = RunStore(tmp_path / "runs")
+    finals = list(store.runs("final"))
+    assert sorted(r.config["protocol"] for r in finals) == ["el2n", "el2n+drop", "full", "random", "random+drop"]
+    # el2n's short query and the recall query, each trained once although both sweeps needed them
+    assert worker_trainings() == Counter(final=5, query=2)
 
 
 @pytest.mark.parametrize(
@@ -145,11 +234,31 @@ def test_scorer_without_training_needs_no_query_epochs(tmp_path: Path, trainings
         (["train", "--dataset", "npz"], "npz"),
         (["sweep", "--recall-prior", "-1"], "recall-prior"),
         (["train", "--epochs", "0"], "--epochs"),
+        (["sweep", "--query-inits", "0"], "--query-inits"),
+        (["sweep", "--seeds", "0"], "--seeds"),
+        (["train", "--protocol", "full", "--density", "0.3"], "--protocol full"),
+        (["sweep", "--scorer-option", "dynamic_uncertainty.size=3"], "no option 'size'"),
+        (["sweep", "--scorer-option", "nope.window=3"], "unknown scorer"),
     ],
 )
 def test_bad_input_fails_before_training(
-    tmp_path: Path, trainings: dict[str, int], capsys: pytest.CaptureFixture, argv: list[str], message: str
+    tmp_path: Path, trainings: Counter, capsys: pytest.CaptureFixture, argv: list[str], message: str
 ) -> None:
     assert main([*argv, "--out", str(tmp_path), "--no-progress"]) == 2
     assert message in capsys.readouterr().err
-    assert trainings == {"final": 0, "query": 0}
+    assert trainings == Counter()
+    assert not any(tmp_path.iterdir())  # nothing left behind
+
+
+def test_an_older_store_gets_a_clear_message(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    (tmp_path / "_query").mkdir()
+    assert main(["sweep", *GRID, "--out", str(tmp_path)]) == 2
+    assert "older version" in capsys.readouterr().err
+
+
+def test_scorer_option_reaches_the_scores_task(tmp_path: Path) -> None:
+    args = ["sweep", "--protocols", "dynamic_uncertainty", *GRID, "--out", str(tmp_path)]
+    assert main([*args, "--scorer-option", "dynamic_uncertainty.window=3"]) == 0
+    assert main(args) == 0  # the default window is another scores task (and another final run)
+    windows = sorted(run.config["options"]["window"] for run in RunStore(tmp_path).runs("scores"))
+    assert windows == [3, 10] and len(list(RunStore(tmp_path).runs("query"))) == 1  # one query training serves both

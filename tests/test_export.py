@@ -9,32 +9,35 @@ import pytest
 
 from deep.cli import main
 from deep.export import load_export
-from deep.query import QUERY_DIR
 from deep.runs import RunStore
 
 
-def _store(root: Path) -> tuple[dict, dict]:
-    query = {"kind": "query", "seed": 0, "scorers": ["el2n"]}
+def _store(root: Path) -> tuple[dict, dict, dict]:
+    scores = {"kind": "scores", "scorer": "el2n", "seed": 0, "queries": ["q"]}
+    recalls = {"kind": "recalls", "queries": ["q"]}
     final = {"kind": "final", "protocol": "random+drop", "density": 0.5, "seed": 0}
-    RunStore(root / QUERY_DIR).finish(query, {"epochs": 3}, {"scores_el2n": np.linspace(0, 1, 6), "recalls": np.array([0.5, 1.0])})
-    RunStore(root).finish(final, {"accuracy": 0.9}, {"kept": np.array([0, 2, 5])})
-    return query, final
+    store = RunStore(root)
+    store.finish(scores, {"inits": 1}, {"scores": np.linspace(0, 1, 6)})
+    store.finish(recalls, {"inits": 1}, {"class_recalls": np.array([0.5, 1.0])})
+    store.finish(final, {"accuracy": 0.9}, {"kept": np.array([0, 2, 5])})
+    return scores, recalls, final
 
 
 def test_export_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    query, final = _store(tmp_path / "runs")
+    scores_cfg, recalls_cfg, final = _store(tmp_path / "runs")
     assert main(["export-scores", str(tmp_path / "runs"), "--out", str(tmp_path / "export")]) == 0
     assert "manifest.json" in capsys.readouterr().out
     entries = load_export(tmp_path / "export")
-    (scores,), (kept,) = entries["scores"], entries["kept"]
-    assert scores.config == query and kept.config == final and kept.metrics == {"accuracy": 0.9}
-    np.testing.assert_array_equal(scores.arrays()["scores_el2n"], np.linspace(0, 1, 6))
-    np.testing.assert_array_equal(scores.arrays()["recalls"], [0.5, 1.0])
+    (scores,), (recalls,), (kept,) = entries["scores"], entries["recalls"], entries["kept"]
+    assert scores.config == scores_cfg and recalls.config == recalls_cfg
+    assert kept.config == final and kept.metrics == {"accuracy": 0.9}
+    np.testing.assert_array_equal(scores.arrays()["scores"], np.linspace(0, 1, 6))
+    np.testing.assert_array_equal(recalls.arrays()["class_recalls"], [0.5, 1.0])
     np.testing.assert_array_equal(kept.arrays()["kept"], [0, 2, 5])
 
 
 def test_corrupt_array_is_not_exported(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    _, final = _store(tmp_path / "runs")
+    *_, final = _store(tmp_path / "runs")
     (RunStore(tmp_path / "runs").path(final) / "kept.npy").write_bytes(b"garbage")
     assert main(["export-scores", str(tmp_path / "runs"), "--out", str(tmp_path / "export")]) == 2
     assert "checksum" in capsys.readouterr().err

@@ -14,16 +14,14 @@ from hypothesis import strategies as st
 from deep.cli import main
 from deep.data import load_dataset
 from deep.data.spurious_digits import BACKGROUND, TRAIN_AGREEMENT
-from deep.experiment import Setup
-from deep.prune import kept_count, parse_protocol, select
+from deep.prune import keep, kept_count
 from deep.report import format_summary, format_table, load_results, write_report
 from deep.runs import RunStore
-from deep.scores import SCORERS
-from deep.sweep import plan, work
+from deep.sweep import Setup, plan
+from deep.tasks import Runtime, work
 from deep.train import TrainConfig
 from toy.quotas import drop_quotas
 
-DROP = parse_protocol("random+drop", frozenset(SCORERS))
 FAST = ["--epochs", "2", "--query-inits", "1", "--no-progress", "--seeds", "1", "--densities", "0.5"]
 
 
@@ -39,14 +37,15 @@ def test_group_quotas_sum_exactly_and_follow_drop(case: tuple[list[int], list[fl
                                                  seed: int) -> None:
     sizes, recalls = case
     groups = np.random.default_rng(seed).permutation(np.repeat(np.arange(len(sizes)), sizes))
-    kept = select(DROP, density, groups, len(sizes), np.random.default_rng(seed), recalls=np.array(recalls))
+    labels = groups % 2  # quotas follow the groups, whatever the classes
+    kept = keep(labels, density, "random+drop", groups=groups, recalls=recalls, seed=seed)
     assert kept.size == kept_count(density, groups.size)
     assert np.bincount(groups[kept], minlength=len(sizes)).tolist() == drop_quotas(density, sizes, recalls).tolist()
 
 
 def test_a_unit_without_validation_samples_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match=r"units \[1\] have no validation samples"):
-        select(DROP, 0.5, np.array([0, 1, 2]), 3, np.random.default_rng(0), recalls=np.array([0.5, np.nan, 0.5]))
+        keep(np.zeros(3, int), 0.5, "random+drop", groups=np.array([0, 1, 2]), recalls=np.array([0.5, np.nan, 0.5]))
 
 
 def test_spurious_digits_background_tracks_the_label_in_train_and_flips_in_test() -> None:
@@ -66,8 +65,8 @@ def test_group_pipeline_end_to_end_on_spurious_digits(tmp_path: Path) -> None:
     """A tiny sweep with group quotas and Group DRO: worst-group metrics in metrics.json and in the report."""
     setup = Setup("spurious_digits", "mlp", TrainConfig(epochs=2, batch_size=128, lr=0.1, augment=False),
                   query_inits=1, method="group_dro", quota_unit="group")
-    work(setup, str(tmp_path), plan(setup, ["full", "random+drop"], [0.5], [0]))
-    runs = {run.config["protocol"]: run for run in RunStore(tmp_path).runs()}
+    work(plan(setup, ["full", "random+drop"], [0.5], [0]), RunStore(tmp_path), Runtime())
+    runs = {run.config["protocol"]: run for run in RunStore(tmp_path).runs("final")}
     assert set(runs) == {"full", "random+drop"}
     pruned = runs["random+drop"]
     assert pruned.config["method"] == "group_dro" and pruned.config["quota_unit"] == "group"
@@ -79,9 +78,9 @@ def test_group_pipeline_end_to_end_on_spurious_digits(tmp_path: Path) -> None:
     assert len(metrics["recalls"]) == 4
     assert metrics["group_counts"] == drop_quotas(0.5, metrics["group_sizes"], metrics["recalls"]).tolist()
     assert sum(metrics["group_counts"]) == metrics["num_kept"] == kept_count(0.5, metrics["num_train"])
-    query = next(RunStore(tmp_path / "_query").runs())
-    np.testing.assert_allclose(query.array("group_recalls"), metrics["val_recalls"])  # before the recall prior
-    assert np.all(np.abs(np.asarray(metrics["recalls"]) - 0.5) < np.abs(query.array("group_recalls") - 0.5))
+    recalls = next(RunStore(tmp_path).runs("recalls"))
+    np.testing.assert_allclose(recalls.array("group_recalls"), metrics["val_recalls"])  # before the recall prior
+    assert np.all(np.abs(np.asarray(metrics["recalls"]) - 0.5) < np.abs(recalls.array("group_recalls") - 0.5))
     assert "worst-group" in format_table(load_results(tmp_path))
     summary = format_summary(load_results(tmp_path)).splitlines()  # what the sweep prints
     assert "worst-group d=0.5" in summary[1]
@@ -98,7 +97,7 @@ def test_cli_method_and_quota_unit_reach_the_run_config(tmp_path: Path) -> None:
     args = ["sweep", "--dataset", "debug", "--method", "subg", "--quota-unit", "group",
             "--protocols", "random+drop", "--out", str(tmp_path), *FAST]
     assert main(args) == 0
-    (run,) = RunStore(tmp_path).runs()
+    (run,) = RunStore(tmp_path).runs("final")
     assert (run.config["method"], run.config["quota_unit"]) == ("subg", "group")
     counts = run.metrics["method_summary"]["group_counts_trained"]
     assert len(set(c for c in counts if c)) == 1 and run.metrics["num_trained"] == sum(counts)

@@ -13,55 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import deep.experiment
-import deep.query
 from deep.cli import main
 from deep.launch import WorkerError
-from deep.query import QUERY_DIR
 from deep.runs import RunStore
+from tests.conftest import count_trainings
 
 FAST = ["--epochs", "4", "--query-inits", "1", "--no-progress"]
 SWEEP = ["sweep", "--protocols", "full", "random+drop", "--densities", "0.3", "--seeds", "1", *FAST]
-
-# Loaded by every Python process started while the test's PYTHONPATH names its folder: counts the trainings that
-# final runs and query stages start, in worker processes the test cannot monkeypatch.
-SITECUSTOMIZE = '''
-import os
-
-if os.environ.get("TRAINING_LOG"):
-    import deep.experiment
-    import deep.query
-
-    def _counting(kind, real):
-        def wrapped(*args, **kwargs):
-            with open(os.environ["TRAINING_LOG"], "a") as log:
-                log.write(f"{kind} {os.getpid()}\\n")
-            return real(*args, **kwargs)
-        return wrapped
-
-    deep.experiment.train = _counting("final", deep.experiment.train)
-    deep.query.train = _counting("query", deep.query.train)
-'''
-
-
-@pytest.fixture
-def worker_trainings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """A function that returns how many final and query trainings the worker processes started so far."""
-    hook = tmp_path / "hook"
-    hook.mkdir()
-    (hook / "sitecustomize.py").write_text(SITECUSTOMIZE)
-    log = tmp_path / "trainings.log"
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(hook), *filter(None, [os.environ.get("PYTHONPATH")])]))
-    monkeypatch.setenv("TRAINING_LOG", str(log))
-    return lambda: Counter(line.split()[0] for line in log.read_text().splitlines()) if log.exists() else Counter()
-
-
-def _count_trainings(patch: pytest.MonkeyPatch) -> Counter:
-    """Count, in this process, the trainings that final runs and query stages start."""
-    counts: Counter = Counter()
-    for module, kind in [(deep.experiment, "final"), (deep.query, "query")]:
-        patch.setattr(module, "train", lambda *a, _real=module.train, _kind=kind, **k: counts.update([_kind]) or _real(*a, **k))
-    return counts
 
 
 @pytest.fixture(scope="module")
@@ -69,21 +27,20 @@ def local_sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Counter
     """The sweep run in this process, and the trainings it started."""
     out = tmp_path_factory.mktemp("local")
     with pytest.MonkeyPatch.context() as patch:
-        counts = _count_trainings(patch)
+        counts = count_trainings(patch)
         assert main([*SWEEP, "--out", str(out)]) == 0
     return out, counts
 
 
 def _runs(out: Path) -> dict[str, np.ndarray]:
-    """Every finished run, final and query, by its hash: its kept indices, or its recalls and scores."""
-    runs = {run.path.name: run.array("kept") for run in RunStore(out).runs()}
-    for run in RunStore(out / QUERY_DIR).runs():
-        runs[run.path.name] = np.concatenate([run.array("recalls"), *(run.array(f"scores_{s}") for s in run.config["scorers"])])
-    return runs
+    """Every finished task by kind and name: its kept indices, scores, recalls or validation recalls."""
+    store = RunStore(out)
+    arrays = {"final": "kept", "scores": "scores", "recalls": "class_recalls", "query": "val_class_recall"}
+    return {f"{kind}/{run.key}": run.array(name) for kind, name in arrays.items() for run in store.runs(kind)}
 
 
 def _assert_same_runs(out: Path, reference: Path) -> None:
-    """Same run hashes, identical kept indices; scores equal up to float32 sums in another thread count."""
+    """Same task names, identical kept indices; scores equal up to float32 sums in another thread count."""
     runs, expected = _runs(out), _runs(reference)
     assert sorted(runs) == sorted(expected)
     for key, value in expected.items():
@@ -109,7 +66,7 @@ def test_parallel_sweep_equals_local_and_trains_each_run_once(
 
 
 def _claims(out: Path) -> list[Path]:
-    return [p for p in out.glob("*/claim")] + [p for p in out.glob(f"{QUERY_DIR}/*/claim")]
+    return list(out.glob("*/*/claim"))
 
 
 def _owner(claim: Path, timeout: float = 30.0) -> int:
@@ -142,31 +99,32 @@ def test_sigkilled_worker_is_taken_over_and_every_run_is_present_once(tmp_path: 
         assert not (claim.parent / "done").exists()
         os.kill(pid, signal.SIGKILL)
         assert sweep.result(timeout=300) == 0
-    runs = list(RunStore(out).runs())
+    runs = list(RunStore(out).runs("final"))
     assert sorted((r.config["protocol"], r.config["density"]) for r in runs) == [("full", 1.0), ("random", 0.5)]
     assert not _claims(out)
     assert worker_trainings()["final"] == 3  # the killed worker's run was started again by the other worker
 
 
 def test_failed_worker_stops_the_sweep_with_its_error(tmp_path: Path) -> None:
-    argv = ["sweep", "--dataset", "npz", "--data", str(tmp_path / "missing.npz"), "--protocols", "full",
-            "--densities", "0.5", "--seeds", "1", *FAST, "--launcher", "processes", "--workers", "1",
-            "--out", str(tmp_path / "runs")]
-    with pytest.raises(WorkerError, match="worker 0 of 1 failed(.|\n)*missing.npz"):
+    argv = ["sweep", "--lr", "1e30", "--protocols", "full", "--densities", "0.5", "--seeds", "1", *FAST,
+            "--launcher", "processes", "--workers", "1", "--out", str(tmp_path / "runs")]
+    with pytest.raises(WorkerError, match="worker 0 of 1 failed(.|\n)*diverged at epoch 1"):
         main(argv)
+    assert not (tmp_path / "runs").exists()  # the failed run left no empty folders
 
 
 def test_corrupt_cached_scores_are_recomputed_not_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    argv = ["sweep", "--protocols", "el2n", "--densities", "0.3", "--seeds", "1", *FAST, "--out", str(tmp_path)]
-    assert main(argv) == 0
-    (query,) = RunStore(tmp_path / QUERY_DIR).runs()
-    scores = query.array("scores_el2n")
-    file = query.path / "scores_el2n.npy"
+    argv = ["sweep", "--protocols", "el2n", "--seeds", "1", *FAST, "--out", str(tmp_path)]
+    assert main([*argv, "--densities", "0.3"]) == 0
+    (scores_run,) = RunStore(tmp_path).runs("scores")
+    scores = scores_run.array("scores")
+    file = scores_run.path / "scores.npy"
     data = bytearray(file.read_bytes())
     data[-1] ^= 0xFF
     file.write_bytes(bytes(data))
-    trained = _count_trainings(monkeypatch)
-    assert main(argv) == 0
-    assert trained == Counter(query=1)  # the damaged stage was trained again, not read; the final run stands
-    (query,) = RunStore(tmp_path / QUERY_DIR).runs()
-    np.testing.assert_array_equal(query.array("scores_el2n"), scores)  # checksum holds again, same seed same scores
+    trained = count_trainings(monkeypatch)
+    assert main([*argv, "--densities", "0.3", "0.6"]) == 0  # a new run needs the damaged scores
+    # The scores were computed again from the stored query model (no query training), never read damaged.
+    assert trained == Counter(final=1)
+    (scores_run,) = RunStore(tmp_path).runs("scores")
+    np.testing.assert_array_equal(scores_run.array("scores"), scores)  # checksum holds again, same model same scores

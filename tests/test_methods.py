@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from deep.data import load_dataset
-from deep.experiment import Setup, final_config
+from deep.sweep import Setup, final_task
 from deep.methods import METHODS, MethodInput, MethodOptions
 from deep.methods.base import weighted_mean
 from deep.methods.cdbw import difficulty_weights
@@ -160,7 +160,7 @@ def test_method_and_its_options_enter_the_run_config() -> None:
     protocol = parse_protocol("random", frozenset(SCORERS))
 
     def config(setup: Setup) -> dict:
-        return final_config(setup, protocol, 0.5, 0, {"scores": None, "recalls": None})
+        return final_task(setup, protocol, 0.5, 0).config
 
     assert config(base)["method"] == "erm" and config(base)["method_options"] == {}
     dro = replace(base, method="group_dro", method_options=MethodOptions(dro_step=0.1))

@@ -7,7 +7,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from deep.prune import kept_count, parse_protocol, select, smoothed_recalls, top_k, top_within_units
+from deep.prune import (
+    keep,
+    kept_count,
+    parse_protocol,
+    recalls_from_predictions,
+    smoothed_recalls,
+    top_k,
+    top_within_units,
+)
 from toy.quotas import drop_quotas, strategy_quotas
 
 SCORERS = frozenset({"random", "el2n", "forgetting"})
@@ -39,33 +47,34 @@ def test_parse_names() -> None:
 @given(seed=st.integers(0, 10_000), density=st.floats(0.01, 1.0), protocol=st.sampled_from(PROTOCOLS))
 def test_every_protocol_keeps_round_dn(seed: int, density: float, protocol: str) -> None:
     units, scores, recalls = _problem(seed)
-    p = parse_protocol(protocol, SCORERS)
-    kept = select(p, density, units, 5, np.random.default_rng(seed), scores=scores, recalls=recalls)
+    kept = keep(units, density, protocol, scores=scores, recalls=recalls, seed=seed)
     expected = units.size if protocol == "full" else kept_count(density, units.size)
     assert kept.size == expected
     assert np.all(np.diff(kept) > 0)  # sorted, no duplicates
 
 
 @settings(max_examples=30, deadline=None)
-@given(seed=st.integers(0, 10_000), density=st.floats(0.05, 0.95))
-def test_class_counts_are_the_quotas(seed: int, density: float) -> None:
+@given(seed=st.integers(0, 10_000), density=st.floats(0.05, 0.95), prior=st.sampled_from([0.0, 1.0, 3.5]))
+def test_class_counts_are_the_quotas(seed: int, density: float, prior: float) -> None:
     units, scores, recalls = _problem(seed)
-    rng = np.random.default_rng(seed)
     sizes = np.bincount(units, minlength=5)
+    val_sizes = np.full(5, 20)
+    used = smoothed_recalls(recalls, val_sizes, prior)
     for name in ["random+drop", "el2n+drop"]:
-        kept = select(parse_protocol(name, SCORERS), density, units, 5, rng, scores=scores, recalls=recalls)
-        np.testing.assert_array_equal(np.bincount(units[kept], minlength=5), drop_quotas(density, sizes, recalls))
-    top = select(parse_protocol("el2n", SCORERS), density, units, 5, rng, scores=scores)
-    kept = select(parse_protocol("random+el2nq", SCORERS), density, units, 5, rng, scores=scores)
+        kept = keep(units, density, name, scores=scores, recalls=recalls, recall_prior=prior, val_sizes=val_sizes,
+                    seed=seed)
+        np.testing.assert_array_equal(np.bincount(units[kept], minlength=5), drop_quotas(density, sizes, used))
+    top = keep(units, density, "el2n", scores=scores, seed=seed)
+    kept = keep(units, density, "random+el2nq", scores=scores, seed=seed)
     np.testing.assert_array_equal(np.bincount(units[kept], minlength=5), strategy_quotas(units, top, 5))
 
 
 def test_score_protocols_keep_the_hardest() -> None:
     units, scores, recalls = _problem(1)
-    kept = select(parse_protocol("el2n", SCORERS), 0.3, units, 5, np.random.default_rng(0), scores=scores)
+    kept = keep(units, 0.3, "el2n", scores=scores)
     dropped = np.setdiff1d(np.arange(units.size), kept)
     assert scores[kept].min() >= scores[dropped].max()
-    kept = select(parse_protocol("el2n+drop", SCORERS), 0.3, units, 5, np.random.default_rng(0), scores=scores, recalls=recalls)
+    kept = keep(units, 0.3, "el2n+drop", scores=scores, recalls=recalls)
     for u in range(5):
         inside, outside = kept[units[kept] == u], np.setdiff1d(np.flatnonzero(units == u), kept)
         if inside.size and outside.size:
@@ -74,24 +83,59 @@ def test_score_protocols_keep_the_hardest() -> None:
 
 def test_same_seed_same_indices() -> None:
     units, scores, recalls = _problem(2)
-    p = parse_protocol("random+drop", SCORERS)
-    a = select(p, 0.4, units, 5, np.random.default_rng(7), recalls=recalls)
-    b = select(p, 0.4, units, 5, np.random.default_rng(7), recalls=recalls)
-    c = select(p, 0.4, units, 5, np.random.default_rng(8), recalls=recalls)
+    a = keep(units, 0.4, "random+drop", recalls=recalls, seed=7)
+    b = keep(units, 0.4, "random+drop", recalls=recalls, seed=7)
+    c = keep(units, 0.4, "random+drop", recalls=recalls, seed=8)
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
 
 
-def test_bad_inputs() -> None:
-    units, scores, recalls = _problem(3)
-    rng = np.random.default_rng(0)
-    for density in [0.0, -0.1, 1.5, float("nan")]:
-        with pytest.raises(ValueError, match="density"):
-            select(parse_protocol("random", SCORERS), density, units, 5, rng)
-    with pytest.raises(ValueError, match="score"):
-        select(parse_protocol("el2n", SCORERS), 0.5, units, 5, rng, scores=scores[:-1])
-    with pytest.raises(ValueError, match="recall"):
-        select(parse_protocol("random+drop", SCORERS), 0.5, units, 5, rng)
+def test_any_score_name_and_groups() -> None:
+    units, scores, recalls = _problem(4)
+    np.testing.assert_array_equal(keep(units, 0.3, "my_score", scores=scores), keep(units, 0.3, "el2n", scores=scores))
+    groups = (units + np.arange(units.size)) % 3
+    kept = keep(units, 0.5, "random+drop", groups=groups, recalls=[0.5, 0.9, 0.7])
+    np.testing.assert_array_equal(np.bincount(groups[kept], minlength=3),
+                                  drop_quotas(0.5, np.bincount(groups, minlength=3), [0.5, 0.9, 0.7]))
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"density": 0.0}, "density"), ({"density": -0.1}, "density"), ({"density": 1.5}, "density"),
+        ({"density": float("nan")}, "density"), ({"protocol": "el2n"}, "needs scores"),
+        ({"protocol": "el2n", "scores": np.zeros(5)}, "scores"), ({"protocol": "random+drop"}, "needs recalls"),
+        ({"protocol": "el2n", "scores": np.r_[np.nan, np.zeros(299)]}, "finite"),
+        ({"protocol": "random+drop", "recalls": [0.5, np.nan, 0.5, 0.5, 0.5]}, "no validation samples"),
+        ({"protocol": "random+drop", "recalls": [0.5, 1.5, 0.5, 0.5, 0.5]}, r"\[0, 1\]"),
+        ({"protocol": "random+drop", "recalls": [0.5, 0.5]}, "one recall per class"),
+        ({"protocol": "random+drop", "recalls": [0.5] * 5, "recall_prior": 1.0}, "val_sizes"),
+        ({"groups": np.zeros(7, int)}, "groups has 7"), ({"labels": [0.5, 1.0]}, "labels"),
+        ({"labels": [[0, 1]]}, "labels"), ({"labels": [-1, 0]}, "labels"), ({"allocation": "nope"}, "allocation"),
+    ],
+)
+def test_bad_inputs_name_the_argument(kwargs: dict, message: str) -> None:
+    units, _, _ = _problem(3)
+    args = {"labels": units, "density": 0.5, "protocol": "random", **kwargs}
+    with pytest.raises(ValueError, match=message):
+        keep(args.pop("labels"), args.pop("density"), args.pop("protocol"), **args)
+
+
+def test_recalls_from_predictions() -> None:
+    recalls = recalls_from_predictions([0, 0, 1, 1, 1, 3], [0, 1, 1, 1, 0, 3], 4)
+    np.testing.assert_allclose(recalls, [0.5, 2 / 3, np.nan, 1.0])
+    with pytest.raises(ValueError, match="num_classes"):
+        recalls_from_predictions([0, 5], [0, 0], 4)
+    with pytest.raises(ValueError, match="y_pred has 1"):
+        recalls_from_predictions([0, 1], [0], 4)
+
+
+def test_importing_the_numpy_api_does_not_import_torch() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, deep.prune; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 
 def test_helpers_tie_break_by_index() -> None:

@@ -1,4 +1,4 @@
-"""The run store: hashing, atomic completion, claims between workers, checksums."""
+"""The run store: hashing, atomic completion, claims between workers, checksums, self-checks, format."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from deep.runs import CorruptRunError, RunStore, config_hash
+from deep.runs import CorruptRunError, RunStore, StoreFormatError, config_hash
 
 
 def test_hash_ignores_key_order_and_sees_values() -> None:
@@ -19,45 +19,93 @@ def test_hash_ignores_key_order_and_sees_values() -> None:
     assert len(config_hash({})) == 16
 
 
-def test_finish_then_load_and_list(tmp_path: Path) -> None:
+def _cfg(seed: int, kind: str = "final") -> dict:
+    return {"kind": kind, "seed": seed}
+
+
+def test_finish_then_read_and_list(tmp_path: Path) -> None:
     store = RunStore(tmp_path)
-    cfg = {"dataset": "digits", "seed": 0}
-    assert not store.is_done(cfg) and store.load(cfg) is None
-    store.finish(cfg, {"accuracy": 0.9}, {"kept": np.arange(5)})
-    run = store.load(cfg)
-    assert store.is_done(cfg) and run is not None
+    cfg = {"kind": "final", "dataset": "digits", "seed": 0}
+    assert not store.done(cfg)
+    history = [{"epoch": 1, "train_loss": 0.5, "lr": 0.1, "val_accuracy": 0.8, "seconds": 0.1, "val_class_recall": [1]}]
+    store.finish(cfg, {"accuracy": 0.9}, {"kept": np.arange(5)}, {"model.pt": b"weights"}, history)
+    run = store.read(cfg)
+    assert store.done(cfg) and run.path == tmp_path / "final" / config_hash(cfg)
     assert run.config == cfg and run.metrics == {"accuracy": 0.9}
     np.testing.assert_array_equal(run.array("kept"), np.arange(5))
-    assert [r.config for r in store.runs()] == [cfg]
+    assert run.file("model.pt").read_bytes() == b"weights"
+    assert (run.path / "history.csv").read_text() == "epoch,train_loss,lr,val_accuracy,seconds\n1,0.5,0.1,0.8,0.1\n"
+    assert [r.config for r in store.runs("final")] == [cfg] and list(store.runs("query")) == []
 
 
 def test_half_written_run_is_not_counted(tmp_path: Path) -> None:
     store = RunStore(tmp_path)
-    cfg = {"seed": 1}
+    cfg = _cfg(1)
     path = store.path(cfg)
     path.mkdir(parents=True)
     (path / "config.json").write_text("{}")
     (path / "metrics.json").write_text("{trunc")
-    assert not store.is_done(cfg) and list(store.runs()) == []
+    assert not store.done(cfg) and list(store.runs("final")) == []
     store.finish(cfg, {"ok": True})
-    assert store.load(cfg).metrics == {"ok": True}
+    assert store.read(cfg).metrics == {"ok": True}
 
 
 def test_corrupt_array_is_detected(tmp_path: Path) -> None:
     store = RunStore(tmp_path)
-    cfg = {"seed": 2}
+    cfg = _cfg(2)
     store.finish(cfg, {}, {"scores": np.linspace(0, 1, 10)})
     file = store.path(cfg) / "scores.npy"
     data = bytearray(file.read_bytes())
     data[-1] ^= 0xFF
     file.write_bytes(bytes(data))
-    with pytest.raises(CorruptRunError):
-        store.load(cfg).array("scores")
+    with pytest.raises(CorruptRunError, match="scores.npy"):
+        store.read(cfg).array("scores")
+    file.unlink()
+    with pytest.raises(CorruptRunError, match="missing"):
+        store.read(cfg).array("scores")
+
+
+def test_config_swapped_for_another_runs_is_corrupt(tmp_path: Path) -> None:
+    store = RunStore(tmp_path)
+    a, b = _cfg(3), _cfg(4)
+    store.finish(a, {"accuracy": 0.1})
+    store.finish(b, {"accuracy": 0.2})
+    (store.path(a) / "config.json").write_bytes((store.path(b) / "config.json").read_bytes())
+    with pytest.raises(CorruptRunError, match="does not belong"):
+        store.read(a)
+
+
+def test_broken_json_is_named_by_path(tmp_path: Path) -> None:
+    store = RunStore(tmp_path)
+    cfg = _cfg(5)
+    store.finish(cfg, {"accuracy": 0.1})
+    (store.path(cfg) / "metrics.json").write_text('{"accuracy": 0.')
+    with pytest.raises(CorruptRunError, match="metrics.json"):
+        store.read(cfg)
+
+
+def test_older_and_other_formats_are_refused_with_a_message(tmp_path: Path) -> None:
+    old = tmp_path / "old"
+    (old / "0123456789abcdef").mkdir(parents=True)
+    (old / "0123456789abcdef" / "config.json").write_text("{}")
+    with pytest.raises(StoreFormatError, match="older version"):
+        RunStore(old)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "store.json").write_text('{"format": 99}')
+    with pytest.raises(StoreFormatError, match="format 99"):
+        RunStore(other)
+    (tmp_path / "file").write_text("")
+    with pytest.raises(StoreFormatError, match="is a file"):
+        RunStore(tmp_path / "file")
+    new = RunStore(tmp_path / "new")
+    new.finish(_cfg(0), {})
+    assert RunStore(tmp_path / "new").done(_cfg(0))  # a store of this format opens again
 
 
 def test_claim_is_exclusive_and_released(tmp_path: Path) -> None:
     store = RunStore(tmp_path)
-    cfg = {"seed": 3}
+    cfg = _cfg(3)
     first = store.claim(cfg)
     assert first is not None
     assert store.claim(cfg) is None
@@ -71,7 +119,7 @@ def test_claim_is_exclusive_and_released(tmp_path: Path) -> None:
 
 def test_stale_claim_is_taken_over(tmp_path: Path) -> None:
     store = RunStore(tmp_path, claim_ttl=0.5)
-    cfg = {"seed": 4}
+    cfg = _cfg(4)
     path = store.path(cfg)
     path.mkdir(parents=True)
     (path / "claim").write_text("deadbeef otherhost 1\n")
@@ -84,7 +132,7 @@ def test_stale_claim_is_taken_over(tmp_path: Path) -> None:
 
 def test_live_claim_is_kept_alive_by_heartbeat(tmp_path: Path) -> None:
     store = RunStore(tmp_path, claim_ttl=0.4)
-    cfg = {"seed": 5}
+    cfg = _cfg(5)
     claim = store.claim(cfg)
     time.sleep(1.0)  # more than the ttl: only the heartbeat keeps it fresh
     assert store.claim(cfg) is None
@@ -102,7 +150,7 @@ def _race(root: str, cfg: dict, hold: float, queue: mp.Queue) -> None:
 def test_one_winner_among_processes(tmp_path: Path) -> None:
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    procs = [ctx.Process(target=_race, args=(str(tmp_path), {"seed": 6}, 2.0, queue)) for _ in range(4)]
+    procs = [ctx.Process(target=_race, args=(str(tmp_path), _cfg(6), 2.0, queue)) for _ in range(4)]
     for p in procs:
         p.start()
     results = [queue.get(timeout=60) for _ in procs]
@@ -118,7 +166,7 @@ def test_claim_of_a_dead_local_process_is_stale_at_once(tmp_path: Path) -> None:
 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     store = RunStore(tmp_path)  # default ttl: only the dead pid can make it stale
-    cfg = {"seed": 7}
+    cfg = _cfg(7)
     path = store.path(cfg)
     path.mkdir(parents=True)
     (path / "claim").write_text(f"abc {socket.gethostname()} {int(dead.stdout)}\n")
@@ -127,3 +175,27 @@ def test_claim_of_a_dead_local_process_is_stale_at_once(tmp_path: Path) -> None:
     claim.release()
     (path / "claim").write_text(f"abc {socket.gethostname()} {os.getpid()}\n")  # a live owner keeps it
     assert store.claim(cfg) is None
+
+
+@pytest.mark.parametrize("content", ["", "garbage", "\x00\x01"])
+def test_unparsable_claim_is_stale_at_once(tmp_path: Path, content: str) -> None:
+    store = RunStore(tmp_path)  # default ttl: only the garbage can make it stale
+    cfg = _cfg(8)
+    path = store.path(cfg)
+    path.mkdir(parents=True)
+    (path / "claim").write_text(content)
+    claim = store.claim(cfg)
+    assert claim is not None
+    claim.release()
+
+
+def test_temp_files_of_dead_writers_are_cleaned_on_claim(tmp_path: Path) -> None:
+    store = RunStore(tmp_path)
+    cfg = _cfg(9)
+    path = store.path(cfg)
+    path.mkdir(parents=True)
+    (path / ".metrics.json.abc.tmp").write_text("half")
+    (path / ".kept.npy.def.tmp").write_bytes(b"half")
+    claim = store.claim(cfg)
+    assert claim is not None and list(path.glob(".*.tmp")) == []
+    claim.release()

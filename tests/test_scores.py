@@ -1,10 +1,8 @@
-"""Scorers: hand-computed values on scripted epochs, GraNd against an autograd loop, and the whole registry."""
+"""Scorers: hand-computed values on scripted models and traces, GraNd against an autograd loop, the whole registry."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass, replace
 
 import numpy as np
 import pytest
@@ -17,85 +15,84 @@ from torch import nn
 
 from deep.data.base import Split
 from deep.models import build_model
-from deep.scores import SCORERS
-from deep.scores.base import ScoreContext
-from deep.scores.dynamic_uncertainty import WindowedUncertainty
+from deep.query import TraceRecorder
+from deep.scores import SCORERS, QueryModel, Trace
+from deep.scores.dynamic_uncertainty import windowed_uncertainty
 from deep.scores.el2n import el2n
+from deep.scores.forgetting import forgetting_events
 from deep.scores.grand import gradient_norms, layerwise_rules
-from deep.scores.outputs import epoch_logits
 from deep.scores.ssp import prototype_distances
 from deep.train import TrainConfig, train
 
 
-@dataclass
-class FakeState:
-    """The part of deep.train.EpochState that recorders use."""
+class Table(nn.Module):
+    """A model whose input is a row number (N, 1) and whose logits for that row are given."""
 
-    epoch: int
-    model: nn.Module | None
-    predict: Callable[[torch.Tensor], torch.Tensor]
-    prepare: Callable[[torch.Tensor], torch.Tensor]
+    def __init__(self, logits: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("table", logits.float())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The stored logits of the rows x."""
+        return self.table[x[:, 0].long()]
 
 
-def context(y: list[int], epochs: int, num_classes: int = 2, seed: int = 0, **params: object) -> ScoreContext:
-    """A context over len(y) dummy samples with labels `y`."""
-    labels = torch.tensor(y)
-    return ScoreContext(
-        Split(torch.zeros(len(y), 1), labels), epochs, num_classes, None, torch.device("cpu"), seed, dict(params)
+def query(
+    y: list[int], *, logits: torch.Tensor | None = None, prob: np.ndarray | None = None,
+    correct: np.ndarray | None = None, num_classes: int = 2, seed: int = 0, x: torch.Tensor | None = None,
+    model: nn.Module | None = None, **options: object,
+) -> QueryModel:
+    """A finished query training over len(y) samples: scripted final logits (via a lookup model) and trace."""
+    n = len(y)
+    inputs = torch.arange(n, dtype=torch.float32)[:, None] if x is None else x
+    if model is None:
+        model = Table(torch.zeros(n, num_classes) if logits is None else logits)
+    epochs = 0 if prob is None and correct is None else len(prob if prob is not None else correct)
+    trace = Trace(
+        np.zeros((epochs, n), np.float32) if prob is None else np.asarray(prob, np.float32),
+        np.zeros((epochs, n), bool) if correct is None else np.asarray(correct, bool),
     )
+    return QueryModel(Split(inputs, torch.tensor(y)), num_classes, None, torch.device("cpu"), seed, epochs,
+                      dict(options), trace, lambda: model)
 
 
-def drive(recorder: object, per_epoch_logits: list[torch.Tensor]) -> np.ndarray:
-    """Call `recorder` once per epoch with states whose predict returns the scripted logits; its result."""
-    for epoch, logits in enumerate(per_epoch_logits, start=1):
-        recorder(FakeState(epoch, None, lambda x, out=logits: out.clone(), lambda x: x))
-    return recorder.result()
-
-
-def two_class_logits(p_true: list[float], y: list[int]) -> torch.Tensor:
-    """Two-class logits whose softmax gives probability `p_true[i]` to the label `y[i]`."""
-    margin = torch.tensor([math.log(p / (1 - p)) for p in p_true], dtype=torch.float64)
-    logits = torch.zeros(len(y), 2, dtype=torch.float64)
-    logits[torch.arange(len(y)), torch.tensor(y)] = margin
-    return logits
-
-
-def test_el2n_hand_computed_at_the_final_epoch_only() -> None:
-    y = [0, 1, 1]
+def test_el2n_hand_computed_from_the_trained_model() -> None:
     final = torch.tensor([[0.0, 0.0], [math.log(3.0), 0.0], [-50.0, 50.0]])
-    early = torch.randn(3, 2)
-    scores = drive(SCORERS["el2n"].make(context(y, epochs=2)), [early, final])
+    scores = SCORERS["el2n"].score(query([0, 1, 1], logits=final))
     # [.5, .5] vs e0 -> sqrt(.5); [.75, .25] vs e1 -> .75 sqrt(2); a confident correct sample -> ~0
-    np.testing.assert_allclose(scores, [math.sqrt(0.5), 0.75 * math.sqrt(2.0), 0.0], atol=1e-12)
+    np.testing.assert_allclose(scores, [math.sqrt(0.5), 0.75 * math.sqrt(2.0), 0.0], atol=1e-6)
 
 
 def test_forgetting_counts_transitions_and_ranks_never_learned_highest() -> None:
     correct = np.array([[1, 0, 1, 0], [0, 1, 1, 1], [0, 0, 0, 0], [1, 1, 0, 0], [0, 1, 0, 1]], dtype=bool)
-    y = [0, 1, 0, 1, 0]
-    logits = [two_class_logits([0.9 if c else 0.1 for c in correct[:, k]], y) for k in range(4)]
-    scores = drive(SCORERS["forgetting"].make(context(y, epochs=4)), logits)
+    scores = SCORERS["forgetting"].score(query([0, 1, 0, 1, 0], correct=correct.T))  # trace rows are epochs
     np.testing.assert_array_equal(scores, [2, 0, 5, 1, 1])
 
 
 def test_dynamic_uncertainty_hand_computed() -> None:
-    p = [[0.5, 0.7, 0.6, 0.6], [0.2, 0.2, 0.2, 0.2]]
-    y = [0, 1]
-    logits = [two_class_logits([row[k] for row in p], y) for k in range(4)]
-    scores = drive(SCORERS["dynamic_uncertainty"].make(context(y, epochs=4, window=2)), logits)
+    p = np.array([[0.5, 0.7, 0.6, 0.6], [0.2, 0.2, 0.2, 0.2]])
+    scores = SCORERS["dynamic_uncertainty"].score(query([0, 1], prob=p.T, window=2))
     # windows of 2: std = |difference| / 2 -> (0.1, 0.05, 0) -> mean 0.05; a constant probability -> 0
-    np.testing.assert_allclose(scores, [0.05, 0.0], atol=1e-12)
+    np.testing.assert_allclose(scores, [0.05, 0.0], atol=1e-7)
 
 
 def test_dynamic_uncertainty_window_capped_at_query_length() -> None:
-    logits = [two_class_logits([p], [0]) for p in (0.2, 0.5, 0.8)]
-    scores = drive(SCORERS["dynamic_uncertainty"].make(context([0], epochs=3)), logits)  # default window 10 -> 3
-    np.testing.assert_allclose(scores, [np.std([0.2, 0.5, 0.8])], atol=1e-12)
+    prob = np.array([[0.2], [0.5], [0.8]])
+    scores = SCORERS["dynamic_uncertainty"].score(query([0], prob=prob, window=10))  # default window 10 -> 3
+    np.testing.assert_allclose(scores, [np.std([0.2, 0.5, 0.8])], atol=1e-7)
 
 
-@pytest.mark.parametrize("params, epochs", [({"window": 1}, 5), ({"window": 2.5}, 5), ({"window": True}, 5), ({}, 1)])
-def test_dynamic_uncertainty_rejects_degenerate_windows(params: dict, epochs: int) -> None:
-    with pytest.raises(ValueError, match="window|epochs"):
-        SCORERS["dynamic_uncertainty"].make(context([0], epochs=epochs, **params))
+@pytest.mark.parametrize("window", [1, 0])
+def test_dynamic_uncertainty_rejects_degenerate_windows(window: int) -> None:
+    with pytest.raises(ValueError, match="window"):
+        SCORERS["dynamic_uncertainty"].score(query([0], prob=np.full((5, 1), 0.5), window=window))
+
+
+@pytest.mark.parametrize("given, message", [({"window": "x"}, "takes a int"), ({"size": 3}, "no option 'size'")])
+def test_scorer_options_are_checked(given: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        SCORERS["dynamic_uncertainty"].resolve_options("dynamic_uncertainty", given)
+    assert SCORERS["dynamic_uncertainty"].resolve_options("dynamic_uncertainty", {"window": "5"}) == {"window": 5}
 
 
 @settings(max_examples=25, deadline=None)
@@ -105,12 +102,22 @@ def test_dynamic_uncertainty_rejects_degenerate_windows(params: dict, epochs: in
 )
 def test_dynamic_uncertainty_matches_the_definition(probs: np.ndarray, window: int) -> None:
     epochs, n = probs.shape
-    y = [0] * n
-    recorder = WindowedUncertainty(context(y, epochs=epochs, window=window))
-    scores = drive(recorder, [two_class_logits(list(row), y) for row in probs])
     j = min(window, epochs)
     expected = np.mean([probs[k - j + 1 : k + 1].std(axis=0) for k in range(j - 1, epochs)], axis=0)
-    np.testing.assert_allclose(scores, expected, atol=1e-9)
+    np.testing.assert_allclose(windowed_uncertainty(probs, j), expected, atol=1e-9)
+
+
+@settings(max_examples=25, deadline=None)
+@given(correct=arrays(bool, st.tuples(st.integers(1, 6), st.integers(1, 5))))
+def test_forgetting_matches_a_loop_over_epochs(correct: np.ndarray) -> None:
+    expected = []
+    for column in correct.T:
+        previous, events = False, 0
+        for now in column:
+            events += int(previous and not now)
+            previous = now
+        expected.append(events if column.any() else len(column) + 1)
+    np.testing.assert_array_equal(forgetting_events(correct), expected)
 
 
 @settings(max_examples=25, deadline=None)
@@ -188,48 +195,39 @@ class Identity(nn.Module):
 def test_ssp_distances_to_normalised_class_means() -> None:
     features = torch.tensor([[1.0, 0.0], [0.0, 5.0], [2.0, 0.0], [3.0, 0.0], [0.0, -1.0]])
     y = [0, 0, 1, 1, 2]
-    ctx = context(y, epochs=1, num_classes=4)  # class 3 is empty
-    ctx = replace(ctx, train=Split(features, ctx.train.y))
-    recorder = SCORERS["ssp"].make(ctx)
-    recorder(FakeState(1, Identity(), lambda x: x, lambda x: x))
+    scores = SCORERS["ssp"].score(query(y, x=features, model=Identity(), num_classes=4))  # class 3 is empty
     # class 0: unit vectors e0, e1 -> mean (.5, .5), distance sqrt(.5); class 1: both e0 -> 0; singleton -> 0
-    np.testing.assert_allclose(recorder.result(), [math.sqrt(0.5), math.sqrt(0.5), 0, 0, 0], atol=1e-12)
-    np.testing.assert_allclose(
-        prototype_distances(features * 7, ctx.train.y, 4), recorder.result(), atol=1e-12
-    )  # invariant to the feature scale
+    np.testing.assert_allclose(scores, [math.sqrt(0.5), math.sqrt(0.5), 0, 0, 0], atol=1e-12)
+    np.testing.assert_allclose(prototype_distances(features * 7, torch.tensor(y), 4), scores, atol=1e-12)  # scale-free
 
 
 def test_random_is_seeded_uniform_and_needs_no_training() -> None:
     assert SCORERS["random"].epoch_fraction == 0
-    first = SCORERS["random"].make(context([0] * 50, epochs=0, seed=3)).result()
-    again = SCORERS["random"].make(context([0] * 50, epochs=0, seed=3)).result()
-    other = SCORERS["random"].make(context([0] * 50, epochs=0, seed=4)).result()
+    first = SCORERS["random"].score(query([0] * 50, seed=3))
+    again = SCORERS["random"].score(query([0] * 50, seed=3))
+    other = SCORERS["random"].score(query([0] * 50, seed=4))
     np.testing.assert_array_equal(first, again)
     assert not np.array_equal(first, other)
     assert first.shape == (50,) and np.all((first >= 0) & (first < 1))
 
 
-def test_final_epoch_scorer_without_the_final_epoch_is_an_error() -> None:
-    recorder = SCORERS["el2n"].make(context([0, 1], epochs=3))
-    with pytest.raises(RuntimeError, match="final query epoch 3"):
-        drive(recorder, [torch.zeros(2, 2)] * 2)
-
-
-def test_recorders_share_one_forward_pass_per_epoch() -> None:
-    ctx = context([0, 1, 1], epochs=2)
-    recorders = [SCORERS[name].make(ctx) for name in ("el2n", "forgetting", "dynamic_uncertainty")]
-    calls = []
-
-    def predict(x: torch.Tensor) -> torch.Tensor:
-        calls.append(x)
-        return torch.zeros(len(x), 2)
-
-    for epoch in (1, 2):
-        state = FakeState(epoch, None, predict, lambda x: x)
-        for recorder in recorders:
-            recorder(state)
-        assert epoch_logits(state, ctx.train.x) is epoch_logits(state, ctx.train.x)
-    assert len(calls) == 2  # one per epoch, although three recorders read the logits each epoch
+def test_trace_recorder_sees_every_training_step() -> None:
+    torch.manual_seed(0)
+    n, classes = 40, 2
+    y = torch.arange(n) % classes
+    data = Split(torch.randn(n, 3) + 2 * y[:, None].float(), y)
+    recorder = TraceRecorder(n, torch.device("cpu"))
+    steps: list[tuple[torch.Tensor, torch.Tensor]] = []
+    model = build_model("mlp", classes, (3,), hidden=(8,))
+    cfg = TrainConfig(epochs=3, batch_size=16, lr=0.1, augment=False)
+    train(model, data, cfg, seed=0, device="cpu", callbacks=[recorder.on_epoch],
+          on_batch=[recorder.on_batch, lambda logits, yb, idx: steps.append((logits, idx))], progress=False)
+    trace = recorder.trace(n)
+    assert trace.prob.shape == trace.correct.shape == (3, n) and np.isfinite(trace.prob).all()
+    logits, idx = steps[-1]  # the last step of the last epoch: its rows hold exactly that step's outputs
+    np.testing.assert_allclose(trace.prob[2, idx.numpy()], torch.softmax(logits, 1)[torch.arange(len(idx)), y[idx]].numpy(),
+                               rtol=1e-6)
+    np.testing.assert_array_equal(trace.correct[2, idx.numpy()], (logits.argmax(1) == y[idx]).numpy())
 
 
 def test_every_registered_scorer_on_a_real_tiny_training() -> None:
@@ -237,14 +235,16 @@ def test_every_registered_scorer_on_a_real_tiny_training() -> None:
     n, classes, epochs = 48, 3, 3
     y = torch.arange(n) % classes
     data = Split(torch.randn(n, 5) + y[:, None].float(), y)
-    ctx = ScoreContext(data, epochs, classes, None, torch.device("cpu"), 7, {})
-    recorders = {name: scorer.make(ctx) for name, scorer in SCORERS.items()}
     assert all(scorer.min_epochs <= epochs for scorer in SCORERS.values())
     model = build_model("mlp", classes, (5,), hidden=(16,))
+    recorder = TraceRecorder(n, torch.device("cpu"))
     cfg = TrainConfig(epochs=epochs, batch_size=16, lr=0.1, augment=False)
-    train(model, data, cfg, seed=0, device="cpu", callbacks=list(recorders.values()), progress=False)
-    for name, recorder in recorders.items():
-        scores = recorder.result()
+    train(model, data, cfg, seed=0, device="cpu", callbacks=[recorder.on_epoch], on_batch=[recorder.on_batch],
+          progress=False)
+    for name, scorer in SCORERS.items():
+        qm = QueryModel(data, classes, None, torch.device("cpu"), 7, epochs, scorer.resolve_options(name, {}),
+                        recorder.trace(n), lambda: model)
+        scores = scorer.score(qm)
         assert scores.shape == (n,), name
         assert np.all(np.isfinite(scores)), name
         assert np.all(scores >= 0), name

@@ -88,7 +88,7 @@ def test_learns_a_separable_problem() -> None:
     assert result.best_val_class_recall is not None and result.best_val_class_recall.shape == (3,)
     best = result.history[result.best_epoch - 1]
     assert best["val_accuracy"] == max(h["val_accuracy"] for h in result.history) == result.best_val_accuracy
-    assert result.model is model
+    assert result.best == best and result.resumed_from_epochs == []
 
 
 def test_same_seed_same_weights_and_history_on_cpu() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -47,19 +47,23 @@ class MethodInput:
     model: str  # model name, for methods that train a model of their own (JTT)
     input_shape: tuple[int, ...]
     options: MethodOptions
+    resume: dict[str, torch.Tensor] | None = None  # the plan's `state` from a checkpoint: continue from it
 
 
 @dataclass
 class Plan:
     """How to train: on which rows of the kept split, with which loss and callbacks; `summary` goes to metrics.
 
-    The trainer hands `loss_fn` the row numbers of the split it trains on, i.e. positions in `rows`.
+    The trainer hands `loss_fn` the row numbers of the split it trains on, i.e. positions in `rows`. `state` holds
+    every tensor the method learns or changes while planning and training (the same objects its loss and
+    callbacks read): checkpoints save it, and `prepare` continues from `MethodInput.resume` when resuming.
     """
 
     rows: np.ndarray
     loss_fn: LossFn | None = None
     callbacks: Sequence[Callback] = ()
     summary: Callable[[], dict] = dict  # called after training: what the method learned or chose, for metrics.json
+    state: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

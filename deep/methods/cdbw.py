@@ -24,7 +24,8 @@ def difficulty_weights(recalls: np.ndarray) -> np.ndarray:
 
 def prepare(data: MethodInput) -> Plan:
     """All kept rows; a callback resets the class weights from each epoch's validation recalls."""
-    weights = torch.ones(data.num_classes, device=data.device)
+    weights = torch.ones(data.num_classes) if data.resume is None else data.resume["weights"].clone()
+    weights = weights.to(data.device)
 
     def update(state: EpochState) -> None:
         if state.val_metrics is None:
@@ -36,6 +37,7 @@ def prepare(data: MethodInput) -> Plan:
         loss_fn=weighted_loss(lambda y, idx: weights[y], data.cfg.label_smoothing),
         callbacks=[update],
         summary=lambda: {"class_weights": weights.tolist()},
+        state={"weights": weights},
     )
 
 

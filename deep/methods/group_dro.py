@@ -29,14 +29,15 @@ def dro_update(q: torch.Tensor, group_loss: torch.Tensor, step: float) -> torch.
 def prepare(data: MethodInput) -> Plan:
     """All kept rows; the loss re-weights group losses online and keeps its weights q between batches."""
     groups = data.groups.to(data.device)
-    state = {"q": torch.full((data.num_groups,), 1.0 / data.num_groups, device=data.device)}
+    q = torch.full((data.num_groups,), 1.0 / data.num_groups) if data.resume is None else data.resume["q"].clone()
+    state = {"q": q.to(data.device)}
 
     def loss(logits: torch.Tensor, y: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         group_loss = group_means(sample_losses(logits, y, data.cfg.label_smoothing), groups[idx], data.num_groups)
         state["q"] = dro_update(state["q"], group_loss.detach(), data.options.dro_step)
         return (state["q"] * group_loss).sum()
 
-    return Plan(every_row(data), loss_fn=loss, summary=lambda: {"group_weights": state["q"].tolist()})
+    return Plan(every_row(data), loss_fn=loss, summary=lambda: {"group_weights": state["q"].tolist()}, state=state)
 
 
 METHOD = Method("Group DRO: online exponentiated-gradient group weights (step --dro-step)", prepare, ("dro_step",))

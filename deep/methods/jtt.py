@@ -9,15 +9,14 @@ objective without lengthening the epochs.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from deep.methods.base import Method, MethodInput, Plan, every_row, weighted_loss
 from deep.models import build_model
 from deep.query import query_train_config
+from deep.seeds import derive
 from deep.train import predict, train
 
-JTT_STREAM = 2  # seed stream of the identification model, apart from the final model's
 IDENTIFICATION_FRACTION = 0.2  # default T / E: JTT's Waterbirds setting, 60 of 300 epochs
 
 
@@ -30,7 +29,7 @@ def identification_epochs(data: MethodInput) -> int:
 
 def identification_errors(data: MethodInput) -> torch.Tensor:
     """Boolean mask of the kept samples that an ERM model trained for T epochs misclassifies."""
-    seed = int(np.random.SeedSequence((data.seed, JTT_STREAM)).generate_state(1)[0])
+    seed = derive(data.seed, "jtt")
     torch.manual_seed(seed)
     model = build_model(data.model, data.num_classes, data.input_shape)
     cfg = query_train_config(data.cfg, identification_epochs(data))
@@ -40,14 +39,15 @@ def identification_errors(data: MethodInput) -> torch.Tensor:
 
 
 def prepare(data: MethodInput) -> Plan:
-    """All kept rows, the identification model's errors weighted by lambda."""
-    errors = identification_errors(data)
+    """All kept rows, the identification model's errors weighted by lambda (a resumed run keeps its errors)."""
+    errors = identification_errors(data) if data.resume is None else data.resume["errors"].bool()
     weights = torch.where(errors, data.options.jtt_upweight, 1.0).to(data.device)
     summary = {"identification_epochs": identification_epochs(data), "errors": int(errors.sum())}
     return Plan(
         every_row(data),
         loss_fn=weighted_loss(lambda y, idx: weights[idx], data.cfg.label_smoothing),
         summary=lambda: summary,
+        state={"errors": errors},
     )
 
 

@@ -1,13 +1,13 @@
-"""Scorer registry: name -> Scorer (how to build its per-epoch recorder and what query training it needs).
+"""Scorer registry: name -> Scorer (its score function of a finished query training, and the training it needs).
 
-Adding a scorer = one module in this package defining `SCORER = Scorer(make=..., epoch_fraction=...)` and
+Adding a scorer = one module in this package defining `SCORER = Scorer(score=..., epoch_fraction=...)` and
 one line below.
 """
 
 from __future__ import annotations
 
 from deep.scores import dynamic_uncertainty, el2n, forgetting, grand, random, ssp
-from deep.scores.base import Recorder, ScoreContext, Scorer
+from deep.scores.base import QueryModel, Scorer, Trace
 
 SCORERS: dict[str, Scorer] = {
     "random": random.SCORER,
@@ -18,4 +18,4 @@ SCORERS: dict[str, Scorer] = {
     "ssp": ssp.SCORER,
 }
 
-__all__ = ["SCORERS", "Recorder", "ScoreContext", "Scorer"]
+__all__ = ["SCORERS", "QueryModel", "Scorer", "Trace"]

@@ -1,43 +1,99 @@
-"""What a scorer is: a per-epoch recorder over query training that ends in one score per sample."""
+"""What a scorer is: a function of one finished query training that gives one score per training sample.
+
+A query training keeps what every scorer needs: its final weights (for scorers that look at the trained model:
+EL2N, GraNd, SSP) and its trace, the true-class probability and correctness of every training sample at every
+epoch as the training steps saw them (for training-dynamics scorers: Forgetting, Dynamic Uncertainty). A scorer
+added later therefore joins a finished query training without training it again: its scores task only re-runs
+the cheap part, the scoring.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import torch
+from torch import nn
 
 from deep.data.base import Split
+from deep.scores.outputs import model_features
+from deep.train import InputPipeline, Normalization, predict
+
+
+@dataclass(frozen=True)
+class Trace:
+    """Per-epoch outputs of a query training on its training split, recorded from the training steps."""
+
+    prob: np.ndarray  # (E, N) float32: softmax probability of the true class
+    correct: np.ndarray  # (E, N) bool: argmax == label
+
+    @property
+    def epochs(self) -> int:
+        """E, the number of recorded epochs."""
+        return int(self.prob.shape[0])
 
 
 @dataclass
-class ScoreContext:
-    """What a recorder may use: the full training split, the query length and how to run the model."""
+class QueryModel:
+    """One finished query training as a scorer sees it; the model is loaded on first use."""
 
-    train: Split
-    epochs: int  # length of this query training; recorders that score "at the end" act at this epoch
+    train: Split  # the full training split the query model was trained on
     num_classes: int
-    normalization: tuple[tuple[float, ...], tuple[float, ...]] | None
+    normalization: Normalization | None
     device: torch.device
-    seed: int
-    params: dict  # scorer options from the command line, e.g. {"window": 10}
+    seed: int  # the query model's own training seed
+    epochs: int  # its query length
+    options: dict  # this scorer's options (defaults filled in)
+    trace: Trace
+    load_model: Callable[[], nn.Module] = field(repr=False)
 
+    @cached_property
+    def model(self) -> nn.Module:
+        """The trained query model on `device`, in eval mode."""
+        return self.load_model().to(self.device).eval()
 
-class Recorder(Protocol):
-    """Called after every query epoch; `result` gives this query model's scores (higher = harder = kept first)."""
+    def prepare(self, x: torch.Tensor) -> torch.Tensor:
+        """Raw training rows -> normalised model input on the device."""
+        return self._inputs(x)
 
-    def __call__(self, state: object) -> None: ...
+    @cached_property
+    def _inputs(self) -> InputPipeline:
+        return InputPipeline(self.normalization, self.device)
 
-    def result(self) -> np.ndarray: ...
+    @cached_property
+    def logits(self) -> torch.Tensor:
+        """Float32 CPU logits (N, K) of the trained model on the training split (eval mode); do not modify."""
+        return predict(self.model, self.train.x, normalization=self.normalization, device=self.device)
+
+    @cached_property
+    def features(self) -> torch.Tensor:
+        """Float32 CPU penultimate features (N, F) of the trained model on the training split; do not modify."""
+        return model_features(self.model, self.train.x, self.prepare)
 
 
 @dataclass(frozen=True)
 class Scorer:
-    """A registry entry: how to build the recorder, and what query training it needs."""
+    """A registry entry: the score function, the query training it needs and its options with their defaults."""
 
-    make: Callable[[ScoreContext], Recorder]
+    score: Callable[[QueryModel], np.ndarray]  # higher = harder = kept first
     epoch_fraction: float  # default query length as a fraction of the final schedule (0 = no training)
     min_epochs: int = 0  # fewer query epochs than this is an error (training-dynamics scorers need >= 2)
+    options: dict[str, int | float | str] = field(default_factory=dict)  # --scorer-option NAME.KEY=VALUE
     description: str = ""
+
+    def resolve_options(self, name: str, given: dict) -> dict:
+        """The scorer's options with `given` ones (from the command line) in place of defaults, type-checked."""
+        unknown = sorted(set(given) - set(self.options))
+        if unknown:
+            known = ", ".join(f"{name}.{key}" for key in self.options) or "none"
+            raise ValueError(f"--scorer-option: scorer {name!r} has no option {unknown[0]!r} (its options: {known})")
+        resolved = dict(self.options)
+        for key, value in given.items():
+            kind = type(self.options[key])
+            try:
+                resolved[key] = kind(value)
+            except (TypeError, ValueError) as error:
+                raise ValueError(f"--scorer-option {name}.{key} takes a {kind.__name__}, got {value!r}") from error
+        return resolved

@@ -15,16 +15,13 @@ chunks of samples, never a per-sample loop:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
-from deep.scores.base import ScoreContext, Scorer
-from deep.scores.final import AtFinalEpoch
+from deep.scores.base import QueryModel, Scorer
 
 GRADIENT_BYTES = 1 << 30  # per-sample gradients materialised at once (float32): bounds the chunk size
 MAX_CHUNK = 256
@@ -155,17 +152,12 @@ def gradient_norms(
     return torch.cat(out).numpy()
 
 
-def _score(state: Any, context: ScoreContext) -> np.ndarray:
-    """GraNd of this epoch's model on the full training split."""
-    return gradient_norms(state.model, context.train.x, context.train.y, state.prepare)
-
-
-def make(context: ScoreContext) -> AtFinalEpoch:
-    """A GraNd recorder for one query model."""
-    return AtFinalEpoch(context, _score, "grand")
+def score(query: QueryModel) -> np.ndarray:
+    """GraNd of the trained query model on the full training split."""
+    return gradient_norms(query.model, query.train.x, query.train.y, query.prepare)
 
 
 SCORER = Scorer(
-    make=make, epoch_fraction=0.1, min_epochs=1,
+    score=score, epoch_fraction=0.1, min_epochs=1,
     description="GraNd: per-sample gradient norm of the loss, early in training (Paul et al. 2021)",
 )

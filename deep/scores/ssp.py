@@ -1,4 +1,4 @@
-"""ssp: distance of each sample's feature to its class prototype, with the query model at the end of training.
+"""ssp: distance of each sample to its class prototype in the feature space of the query model at the end of training.
 
 A supervised variant of self-supervised prototypes (Sorscher et al. 2022): the prototypes are the class
 means of the query model's penultimate features (`model.embed`, eval mode, normalised input), and farther
@@ -8,14 +8,10 @@ and is not dominated by the feature norm; the class mean itself is not re-normal
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import torch
 
-from deep.scores.base import ScoreContext, Scorer
-from deep.scores.final import AtFinalEpoch
-from deep.scores.outputs import epoch_features
+from deep.scores.base import QueryModel, Scorer
 
 
 def prototype_distances(features: torch.Tensor, y: torch.Tensor, num_classes: int) -> np.ndarray:
@@ -28,17 +24,12 @@ def prototype_distances(features: torch.Tensor, y: torch.Tensor, num_classes: in
     return torch.linalg.vector_norm(u - means[labels], dim=1).numpy()
 
 
-def _score(state: Any, context: ScoreContext) -> np.ndarray:
-    """Prototype distances of this epoch's model on the full training split."""
-    return prototype_distances(epoch_features(state, context.train.x), context.train.y, context.num_classes)
-
-
-def make(context: ScoreContext) -> AtFinalEpoch:
-    """An SSP recorder for one query model."""
-    return AtFinalEpoch(context, _score, "ssp")
+def score(query: QueryModel) -> np.ndarray:
+    """Prototype distances of the trained query model on the full training split."""
+    return prototype_distances(query.features, query.train.y, query.num_classes)
 
 
 SCORER = Scorer(
-    make=make, epoch_fraction=1.0, min_epochs=1,
+    score=score, epoch_fraction=1.0, min_epochs=1,
     description="supervised prototypes: distance to the class mean of normalised features (Sorscher et al. 2022)",
 )
