@@ -7,6 +7,7 @@ first) and the protocols of one density together, so that a table stays as wide 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -21,7 +22,7 @@ SUMMARY_FIELDS = (*EXPERIMENT_FIELDS, *LINE_FIELDS, "label", "density", "n_seeds
 
 
 def _fmt(value: object, digits: int = 4) -> str:
-    if value is None or (isinstance(value, float) and value != value):
+    if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     if isinstance(value, float):
         return f"{value:.{digits}f}"
