@@ -247,9 +247,10 @@ def _quoter_passes(total: int, sizes: IntArray, scores: FloatArray) -> IntArray:
     """quoters/drop.py of the official code: int() shares of total by score, capped at N_k, excess re-spread by passes.
 
     Python floats and lists on purpose: the same arithmetic in the same order gives the same int() results.
-    Needs sum(scores) > 0 whenever total > 0 (the caller guarantees it).
+    Needs sum(scores) > 0 whenever total > 0 and sizes is not empty (the caller guarantees it). What the classes
+    cannot hold stays unassigned (only with floors: the official budget never exceeds the classes).
     """
-    if total == 0:
+    if total == 0 or sizes.size == 0:
         return np.zeros(sizes.size, dtype=np.int64)
     s, n = scores.tolist(), sizes.tolist()
     z = sum(s)
@@ -263,7 +264,7 @@ def _quoter_passes(total: int, sizes: IntArray, scores: FloatArray) -> IntArray:
         else:
             active.append(k)
     capped = True
-    while excess > 0 and capped:
+    while excess > 0 and capped and active:
         z = sum(s[k] for k in active)
         shares = {k: int(excess * s[k] / z) for k in active}
         capped, remaining, skip = False, [], False
