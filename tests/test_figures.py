@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import subprocess
 import sys
@@ -52,14 +51,38 @@ def test_figure4b_uses_drop_at_both_densities(drawn: Path) -> None:
         assert sum(panel["mean_kept_counts"]) == pytest.approx(panel["density"] * data["points"])
 
 
-def test_figure4a_table_has_one_row_per_model(drawn: Path) -> None:
-    with (drawn / "fig4a_risk_ratios.csv").open() as handle:
-        rows = list(csv.DictReader(handle))
+def test_figure4a_uses_the_exact_density_ratio_and_shows_the_separation(drawn: Path) -> None:
+    data = json.loads((drawn / "fig4a_risk_ratios.json").read_text())
+    rows = data["mixtures"]
     assert len(rows) == 25
     for row in rows:
-        sigma0, sigma1, phi0 = float(row["sigma0"]), float(row["sigma1"]), float(row["phi0"])
+        sigma0, sigma1, phi0 = row["sigma0"], row["sigma1"], row["phi0"]
         assert 1e-2 <= sigma0 < sigma1 <= 1e2 and 0 < phi0 < 1
-        assert float(row["optimal_ratio"]) == pytest.approx(sigma0 / sigma1)
+        # Both axes are d0/d1: the exact one carries the prior ratio, which the paper's x-axis left out.
+        assert row["optimal_density_ratio"] == pytest.approx(sigma0 / sigma1 * (1 - phi0) / phi0)
+        if abs(float(row["t_star"])) != float("inf") and row["R1"] > 0:
+            assert row["proxy_density_ratio"] == pytest.approx(row["R0"] / row["R1"], rel=1e-9)
+    curves = data["curves"]
+    assert curves["separations"] == [0.5, 1.0, 2.0, 4.0] and curves["paper_sigma_ratio"] == 0.5
+    assert [round(v, 2) for v in curves["proxy_at_paper_sigma_ratio"]] == [0.22, 0.31, 0.4, 0.46]
+
+
+def test_exact_exponent_figure_holds_beta_star(drawn: Path) -> None:
+    data = json.loads((drawn / "exact_exponent.json").read_text())
+    assert data["sigma_ratios"] == [0.1, 0.25, 0.5, 1.0, 2.0, 4.0]
+    assert round(data["paper"]["exact_exponent"], 3) == 0.758
+    for curve in data["exact_exponent"]:
+        assert len(curve) == len(data["separation"]) and all(0 < beta < 1 for beta in curve)
+
+
+def test_figure3_ssp_panel_marks_both_minima_of_the_pruned_risk(drawn: Path) -> None:
+    panels = {panel["method"]: panel for panel in json.loads((drawn / "fig3_pruning_methods.json").read_text())["panels"]}
+    ssp = panels["ssp"]["population"]
+    assert [round(t, 2) for t in ssp["minima"]] == [-1.46, -0.17, 1.46]
+    assert [round(r, 3) for r in ssp["risk_at_minima"]] == [0.185, 0.169, 0.322]
+    assert sum(ssp["nearest_datasets"]) == 3
+    # Random pruning inside classes leaves one minimum, t* at the kept class ratio.
+    assert len(panels["random_optimal"]["population"]["minima"]) == 1
 
 
 def test_theory_numbers_cross_at_the_robust_ratio(drawn: Path) -> None:

@@ -1,13 +1,15 @@
-"""Tests for toy.gaussians: class risks, the global average-risk minimiser t*, t-hat, sampling."""
+"""Tests for toy.gaussians: class risks, the global average-risk minimiser t*, t-hat, DRoP's ratios and beta*, sampling."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.special import ndtr
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from toy.gaussians import TwoGaussians
+from toy.gaussians import TwoGaussians, exact_exponent
+from toy.quotas import drop_densities
 
 PAPER = TwoGaussians(mu0=-1.0, mu1=1.0, sigma0=0.5, sigma1=1.0)
 
@@ -166,3 +168,79 @@ def test_invalid_arguments_raise() -> None:
         PAPER.sample(0, rng)
     with pytest.raises(ValueError, match="batch"):
         PAPER.sample(5, rng, batch=0)
+
+
+separations = st.floats(0.05, 6.0)
+sigma_ratios = st.floats(0.05, 20.0).filter(lambda r: abs(np.log(r)) > 1e-3)
+
+
+def test_proxy_ratio_depends_on_the_separation() -> None:
+    """Paper 003's Figure 4(a) caption says the proxy does not depend on mu0, mu1; at s = (0.5, 1) it does."""
+    proxies = [TwoGaussians(0.0, gap, 0.5, 1.0).proxy_density_ratio() for gap in (0.5, 1.0, 2.0, 4.0)]
+    np.testing.assert_allclose(proxies, [0.2217, 0.3070, 0.4006, 0.4625], atol=5e-5)
+    assert PAPER.proxy_density_ratio() == pytest.approx(0.04847 / 0.12099, rel=1e-3)  # 4.8 % / 12.1 %
+    assert PAPER.optimal_density_ratio() == 0.5
+
+
+@settings(max_examples=100, deadline=None)
+@given(model=models())
+def test_optimal_density_ratio_makes_the_pruned_priors_robust(model: TwoGaussians) -> None:
+    pruned_prior_ratio = model.phi0 / model.phi1 * model.optimal_density_ratio()
+    assert pruned_prior_ratio == pytest.approx(model.robust_prior_ratio(), rel=1e-12)
+    r0, r1 = model.class_risks(model.t_star())
+    if r1 > 1e-300:
+        assert model.proxy_density_ratio() == pytest.approx(r0 / r1, rel=1e-9)
+
+
+@settings(max_examples=100, deadline=None)
+@given(separation=separations, sigma_ratio=sigma_ratios)
+def test_exact_exponent_makes_the_proxy_exact(separation: float, sigma_ratio: float) -> None:
+    model = TwoGaussians(0.0, separation, sigma_ratio, 1.0)
+    beta = exact_exponent(separation, sigma_ratio)
+    assert model.proxy_density_ratio() ** beta == pytest.approx(sigma_ratio, rel=1e-9)
+    # Equal class sizes: pruning to d0/d1 = proxy^beta* makes the prior ratio s0/s1, so ERM aims at t*(s0/s1),
+    # which is t_hat wherever t_hat beats the constant rules (see test_robust_prior_ratio_makes_t_star_equal_t_hat).
+    aimed = model.t_star(model.proxy_density_ratio() ** beta)
+    assert aimed == pytest.approx(model.t_star(model.robust_prior_ratio()), rel=1e-7, abs=1e-9)
+    if model.class_risks(model.t_hat())[0] < min(sigma_ratio, 1.0) / (sigma_ratio + 1.0):
+        assert aimed == pytest.approx(model.t_hat(), rel=1e-7, abs=1e-9)
+    # Shifting and scaling x changes nothing: beta* is a function of the separation in units of s1 and of s0/s1.
+    scaled = TwoGaussians(-3.0, -3.0 + 2.5 * separation, 2.5 * sigma_ratio, 2.5)
+    assert scaled.proxy_density_ratio() == pytest.approx(model.proxy_density_ratio(), rel=1e-9)
+
+
+@settings(max_examples=40, deadline=None)
+@given(separation=separations, sigma_ratio=sigma_ratios)
+def test_the_allocator_with_exact_exponent_prunes_to_the_exact_ratio(separation: float, sigma_ratio: float) -> None:
+    model = TwoGaussians(0.0, separation, sigma_ratio, 1.0)
+    risks = np.array(model.class_risks(model.t_star()))
+    # At d = 0.2 neither class saturates for the ratios drawn (max d_k = 0.4 / (1 + min ratio) < 1).
+    d0, d1 = drop_densities(0.2, [1000, 1000], 1.0 - risks, exponent=exact_exponent(separation, sigma_ratio))
+    # Recalls carry an error e only to about 1e-16 absolutely (1 - (1 - e) != e), so tiny risks cost precision.
+    assert d0 / d1 == pytest.approx(sigma_ratio, rel=max(1e-9, 1e-14 / risks.min()))
+
+
+@pytest.mark.parametrize("separation", [0.1, 0.5, 2.0, 4.0, 10.0])
+def test_exact_exponent_is_continuous_at_equal_sigmas(separation: float) -> None:
+    limit = exact_exponent(separation, 1.0)
+    for ratio in (1.0 - 1e-5, 1.0 + 1e-5):
+        assert exact_exponent(separation, ratio) == pytest.approx(limit, rel=1e-4)
+    half = separation / 2.0  # the limit in closed form, Mills' ratio written with the normal cdf and pdf
+    assert limit == pytest.approx(half * ndtr(-half) / np.exp(-0.5 * half**2) * np.sqrt(2.0 * np.pi), rel=1e-12)
+
+
+def test_exact_exponent_reference_values() -> None:
+    """beta* < 1 at every setting here: the proxy over-corrects, and tempering it down makes it exact."""
+    assert [round(exact_exponent(gap, 0.5), 3) for gap in (0.5, 1.0, 2.0, 4.0)] == [0.46, 0.587, 0.758, 0.899]
+    assert [round(exact_exponent(gap, 1.0), 3) for gap in (0.5, 1.0, 2.0, 4.0)] == [0.259, 0.438, 0.656, 0.843]
+    assert exact_exponent(60.0, 0.5) == pytest.approx(1.0, abs=0.01)  # well separated: the proxy is nearly exact
+
+
+@pytest.mark.parametrize(
+    ("separation", "sigma_ratio", "name"),
+    [(0.0, 0.5, "separation"), (-1.0, 0.5, "separation"), (np.inf, 0.5, "separation"), (1.0, 0.0, "sigma_ratio"),
+     (1.0, np.nan, "sigma_ratio"), (1.0, [0.5, 2.0], "sigma_ratio")],
+)
+def test_exact_exponent_rejects_bad_arguments(separation: float, sigma_ratio: float, name: str) -> None:
+    with pytest.raises(ValueError, match=name):
+        exact_exponent(separation, sigma_ratio)

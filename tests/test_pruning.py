@@ -1,4 +1,4 @@
-"""Tests for toy.pruning: exact counts, seeding, SSP margin geometry, class counts, bad inputs."""
+"""Tests for toy.pruning: exact counts, seeding, SSP margin geometry, SSP on the population, class counts, bad inputs."""
 
 from __future__ import annotations
 
@@ -6,9 +6,20 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy.special import ndtr
 
 from toy.gaussians import TwoGaussians
-from toy.pruning import class_counts, random_class_counts, random_class_densities, random_ssp_ratios, ssp_margin
+from toy.montecarlo import simulate
+from toy.pruning import (
+    class_counts,
+    random_class_counts,
+    random_class_densities,
+    random_ssp_ratios,
+    ssp_margin,
+    ssp_population_margin,
+    ssp_population_minima,
+    ssp_population_risk,
+)
 
 densities = st.floats(0, 1)
 positive_densities = st.floats(0.01, 1)
@@ -149,3 +160,50 @@ def test_bad_inputs_raise() -> None:
         ssp_margin(np.array([0.0, np.nan]), np.array([0, 1]), 0.5)
     with pytest.raises(ValueError, match="y must have shape"):
         class_counts(y, np.ones(4, dtype=bool))
+
+
+PAPER = TwoGaussians(-1.0, 1.0, 0.5, 1.0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(density=positive_densities, phi0=st.floats(0.05, 0.95), sigma1=st.floats(0.2, 5.0))
+def test_ssp_population_margin_keeps_the_density(density: float, phi0: float, sigma1: float) -> None:
+    model = TwoGaussians(-1.0, 1.0, 0.5, sigma1, phi0)
+    margin = ssp_population_margin(model, density)
+    kept = 2.0 * (phi0 * ndtr(-margin / 0.5) + (1.0 - phi0) * ndtr(-margin / sigma1))
+    assert kept == pytest.approx(density, abs=1e-12)
+    assert ssp_population_margin(model, 1.0) == 0.0
+
+
+def test_ssp_population_risk_is_the_large_sample_limit() -> None:
+    """On 400,000 points pruned by ssp_margin at the true means, empirical risks match the closed form."""
+    x, y = PAPER.sample(400_000, np.random.default_rng(0))
+    keep = ssp_margin(x, y, 0.5, means=(PAPER.mu0, PAPER.mu1))
+    thresholds = np.array([-2.0, -1.46, -1.0, -0.17, 0.5, 1.46, 2.5])
+    empirical = [np.mean((x[keep] > t) != (y[keep] == 1)) for t in thresholds]
+    np.testing.assert_allclose(empirical, ssp_population_risk(PAPER, 0.5, thresholds), atol=3e-3)
+    np.testing.assert_allclose(ssp_population_risk(PAPER, 1.0, thresholds), PAPER.average_risk(thresholds), atol=1e-15)
+
+
+def test_ssp_population_minima_at_the_paper_setting() -> None:
+    """d = 50 %: t*(1) = -0.170 and the outer hole edges mu0 - M = -1.462 and mu1 + M = +1.462."""
+    margin = ssp_population_margin(PAPER, 0.5)
+    minima = ssp_population_minima(PAPER, 0.5)
+    np.testing.assert_allclose(minima, [PAPER.mu0 - margin, PAPER.t_star(), PAPER.mu1 + margin], atol=1e-6)
+    np.testing.assert_allclose(minima, [-1.4618, -0.1700, 1.4618], atol=1e-4)
+    np.testing.assert_allclose(ssp_population_risk(PAPER, 0.5, minima), [0.1848, 0.1695, 0.3221], atol=1e-4)
+    for t in minima:  # each is a local minimum
+        assert ssp_population_risk(PAPER, 0.5, t) <= ssp_population_risk(PAPER, 0.5, [t - 1e-4, t + 1e-4]).min()
+    np.testing.assert_allclose(ssp_population_minima(PAPER, 1.0), [PAPER.t_star()], atol=1e-6)
+
+
+def test_erm_on_ssp_samples_splits_between_the_two_lowest_minima() -> None:
+    """At 400 points ERM lands near -1.46 on about a quarter of the datasets; with 10,000 points on none."""
+    lowest = ssp_population_minima(PAPER, 0.5)[:2]
+    small = simulate(PAPER, "ssp", 0.5, 400, 200, np.random.default_rng(1)).thresholds
+    distance = np.abs(small[:, None] - lowest[None])
+    assert np.mean(distance.min(axis=1) < 0.3) >= 0.95
+    share_left = np.mean(distance.argmin(axis=1) == 0)
+    assert 0.1 < share_left < 0.45
+    large = simulate(PAPER, "ssp", 0.5, 10_000, 60, np.random.default_rng(2)).thresholds
+    assert np.all(np.abs(large - lowest[1]) < 0.2)

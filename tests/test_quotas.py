@@ -1,4 +1,4 @@
-"""toy.quotas: DRoP water-filling against Algorithm 1's loop, exact integer budgets, corners and input checks."""
+"""toy.quotas: DRoP water-filling against Algorithm 1's loop and the official quoter, tempered quotas, exact budgets, corners."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from toy.quotas import (
+    ALLOCATIONS,
     ZeroErrorWarning,
     drop_densities,
     drop_quotas,
@@ -26,11 +27,18 @@ Problem = tuple[float, np.ndarray, np.ndarray]
 ALLOCATORS: dict[str, Callable[[float, np.ndarray, np.ndarray], np.ndarray]] = {
     "drop": lambda d, sizes, recalls: drop_quotas(d, sizes, recalls),
     "drop_min_count": lambda d, sizes, recalls: drop_quotas(d, sizes, recalls, min_count=int(d * sizes.min())),
+    "drop_tempered": lambda d, sizes, recalls: drop_quotas(d, sizes, recalls, exponent=0.5),
+    "count": lambda d, sizes, recalls: drop_quotas(d, sizes, recalls, allocation="count"),
+    "count_min_count": lambda d, sizes, recalls: drop_quotas(
+        d, sizes, recalls, min_count=int(d * sizes.min()), allocation="count", exponent=2.0
+    ),
     "uniform": lambda d, sizes, recalls: uniform_quotas(d, sizes),
     "proportional": lambda d, sizes, recalls: proportional_quotas(d, sizes),
 }
 
 densities_st = st.floats(min_value=0.0, max_value=1.0, exclude_min=True)
+exponents_st = st.floats(min_value=0.1, max_value=5.0)
+allocations_st = st.sampled_from(ALLOCATIONS)
 
 
 @st.composite
@@ -111,14 +119,47 @@ def test_permuting_classes_permutes_the_output(problem: Problem, seed: int) -> N
 
 @pytest.mark.filterwarnings("ignore::toy.quotas.ZeroErrorWarning")
 @settings(max_examples=80, deadline=None)
-@given(problem=problems())
-def test_higher_error_never_gets_lower_density(problem: Problem) -> None:
+@given(problem=problems(), exponent=exponents_st)
+def test_higher_error_never_gets_lower_density(problem: Problem, exponent: float) -> None:
     d, sizes, recalls = problem
     nonempty = sizes > 0
-    densities, errors = drop_densities(d, sizes, recalls)[nonempty], 1.0 - recalls[nonempty]
-    order = np.argsort(errors, kind="stable")
+    densities = drop_densities(d, sizes, recalls, exponent=exponent)[nonempty]
+    order = np.argsort(1.0 - recalls[nonempty], kind="stable")
     assert np.all(np.diff(densities[order]) >= -1e-12)
     assert np.all((densities >= 0) & (densities <= 1))
+
+
+@pytest.mark.filterwarnings("ignore::toy.quotas.ZeroErrorWarning")
+@settings(max_examples=100, deadline=None)
+@given(problem=problems(), exponent=exponents_st, allocation=allocations_st)
+def test_open_classes_share_one_level_of_error_to_the_exponent(problem: Problem, exponent: float, allocation: str) -> None:
+    """Classes below their cap keep q_k = c e_k^beta (q = density, or count by count): ratios (e_i/e_j)^beta."""
+    d, sizes, recalls = problem
+    assume(d > 1e-6)  # subnormal densities lose the relative precision the ratios are checked to
+    scores = (1.0 - recalls) ** exponent
+    densities = drop_densities(d, sizes, recalls, exponent=exponent, allocation=allocation)
+    kept, cap = (densities, np.ones(sizes.size)) if allocation == "density" else (densities * sizes, sizes * 1.0)
+    scored = (scores > 0) & (sizes > 0)
+    below = scored & (densities < 1.0 - 1e-9)
+    if below.any():
+        level = kept[below] / scores[below]
+        np.testing.assert_allclose(level, level[0], rtol=1e-9)
+        # A class at its cap would have taken more: its cap is below the common level times its score.
+        assert np.all(cap[scored & ~below] <= level[0] * scores[scored & ~below] * (1 + 1e-9))
+
+
+@settings(max_examples=60, deadline=None)
+@given(problem=problems(perfect=False), low=exponents_st, high=exponents_st, allocation=allocations_st)
+def test_a_larger_exponent_moves_samples_to_the_harder_classes(
+    problem: Problem, low: float, high: float, allocation: str
+) -> None:
+    """Majorisation: the samples kept by the j hardest classes never fall as beta grows, for every j."""
+    d, sizes, recalls = problem
+    low, high = sorted((low, high))
+    hardest_first = np.argsort(recalls, kind="stable")
+    kept = [np.cumsum((drop_densities(d, sizes, recalls, exponent=b, allocation=allocation) * sizes)[hardest_first])
+            for b in (low, high)]
+    assert np.all(kept[1] >= kept[0] - 1e-9 * sizes.sum())
 
 
 @pytest.mark.parametrize("recalls", [[0.2, 0.9, 0.5], [1.0, 1.0, 1.0], [1.0, 0.0, 0.3]])
@@ -165,19 +206,20 @@ def test_min_count_floor_binds_and_the_rest_follows_drop() -> None:
 
 @pytest.mark.filterwarnings("ignore::toy.quotas.ZeroErrorWarning")
 @settings(max_examples=80, deadline=None)
-@given(problem=problems(), min_count=st.integers(0, 300))
-def test_min_count_is_a_floor(problem: Problem, min_count: int) -> None:
+@given(problem=problems(), min_count=st.integers(0, 300), exponent=exponents_st, allocation=allocations_st)
+def test_min_count_is_a_floor(problem: Problem, min_count: int, exponent: float, allocation: str) -> None:
     d, sizes, recalls = problem
     floor = np.minimum(min_count, sizes)
+    options = {"exponent": exponent, "allocation": allocation}
     if floor.sum() > budget(d, sizes):
         with pytest.raises(ValueError, match="min_count"):
-            drop_quotas(d, sizes, recalls, min_count=min_count)
+            drop_quotas(d, sizes, recalls, min_count=min_count, **options)
         return
-    counts = drop_quotas(d, sizes, recalls, min_count=min_count)
+    counts = drop_quotas(d, sizes, recalls, min_count=min_count, **options)
     assert counts.sum() == budget(d, sizes)
     assert np.all((counts >= floor) & (counts <= sizes))
-    plain = drop_quotas(d, sizes, recalls)
-    if np.all(plain - 1 >= floor):  # the floor cannot bind, so it must change nothing
+    plain = drop_quotas(d, sizes, recalls, **options)
+    if allocation == "density" and np.all(plain - 1 >= floor):  # the floor cannot bind, so it must change nothing
         np.testing.assert_array_equal(counts, plain)
 
 
@@ -201,6 +243,14 @@ def test_min_count_is_a_floor(problem: Problem, min_count: int) -> None:
         (lambda: drop_quotas(0.5, [10, 10], [0.5, 0.5], min_count=-1), "min_count"),
         (lambda: drop_quotas(0.5, [10, 10], [0.5, 0.5], min_count=1.5), "min_count"),
         (lambda: drop_quotas(0.5, [10, 10], [0.5, 0.5], min_count=6), "min_count"),
+        (lambda: drop_quotas(0.5, [10, 10], [0.5, 0.5], exponent=0.0), "exponent"),
+        (lambda: drop_quotas(0.5, [10, 10], [0.5, 0.5], exponent=-1.0), "exponent"),
+        (lambda: drop_densities(0.5, [10, 10], [0.5, 0.5], exponent=float("nan")), "exponent"),
+        (lambda: drop_densities(0.5, [10, 10], [0.5, 0.5], exponent=float("inf")), "exponent"),
+        (lambda: drop_densities(0.5, [10, 10], [0.5, 0.5], exponent="2"), "exponent"),
+        (lambda: drop_densities(0.5, [10, 10], [0.5, 0.5], exponent=[1.0, 2.0]), "exponent"),
+        (lambda: drop_quotas(0.5, [10, 10], [0.5, 0.5], allocation="counts"), "allocation"),
+        (lambda: drop_densities(0.5, [10, 10], [0.5, 0.5], allocation=None), "allocation"),
         (lambda: largest_remainder([0.5, 0.5], [1, 1], 3), "total"),
         (lambda: largest_remainder([0.5, 0.5], [1, 1], -1), "total"),
         (lambda: largest_remainder([1.5, 0.5], [1, 1], 1), "targets"),
@@ -285,3 +335,165 @@ def test_strategy_quotas_counts_a_mask_or_indices() -> None:
     np.testing.assert_array_equal(strategy_quotas(labels, np.flatnonzero(mask), 4), [1, 1, 2, 0])
     np.testing.assert_array_equal(strategy_quotas(list(labels), [], 3), [0, 0, 0])
     assert strategy_quotas(labels, mask, 4).dtype == np.int64
+
+
+# Computed with toy.quotas before `exponent` and `allocation` existed (commit 1d75d5a): beta = 1 must keep them exactly.
+GOLDEN = [
+    ((0.3, [10, 40, 50], [0.2, 0.5, 0.9]), [0.7272727272727273, 0.4545454545454545, 0.09090909090909088], [7, 18, 5]),
+    (
+        (0.7, [7, 300, 12, 0, 55], [0.61, 0.13, 0.97, 0.5, 0.42]),
+        [0.3449508429338829, 0.7695057265448157, 0.026534680225683324, 0.0, 0.5130038176965439],
+        [3, 231, 0, 0, 28],
+    ),
+    ((0.6, [5, 100, 20, 40], [0.1, 0.8, 0.3, 0.55]), [1.0, 0.38947368421052625, 1.0, 0.8763157894736843], [5, 39, 20, 35]),
+]
+
+
+@pytest.mark.parametrize(("problem", "densities", "quotas"), GOLDEN)
+@pytest.mark.parametrize("exponent", [1.0, 1, np.float64(1.0)])
+def test_exponent_one_is_the_paper_bit_for_bit(
+    problem: tuple[float, list[int], list[float]], densities: list[float], quotas: list[int], exponent: float
+) -> None:
+    assert drop_densities(*problem, exponent=exponent).tolist() == densities
+    assert drop_quotas(*problem, exponent=exponent).tolist() == quotas
+
+
+@pytest.mark.filterwarnings("ignore::toy.quotas.ZeroErrorWarning")
+@settings(max_examples=60, deadline=None)
+@given(problem=problems(), exponent=exponents_st, allocation=allocations_st)
+def test_tempering_is_drop_on_tempered_errors(problem: Problem, exponent: float, allocation: str) -> None:
+    """One mechanism: exponent beta gives what beta = 1 gives on the errors e_k^beta."""
+    d, sizes, recalls = problem
+    tempered = 1.0 - (1.0 - recalls) ** exponent
+    np.testing.assert_allclose(
+        drop_densities(d, sizes, recalls, exponent=exponent, allocation=allocation),
+        drop_densities(d, sizes, tempered, allocation=allocation),
+        rtol=1e-9, atol=1e-12,
+    )
+
+
+def official_quoter(select_size: int, class_sizes: list[int], scores: list[float]) -> list[int]:
+    """The loop of quoters/drop.py in avysogorets/fair-data-pruning, transcribed here in plain Python for the tests.
+
+    scores are the official class_scores (1 - recall; here raised to the exponent). The inner `for` removes capped
+    classes from the list it is iterating over, as the official loop does, so the class after each one is skipped.
+    """
+    norm = sum(scores)
+    quota = [int(select_size * score / norm) for score in scores]
+    error = 0
+    active = []
+    for k in range(len(class_sizes)):
+        if class_sizes[k] < quota[k]:
+            error += quota[k] - class_sizes[k]
+            quota[k] = class_sizes[k]
+        else:
+            active.append(k)
+    done = False
+    while error > 0 and not done:
+        norm = sum([scores[k] for k in active])
+        extra = {k: int(error * scores[k] / norm) for k in active}
+        done = True
+        for k in active:
+            quota[k] += extra[k]
+            error -= extra[k]
+            if class_sizes[k] < quota[k]:
+                done = False
+                error += quota[k] - class_sizes[k]
+                quota[k] = class_sizes[k]
+                active.remove(k)
+    return quota
+
+
+def filled_in_expectation(quota: list[int], class_sizes: list[int], select_size: int) -> np.ndarray:
+    """The documented deterministic stand-in for the official random fill: each class gets its expected share."""
+    counts, sizes = np.array(quota), np.array(class_sizes)
+    missing, pool = select_size - counts.sum(), sizes - counts
+    if missing == 0:
+        return counts
+    return largest_remainder(counts + missing * pool / pool.sum(), sizes, select_size)
+
+
+OFFICIAL_CASES = [
+    # (density, class sizes, recalls): balanced, imbalanced, capped classes, and passes that skip a class.
+    (0.5, [100, 100, 100], [0.9, 0.8, 0.5]),
+    (0.5, [1000, 100, 10], [0.9, 0.8, 0.5]),
+    (0.62, [1, 25, 11, 22], [0.1, 0.6, 0.36, 0.69]),  # skipping a class changes counts: [1, 14, 11, 8], not [1, 12, 11, 10]
+    (0.69, [30, 31, 21, 36, 6], [0.92, 0.38, 0.28, 0.8, 0.12]),
+    (0.88, [26, 39, 11, 7, 28], [0.21, 0.31, 0.51, 0.38, 0.33]),
+    (0.3, [5000, 500, 50, 5], [0.95, 0.9, 0.7, 0.2]),
+]
+
+
+@pytest.mark.parametrize("exponent", [1.0, 0.5, 2.0])
+@pytest.mark.parametrize(("density", "sizes", "recalls"), OFFICIAL_CASES)
+def test_count_allocation_is_the_official_quoter(density: float, sizes: list[int], recalls: list[float], exponent: float) -> None:
+    total = budget(density, np.array(sizes))
+    quota = official_quoter(total, sizes, [(1 - r) ** exponent for r in recalls])
+    counts = drop_quotas(density, sizes, recalls, exponent=exponent, allocation="count")
+    np.testing.assert_array_equal(counts, filled_in_expectation(quota, sizes, total))
+    assert np.all(counts >= quota)
+
+
+def test_official_quoter_skips_the_class_after_a_capped_one() -> None:
+    """The hand case above: pass two caps class 1 and skips class 2, which a plain loop would have topped up."""
+    assert official_quoter(37, [1, 25, 11, 22], [1 - r for r in (0.1, 0.6, 0.36, 0.69)]) == [1, 14, 11, 8]
+    np.testing.assert_array_equal(drop_quotas(0.62, [1, 25, 11, 22], [0.1, 0.6, 0.36, 0.69], allocation="count"),
+                                  [1, 15, 11, 10])
+
+
+@settings(max_examples=100, deadline=None)
+@given(problem=problems(perfect=False), exponent=exponents_st)
+def test_count_allocation_matches_the_official_quoter_everywhere(problem: Problem, exponent: float) -> None:
+    d, sizes, recalls = problem
+    total = budget(d, sizes)
+    quota = official_quoter(total, sizes.tolist(), ((1.0 - recalls) ** exponent).tolist()) if total else [0] * sizes.size
+    np.testing.assert_array_equal(
+        drop_quotas(d, sizes, recalls, exponent=exponent, allocation="count"),
+        filled_in_expectation(quota, sizes.tolist(), total),
+    )
+
+
+def test_count_fill_is_the_mean_of_the_official_random_fill() -> None:
+    """The official code fills the shortfall with uniform draws from every unselected sample; its mean is ours."""
+    density, sizes, recalls = 0.3, [5000, 500, 50, 5], [0.95, 0.9, 0.7, 0.2]
+    total = budget(density, np.array(sizes))
+    quota = np.array(official_quoter(total, sizes, [1 - r for r in recalls]))
+    missing = total - quota.sum()
+    assert missing >= 2  # the case must leave something to fill
+    draws = np.random.default_rng(0).multivariate_hypergeometric(np.array(sizes) - quota, missing, size=20_000)
+    ours = drop_quotas(density, sizes, recalls, allocation="count")
+    assert np.all(np.abs(quota + draws.mean(axis=0) - ours) < 1.0)
+
+
+def test_count_and_density_allocations_differ_exactly_on_imbalanced_data() -> None:
+    recalls = [0.9, 0.8, 0.5]  # errors in the ratio 1 : 2 : 5
+    balanced = [300, 300, 300]
+    np.testing.assert_allclose(
+        drop_densities(0.4, balanced, recalls, allocation="count"), drop_densities(0.4, balanced, recalls)
+    )
+    sizes = np.array([1000, 400, 400])  # budget 540
+    np.testing.assert_allclose(drop_densities(0.3, sizes, recalls, allocation="count") * sizes, [67.5, 135.0, 337.5])
+    np.testing.assert_allclose(drop_densities(0.3, sizes, recalls), np.array([0.1, 0.2, 0.5]) * 540 / 380)
+    # In floats the official shares are 67.4999.. and 134.9999..: int() leaves two samples, and class 0, with the
+    # largest unselected pool (933 of 1262), expects 1.48 of them.
+    np.testing.assert_array_equal(drop_quotas(0.3, sizes, recalls, allocation="count"), [69, 134, 337])
+
+
+def test_count_corners() -> None:
+    # min_count: class 0 falls below its floor, is set at it, and the others share the rest by error.
+    np.testing.assert_array_equal(drop_quotas(0.5, [100, 100, 100], [0.99, 0.5, 0.5], allocation="count"), [2, 74, 74])
+    np.testing.assert_array_equal(
+        drop_quotas(0.5, [100, 100, 100], [0.99, 0.5, 0.5], min_count=20, allocation="count"), [20, 65, 65]
+    )
+    # Zero-error classes: cut first, with the warning; past what the others hold, they share the rest at equal counts.
+    with pytest.warns(ZeroErrorWarning):
+        np.testing.assert_array_equal(drop_quotas(0.5, [10, 10], [1.0, 0.5], allocation="count"), [0, 10])
+    with pytest.warns(ZeroErrorWarning):
+        np.testing.assert_array_equal(drop_quotas(0.8, [10, 30, 20], [1.0, 0.5, 1.0], allocation="count"), [9, 30, 9])
+    with pytest.warns(ZeroErrorWarning):
+        np.testing.assert_array_equal(drop_quotas(0.3, [10, 40, 50], [1.0] * 3, allocation="count"), [10, 10, 10])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(drop_quotas(1.0, [7, 0, 12], [0.2, 0.9, 1.0], allocation="count"), [7, 0, 12])
+    np.testing.assert_array_equal(drop_quotas(0.01, [10, 10], [0.5, 0.2], allocation="count"), [0, 0])
+    assert drop_quotas(0.5, [], [], allocation="count").shape == (0,)

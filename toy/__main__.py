@@ -1,4 +1,4 @@
-"""Command line: `python -m toy figures --out DIR` draws the paper's two-Gaussian figures."""
+"""Command line: `python -m toy figures --out DIR` draws the paper's two-Gaussian figures and beta*."""
 
 from __future__ import annotations
 
@@ -26,9 +26,10 @@ def build_parser() -> argparse.ArgumentParser:
     defaults = FigureSettings()
     figures = commands.add_parser(
         "figures",
-        help="draw the paper's Gaussian figures (PNG + JSON/CSV of the numbers behind each)",
-        description="Draw the two-Gaussian figures of paper 003 (theory, Figure 3, Figure 4(a), Figure 4(b)); "
-        "each is written as NAME.png plus NAME.json or NAME.csv holding the numbers it was drawn from.",
+        help="draw the paper's Gaussian figures and beta* (PNG + JSON of the numbers behind each)",
+        description="Draw the two-Gaussian figures of paper 003 (theory, Figure 3, Figure 4(a), Figure 4(b)) and beta* "
+        "(exact_exponent: the quota exponent that makes DRoP's proxy exact); "
+        "each is written as NAME.png plus NAME.json holding the numbers it was drawn from.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     figures.add_argument("--out", type=Path, default=Path("figures"), help="directory to write into (created if missing)")

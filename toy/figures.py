@@ -1,8 +1,7 @@
-"""The paper's two-Gaussian figures (paper 003, Figures 3 and 4), each saved as a PNG plus the numbers behind it."""
+"""The paper's two-Gaussian figures (paper 003, Figures 3 and 4) and beta*, each saved as a PNG plus the numbers behind it."""
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 from collections.abc import Callable, Iterable, Sequence
@@ -11,12 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from tqdm import tqdm
 
-from toy.gaussians import TwoGaussians
+from toy.gaussians import TwoGaussians, exact_exponent
 from toy.montecarlo import MonteCarloResult, evaluate, prune
+from toy.pruning import ssp_population_margin, ssp_population_minima, ssp_population_risk
 
 # Object-oriented matplotlib only (Figure, not pyplot): no backend or global state is touched, savefig renders with Agg.
 
@@ -29,6 +30,11 @@ T_HAT_COLOR = "tab:red"
 PRIOR_RATIOS = np.logspace(-2.0, 2.0, 801)
 SIGMA_RANGE = (1e-2, 1e2)
 RISK_RATIO_MAX = 1e2
+RATIO_AXIS = (1e-4, 1e2)
+SEPARATIONS = (0.5, 1.0, 2.0, 4.0)
+"""mu1 - mu0 (with sigma1 = 1) of the curves that show the proxy's dependence on the separation."""
+EXPONENT_SIGMA_RATIOS = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0)
+MINIMUM_COLOR = "tab:purple"
 
 
 @dataclass(frozen=True)
@@ -203,10 +209,65 @@ def draw_pruning_panel(ax: Axes, panel: dict[str, Any], reference: dict[str, flo
     ax.set_ylabel("points per dataset per bin")
 
 
+def population_panel_data(
+    model: TwoGaussians, method: str, density: float, kept_counts: Sequence[float], edges: np.ndarray
+) -> dict[str, Any]:
+    """Risk of each threshold on the population a method leaves, and its local minima (where ERM can settle).
+
+    SSP leaves holes of half-width M around the class means; random pruning inside classes leaves the mixture at
+    the kept class proportions (here the mean kept counts), whose only local minimum is t* of that ratio.
+    """
+    t = np.linspace(edges[0], edges[-1], 1201)
+    if method == "ssp":
+        margin = ssp_population_margin(model, density)
+        risk, minima = ssp_population_risk(model, density, t), ssp_population_minima(model, density)
+        pruned = f"SSP's holes |x − μ_y| ≤ M = {margin:.3f}"
+    else:
+        ratio = float(kept_counts[0] / kept_counts[1])
+        risk, minima = model.average_risk(t, ratio), np.atleast_1d(model.t_star(ratio))
+        minima = minima[np.isfinite(minima)]
+        pruned = rf"mixture at the kept ratio $\phi_0/\phi_1$ = {ratio:.3f}"
+    at_minima = ssp_population_risk(model, density, minima) if method == "ssp" else model.average_risk(minima, ratio)
+    return {"t": t, "risk": risk, "minima": minima, "risk_at_minima": at_minima, "pruned_population": pruned}
+
+
+def nearest_minimum_counts(thresholds: np.ndarray, minima: np.ndarray) -> np.ndarray:
+    """How many fitted thresholds lie nearer to each local minimum than to any other."""
+    if not len(minima):
+        return np.zeros(0, dtype=np.int64)
+    nearest = np.abs(np.asarray(thresholds)[:, None] - np.asarray(minima)[None]).argmin(axis=1)
+    return np.bincount(nearest, minlength=len(minima))
+
+
+def draw_population_panel(ax: Axes, panel: dict[str, Any], reference: dict[str, float]) -> None:
+    """The pruned population's risk against the threshold, its local minima, and the fitted ERM thresholds."""
+    population = panel["population"]
+    ax.plot(population["t"], population["risk"], color="black", lw=1.6, label="risk on the pruned population")
+    ax.plot(population["minima"], population["risk_at_minima"], "o", color=MINIMUM_COLOR, ms=7,
+            label="its local minima (t, risk, ERM fits nearest)")
+    for t, risk, count in zip(population["minima"], population["risk_at_minima"], population["nearest_datasets"],
+                              strict=True):
+        ax.annotate(f"{t:+.2f}\n{_percent(risk)}\n{count}/{len(panel['thresholds'])} fits", (t, risk),
+                    xytext=(0, -7), textcoords="offset points", ha="center", va="top", fontsize=7.5,
+                    color=MINIMUM_COLOR, bbox={"facecolor": "white", "alpha": 0.85, "lw": 0, "pad": 1})
+    ax.plot(panel["thresholds"], np.full(len(panel["thresholds"]), 0.04), "|", color="black", ms=12, mew=1.2,
+            transform=ax.get_xaxis_transform())
+    ax.axvline(panel["mean_threshold"], color="black", lw=2)
+    ax.axvline(reference["t_star"], color=T_STAR_COLOR, ls="--", lw=1.3)
+    ax.axvline(reference["t_hat"], color=T_HAT_COLOR, ls=":", lw=1.5)
+    lowest = float(np.min(population["risk_at_minima"]))
+    # Zoom on the minima: the risk climbs to 1 far out, which would flatten everything that matters.
+    ax.set_ylim(max(0.0, lowest - 0.14), lowest + 0.3)
+    ax.set_title(population["pruned_population"], fontsize=9)
+    ax.set_xlabel("threshold $t$")
+    ax.set_ylabel("population risk after pruning")
+    ax.grid(alpha=0.3, lw=0.5)
+
+
 def pruning_panels_figure(
     out: Path, settings: FigureSettings, name: str, panels: Sequence[tuple[str, float, str]], title: str
 ) -> list[Path]:
-    """One panel per (method, density, label): the same sampled datasets pruned, ERM fitted, class risks shown."""
+    """One column per (method, density, label): datasets pruned, ERM fitted (top); the pruned population's risk (bottom)."""
     rng = np.random.default_rng(settings.seed)
     model = PAPER_MODEL
     x, y = model.sample(settings.points, rng, batch=settings.datasets)
@@ -214,18 +275,25 @@ def pruning_panels_figure(
     reference = model_summary(model)
     data: dict[str, Any] = {"model": reference, "datasets": settings.datasets, "points": settings.points,
                             "seed": settings.seed, "panels": []}
-    fig = Figure(figsize=(5.4 * len(panels), 5.4), layout="constrained")
-    for ax, (method, density, label) in zip(np.atleast_1d(fig.subplots(1, len(panels))), panels, strict=True):
+    fig = Figure(figsize=(5.4 * len(panels), 8.4), layout="constrained")
+    axes = fig.subplots(2, len(panels), sharex="col", height_ratios=(3.0, 1.7), squeeze=False)
+    for (top, bottom), (method, density, label) in zip(axes.T, panels, strict=True):
         keep = prune(model, method, density, x, y, rng)
         panel = pruning_panel_data(model, x, y, keep, evaluate(model, x, y, keep), edges)
+        population = population_panel_data(model, method, density, panel["mean_kept_counts"], edges)
+        population["nearest_datasets"] = nearest_minimum_counts(panel["thresholds"], population["minima"])
+        panel["population"] = population
         data["panels"].append({"method": method, "density": density, "label": label, **panel})
-        draw_pruning_panel(ax, panel, reference, f"{label}, d = {density:.0%}")
-    handles, labels = fig.axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncols=4, fontsize=8.5)
+        draw_pruning_panel(top, panel, reference, f"{label}, d = {density:.0%}")
+        draw_population_panel(bottom, panel, reference)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    extra_handles, extra_labels = axes[1, 0].get_legend_handles_labels()
+    fig.legend(handles + extra_handles, labels + extra_labels, loc="outside lower center", ncols=5, fontsize=8.5)
     fig.suptitle(
         f"{title} ({settings.datasets} datasets × {settings.points} points)\nclosed form: "
         rf"$R_0(t^*)$ = {_percent(reference['R0_t_star'])}, $R_1(t^*)$ = {_percent(reference['R1_t_star'])}, "
-        rf"$R_0(\hat t) = R_1(\hat t)$ = {_percent(reference['R0_t_hat'])}"
+        rf"$R_0(\hat t) = R_1(\hat t)$ = {_percent(reference['R0_t_hat'])}" "\n"
+        "bottom: the risk that ERM on the pruned data estimates, its local minima, and how many fits lie nearest each"
     )
     return _save(fig, out, name, data)
 
@@ -247,7 +315,7 @@ def drop_figure(out: Path, settings: FigureSettings) -> list[Path]:
 
 
 def risk_ratio_rows(settings: FigureSettings) -> list[dict[str, float]]:
-    """Random mixtures (sigma0 < sigma1 log-uniform, phi0 ~ U(0, 1), mu = (-1, 1)) with R0/R1 at their own t*."""
+    """Random mixtures (sigma0 < sigma1 log-uniform, phi0 ~ U(0, 1), mu = (-1, 1)) with DRoP's exact and proxy ratios."""
     rng = np.random.default_rng(settings.seed)
     low, high = np.log10(SIGMA_RANGE)
     sigmas = np.sort(10.0 ** rng.uniform(low, high, size=(settings.models, 2)), axis=1)
@@ -259,55 +327,127 @@ def risk_ratio_rows(settings: FigureSettings) -> list[dict[str, float]]:
         model = TwoGaussians(mu0=PAPER_MODEL.mu0, mu1=PAPER_MODEL.mu1, sigma0=sigma0, sigma1=sigma1, phi0=phi0)
         threshold = float(model.t_star())
         r0, r1 = model.class_risks(threshold)
-        # Risks that underflow to zero give an infinite or undefined ratio; kept in the table, not plotted.
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.float64(r0) / np.float64(r1)
-        rows.append({"sigma0": float(sigma0), "sigma1": float(sigma1), "phi0": float(phi0), "t_star": threshold,
-                     "R0": float(r0), "R1": float(r1), "optimal_ratio": float(sigma0 / sigma1), "risk_ratio": float(ratio)})
+        rows.append({"sigma0": float(sigma0), "sigma1": float(sigma1), "phi0": float(phi0),
+                     "separation": (model.mu1 - model.mu0) / float(sigma1), "t_star": threshold, "R0": float(r0),
+                     "R1": float(r1), "optimal_density_ratio": model.optimal_density_ratio(),
+                     "proxy_density_ratio": model.proxy_density_ratio()})
     return rows
 
 
-def plot_risk_ratios(rows: list[dict[str, float]]) -> Figure:
-    """Log-log scatter of R0/R1 at t* against sigma0/sigma1, coloured by phi0, with the diagonal."""
-    optimal = np.array([row["optimal_ratio"] for row in rows])
-    risk = np.array([row["risk_ratio"] for row in rows])
-    phi0 = np.array([row["phi0"] for row in rows])
+def separation_curves() -> dict[str, Any]:
+    """Equal priors, sigma1 = 1: the proxy ratio R0/R1 at t*(1) against sigma0/sigma1, one curve per mu1 - mu0."""
+    ratios = np.logspace(-2.0, 0.0, 121)
+    proxy = [[TwoGaussians(0.0, gap, float(r), 1.0).proxy_density_ratio() for r in ratios] for gap in SEPARATIONS]
+    at_paper = [TwoGaussians(0.0, gap, PAPER_MODEL.sigma0, PAPER_MODEL.sigma1).proxy_density_ratio()
+                for gap in SEPARATIONS]
+    return {"separations": SEPARATIONS, "sigma_ratio": ratios, "proxy_density_ratio": proxy,
+            "paper_sigma_ratio": PAPER_MODEL.sigma0 / PAPER_MODEL.sigma1, "proxy_at_paper_sigma_ratio": at_paper}
+
+
+def risk_ratio_data(settings: FigureSettings) -> dict[str, Any]:
+    """Numbers behind Figure 4(a): the random mixtures and the equal-prior curves per separation."""
+    return {"mixtures": risk_ratio_rows(settings), "curves": separation_curves()}
+
+
+def plot_risk_ratios(data: dict[str, Any]) -> Figure:
+    """Left: proxy against exact density ratio over random mixtures, coloured by separation; right: equal-prior curves."""
+    rows = data["mixtures"]
+    optimal = np.array([row["optimal_density_ratio"] for row in rows])
+    proxy = np.array([row["proxy_density_ratio"] for row in rows])
+    separation = np.array([row["separation"] for row in rows])
     constant = ~np.isfinite([row["t_star"] for row in rows])
-    low, high = SIGMA_RANGE[0] / SIGMA_RANGE[1], RISK_RATIO_MAX
+    low, high = RATIO_AXIS
     # Nearly separable mixtures give astronomically small ratios; the axes keep to the informative range.
-    shown = ~constant & (risk >= low) & (risk <= high)
-    fig = Figure(figsize=(6.6, 5.6), layout="constrained")
-    ax = fig.subplots()
-    points = ax.scatter(optimal[shown], risk[shown], c=phi0[shown], cmap="viridis", vmin=0.0, vmax=1.0, s=9,
-                        alpha=0.8, edgecolors="none")
-    fig.colorbar(points, ax=ax, label=r"prior $\phi_0$")
-    ax.plot([low, 1.0], [low, 1.0], color="black", lw=1, ls="--", label=r"$R_0/R_1 = \sigma_0/\sigma_1$")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlim(low, 1.0)
-    ax.set_ylim(low, high)
-    ax.legend(loc="upper left")
-    ax.set_xlabel(r"optimal ratio $\sigma_0/\sigma_1$")
-    ax.set_ylabel(r"risk ratio $R_0(t^*)/R_1(t^*)$ at the model's own priors")
-    ax.set_title(
-        f"Figure 4(a): {len(rows)} random mixtures, " r"$\mu$ = (−1, 1), "
+    shown = ~constant & (proxy >= low) & (proxy <= high) & (optimal >= low) & (optimal <= high)
+    fig = Figure(figsize=(13.5, 5.8), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    points = left.scatter(optimal[shown], proxy[shown], c=np.log10(separation[shown]), cmap="viridis", s=9,
+                          alpha=0.8, edgecolors="none")
+    fig.colorbar(points, ax=left, label=r"$\log_{10}$ separation $(\mu_1-\mu_0)/\sigma_1$")
+    left.plot([low, high], [low, high], color="black", lw=1, ls="--", label="proxy = exact")
+    left.set_xlim(low, high)
+    left.set_ylim(low, high)
+    left.set_xlabel(r"exact density ratio $d_0/d_1 = (\sigma_0/\sigma_1)(\phi_1/\phi_0)$")
+    left.set_ylabel(r"proxy density ratio $d_0/d_1 = R_0/R_1$ at $t^*(\phi_0/\phi_1)$")
+    left.set_title(
+        f"{len(rows)} random mixtures, " r"$\mu$ = (−1, 1), "
         r"$\sigma_0<\sigma_1$ log-uniform in [$10^{-2}$, $10^2$], $\phi_0\sim U(0,1)$" "\n"
         f"not shown: {int(constant.sum())} with $t^*=\\pm\\infty$ (a constant rule is optimal), "
         f"{int((~constant & ~shown).sum())} outside the axes", fontsize=8.5)
-    ax.grid(alpha=0.3, which="both", lw=0.5)
+    curves = data["curves"]
+    for gap, values, color in zip(curves["separations"], curves["proxy_density_ratio"],
+                                  ("tab:blue", "tab:orange", "tab:green", "tab:purple"), strict=True):
+        right.plot(curves["sigma_ratio"], values, color=color, lw=1.8, label=rf"$\mu_1-\mu_0$ = {gap:g}")
+    right.plot([1e-2, 1.0], [1e-2, 1.0], color="black", lw=1, ls="--", label=r"exact: $\sigma_0/\sigma_1$")
+    paper = curves["paper_sigma_ratio"]
+    right.plot([paper] * len(curves["separations"]), curves["proxy_at_paper_sigma_ratio"], "o", color="black", ms=4)
+    right.annotate(
+        rf"at $\sigma_0/\sigma_1$ = {paper:g}:" "\nproxy " + ", ".join(f"{v:.2f}" for v in curves["proxy_at_paper_sigma_ratio"])
+        + "\n" + rf"for $\mu_1-\mu_0$ = " + ", ".join(f"{g:g}" for g in curves["separations"]) + f"\n(exact {paper:g})",
+        (paper, curves["proxy_at_paper_sigma_ratio"][0]), xytext=(-165, -75), textcoords="offset points", fontsize=8.5,
+        arrowprops={"arrowstyle": "->", "lw": 0.8}, bbox={"facecolor": "white", "alpha": 0.9, "lw": 0.5})
+    right.set_xlim(1e-2, 1.0)
+    right.set_ylim(2e-3, 1.0)
+    right.set_xlabel(r"exact density ratio $\sigma_0/\sigma_1$ (equal priors, $\sigma_1$ = 1)")
+    right.set_ylabel(r"proxy density ratio $R_0/R_1$ at $t^*(1)$")
+    right.set_title("The proxy depends on the separation (paper 003's caption says it does not)", fontsize=9)
+    for ax in (left, right):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.grid(alpha=0.3, which="both", lw=0.5)
+        ax.legend(loc="upper left", fontsize=8.5)
+    with np.errstate(divide="ignore"):
+        further = np.abs(np.log(proxy[~constant])) >= np.abs(np.log(optimal[~constant]))
+    fig.suptitle("Figure 4(a): DRoP's proxy class-density ratio against the exact one; the proxy lies further from 1 "
+                 f"(over-corrects) on {int(further.sum())} of the {int((~constant).sum())} mixtures with finite $t^*$")
     return fig
 
 
 def risk_ratio_figure(out: Path, settings: FigureSettings) -> list[Path]:
-    """Paper 003 Figure 4(a): class risk ratio at the average-optimal threshold against sigma0/sigma1 (PNG + CSV)."""
-    rows = risk_ratio_rows(settings)
-    png, table = out / "fig4a_risk_ratios.png", out / "fig4a_risk_ratios.csv"
-    plot_risk_ratios(rows).savefig(png, dpi=150)
-    with table.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return [png, table]
+    """Paper 003 Figure 4(a), fixed: proxy R0/R1 at t* against the exact density ratio, and its separation dependence."""
+    data = risk_ratio_data(settings)
+    return _save(plot_risk_ratios(data), out, "fig4a_risk_ratios", data)
+
+
+def exact_exponent_data() -> dict[str, Any]:
+    """beta* against mu1 - mu0 (sigma1 = 1, equal priors) for several sigma0/sigma1, with the paper's setting."""
+    separations = np.linspace(0.05, 6.0, 120)
+    exponents = [[exact_exponent(float(gap), ratio) for gap in separations] for ratio in EXPONENT_SIGMA_RATIOS]
+    paper_gap = (PAPER_MODEL.mu1 - PAPER_MODEL.mu0) / PAPER_MODEL.sigma1
+    paper_ratio = PAPER_MODEL.sigma0 / PAPER_MODEL.sigma1
+    return {"separation": separations, "sigma_ratios": EXPONENT_SIGMA_RATIOS, "exact_exponent": exponents,
+            "paper": {"separation": paper_gap, "sigma_ratio": paper_ratio,
+                      "exact_exponent": exact_exponent(paper_gap, paper_ratio)}}
+
+
+def plot_exact_exponent(data: dict[str, Any]) -> Figure:
+    """beta* curves against the separation, one per sigma0/sigma1, with beta = 1 (Algorithm 1) for reference."""
+    fig = Figure(figsize=(7.6, 5.4), layout="constrained")
+    ax = fig.subplots()
+    colors = colormaps["plasma"](np.linspace(0.0, 0.85, len(data["sigma_ratios"])))
+    for ratio, values, color in zip(data["sigma_ratios"], data["exact_exponent"], colors, strict=True):
+        label = rf"$\sigma_0/\sigma_1$ = {ratio:g}" + (" (limit)" if ratio == 1.0 else "")
+        ax.plot(data["separation"], values, color=color, lw=2.2 if ratio == 1.0 else 1.6,
+                ls="--" if ratio == 1.0 else "-", label=label)
+    paper = data["paper"]
+    ax.plot([paper["separation"]], [paper["exact_exponent"]], "o", color="black",
+            label=rf"paper 003's mixture: $\beta^*$ = {paper['exact_exponent']:.3f}")
+    ax.axhline(1.0, color="0.4", lw=1, ls=":", label=r"$\beta$ = 1: Algorithm 1 (error-proportional quotas)")
+    ax.set_xlim(0.0, float(np.max(data["separation"])))
+    ax.set_ylim(0.0, 1.05)
+    ax.set_xlabel(r"class separation $\mu_1-\mu_0$ (in units of $\sigma_1$)")
+    ax.set_ylabel(r"$\beta^*$: quotas $\propto$ error$^{\beta^*}$ give exactly $d_0/d_1 = \sigma_0/\sigma_1$")
+    ax.set_title(r"The quota exponent that makes DRoP's proxy exact (equal priors): $\beta^*$ = "
+                 r"$\log(\sigma_0/\sigma_1)\,/\,\log(R_0/R_1)$ at $t^*(1)$", fontsize=9.5)
+    ax.grid(alpha=0.3, lw=0.5)
+    ax.legend(loc="lower right", fontsize=8.5)
+    return fig
+
+
+def exact_exponent_figure(out: Path, settings: FigureSettings) -> list[Path]:
+    """beta* against the class separation for several sigma0/sigma1 (closed form; settings unused)."""
+    data = exact_exponent_data()
+    return _save(plot_exact_exponent(data), out, "exact_exponent", data)
 
 
 FIGURES: dict[str, Callable[[Path, FigureSettings], list[Path]]] = {
@@ -315,6 +455,7 @@ FIGURES: dict[str, Callable[[Path, FigureSettings], list[Path]]] = {
     "fig3_pruning_methods": pruning_methods_figure,
     "fig4a_risk_ratios": risk_ratio_figure,
     "fig4b_drop": drop_figure,
+    "exact_exponent": exact_exponent_figure,
 }
 
 

@@ -1,4 +1,16 @@
-"""A mixture of two 1-D Gaussians with the threshold rule 1(x > t): class risks, t*, t-hat, sampling."""
+"""A mixture of two 1-D Gaussians with the threshold rule 1(x > t): class risks, t*, t-hat, DRoP's ratios, sampling.
+
+DRoP's class-density ratio d0/d1, exact and practical. Pruning class k to density d_k turns the priors into
+phi0 d0 : phi1 d1, and ERM aims at t*(phi0 d0 / (phi1 d1)).
+- Exact: t*(s0/s1) = t_hat, so d0/d1 = (s0/s1)(phi1/phi0) (`optimal_density_ratio`); by counts, n0/n1 = s0/s1.
+- Practical (paper 003's proxy): densities proportional to the class errors of the average-optimal rule on the
+  unpruned data, d0/d1 = R0/R1 at t*(phi0/phi1) (`proxy_density_ratio`). It depends on the separation
+  (mu1 - mu0)/s1, not only on s0/s1 and the priors (paper 003's Figure 4(a) caption says it does not): at
+  s = (0.5, 1), phi0 = phi1 it is 0.22, 0.31, 0.40, 0.46 for mu1 - mu0 = 0.5, 1, 2, 4, against the exact 0.5.
+- Tempered (`toy.quotas`, exponent beta): d0/d1 = (R0/R1)^beta, exact for beta* = log(exact ratio)/log(R0/R1)
+  (`exact_exponent`, equal priors; with unequal priors the same formula holds with the density ratio above, or
+  with s0/s1 for count allocation, where n0/n1 = (R0/R1)^beta).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.special import ndtr
+from scipy.special import erfcx, log_ndtr, ndtr
 
 Scalar = float | np.ndarray
 
@@ -101,6 +113,15 @@ class TwoGaussians:
         """
         return self.sigma0 / self.sigma1
 
+    def optimal_density_ratio(self) -> float:
+        """d0/d1 of exact DRoP, (s0/s1)(phi1/phi0): the pruned prior ratio d0 phi0 / (d1 phi1) becomes s0/s1."""
+        return self.sigma0 / self.sigma1 * self.phi1 / self.phi0
+
+    def proxy_density_ratio(self) -> float:
+        """d0/d1 of practical DRoP: R0/R1 at t*(phi0/phi1), the error ratio of the average-optimal threshold."""
+        with np.errstate(over="ignore"):  # a class with (nearly) no error gives an infinite ratio
+            return float(np.exp(_log_risk_ratio(self, self.t_star())))
+
     def sample(self, n: int, rng: np.random.Generator, batch: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Draw (x, y) of shape (n,) or (batch, n): y = 1 with prob. phi1 (int64), x | y ~ N(mu_y, s_y^2)."""
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
@@ -112,3 +133,25 @@ class TwoGaussians:
         mean = np.where(y == 1, self.mu1, self.mu0)
         scale = np.where(y == 1, self.sigma1, self.sigma0)
         return mean + scale * rng.standard_normal(shape), y
+
+
+def _log_risk_ratio(model: TwoGaussians, t: float) -> float:
+    """log(R0(t) / R1(t)) from log-risks, so that tiny risks of well separated classes do not underflow."""
+    return float(log_ndtr((model.mu0 - t) / model.sigma0) - log_ndtr((t - model.mu1) / model.sigma1))
+
+
+def exact_exponent(separation: float, sigma_ratio: float) -> float:
+    """beta* with (R0/R1 at t*(1))^beta* = s0/s1: the quota exponent that makes practical DRoP exact (phi0 = phi1).
+
+    separation = (mu1 - mu0) / s1 and sigma_ratio = s0/s1 (the risks do not change when x is shifted or scaled).
+    At sigma_ratio = 1 both logarithms vanish; the limit s0/s1 -> 1 is x Phi(-x) / phi(x) with x = separation / 2
+    (d log(R0/R1) / d log(s0/s1) = 2 phi(x) / (separation Phi(-x)) there, from the implicit derivative of t*).
+    """
+    for name, value in (("separation", separation), ("sigma_ratio", sigma_ratio)):
+        if not (np.ndim(value) == 0 and np.isfinite(value) and value > 0):
+            raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    if sigma_ratio == 1.0:
+        half = 0.5 * float(separation)
+        return float(half * np.sqrt(np.pi / 2.0) * erfcx(half / np.sqrt(2.0)))  # erfcx: Mills ratio without underflow
+    model = TwoGaussians(mu0=0.0, mu1=float(separation), sigma0=float(sigma_ratio), sigma1=1.0)
+    return float(np.log(sigma_ratio) / _log_risk_ratio(model, model.t_star()))

@@ -1,7 +1,12 @@
 """1-D data pruning, vectorised over datasets of shape (..., n): random with class densities, SSP margin, both mixed.
 
-Every function returns a boolean keep mask of x's (or y's) shape. Kept counts are exact: a
+Every sampling function returns a boolean keep mask of x's (or y's) shape. Kept counts are exact: a
 fraction d of m points keeps floor(d m + 0.5) of them (halves round up).
+
+SSP on the population (`ssp_population_*`): with the class means known, supervised SSP removes every point within
+M of its class mean, M set so that a fraction d of the mixture is left. The 0-1 risk of a threshold on what is left
+has several local minima (the average-optimal crossing t*(phi0/phi1) when it lies outside both holes, and the outer
+edges of the holes), which is why ERM on SSP-pruned samples lands near one or another of them.
 """
 
 from __future__ import annotations
@@ -10,8 +15,11 @@ from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike
+from scipy.optimize import brentq, minimize_scalar
+from scipy.special import ndtr
 
 from toy.erm import as_binary_labels
+from toy.gaussians import TwoGaussians
 
 
 def _rounded_count(fraction: ArrayLike, total: ArrayLike) -> np.ndarray:
@@ -123,3 +131,46 @@ def random_ssp_ratios(
     keep_ssp = ssp_margin(x, y, density, means)
     y = np.asarray(y)
     return random_class_counts(y, class_counts(y, keep_ssp), rng)
+
+
+def ssp_population_margin(model: TwoGaussians, density: float) -> float:
+    """The margin M such that removing every point within M of its own class mean leaves a fraction `density`."""
+    _check_density(density)
+    if density == 1:
+        return 0.0
+    sigmas = np.array([model.sigma0, model.sigma1])
+    priors = np.array([model.phi0, model.phi1])
+    # Kept mass 2 sum_k phi_k Phi(-M / s_k) falls from 1 at M = 0 to below any density > 0 at 40 standard deviations.
+    return float(brentq(lambda m: 2.0 * priors @ ndtr(-m / sigmas) - density, 0.0, 40.0 * sigmas.max(), xtol=1e-14))
+
+
+def ssp_population_risk(model: TwoGaussians, density: float, t: ArrayLike) -> np.ndarray:
+    """0-1 risk of 1(x > t) on the population left by supervised SSP at `density` (the kept mass renormalised)."""
+    margin = ssp_population_margin(model, density)
+    t = np.asarray(t, dtype=float)
+
+    def kept_above(mu: float, sigma: float) -> np.ndarray:
+        """P(x > t and |x - mu| > M) for x ~ N(mu, sigma^2): the kept part of the class beyond t."""
+        z, a = (t - mu) / sigma, margin / sigma
+        return np.maximum(ndtr(-a) - ndtr(z), 0.0) + ndtr(-np.maximum(z, a))
+
+    kept1 = 2.0 * ndtr(-margin / model.sigma1)
+    errors = model.phi0 * kept_above(model.mu0, model.sigma0) + model.phi1 * (kept1 - kept_above(model.mu1, model.sigma1))
+    return errors / density
+
+
+def ssp_population_minima(model: TwoGaussians, density: float, points: int = 4001) -> np.ndarray:
+    """The local minimisers of ssp_population_risk, ascending, found on a grid over the classes and refined."""
+    low = min(model.mu0 - 8.0 * model.sigma0, model.mu1 - 8.0 * model.sigma1)
+    high = max(model.mu0 + 8.0 * model.sigma0, model.mu1 + 8.0 * model.sigma1)
+    grid = np.linspace(low, high, points)
+    risk = ssp_population_risk(model, density, grid)
+    # Strict descent into the point and no descent out of it; the tolerance ignores rounding noise in flat tails.
+    noise = 1e-12
+    inner = np.flatnonzero((risk[:-2] - risk[1:-1] > noise) & (risk[2:] - risk[1:-1] >= -noise)) + 1
+    minima = [
+        minimize_scalar(lambda t: float(ssp_population_risk(model, density, t)), bounds=(grid[i - 1], grid[i + 1]),
+                        method="bounded", options={"xatol": 1e-10}).x
+        for i in inner
+    ]
+    return np.array(minima, dtype=float)

@@ -7,16 +7,44 @@ validation error e_k = 1 - r_k:
 
 Algorithm 1 reaches this by a loop (spread the budget in proportion to N_k e_k, cap classes at 1, re-spread
 the excess); here the same fixed point is computed directly by water-filling: the kept mass
-g(c) = sum_k clip(c N_k e_k, lo_k, N_k) is piecewise linear and non-decreasing in c, so ONE sort of its
-breakpoints, cumulative sums and a binary search give the exact c (O(K log K), no loop over classes).
+g(c) = sum_k clip(c w_k, lo_k, N_k) with weights w_k = N_k e_k is piecewise linear and non-decreasing in c, so
+ONE sort of its breakpoints, cumulative sums and a binary search give the exact c (O(K log K), no loop over classes).
+
+Tempered quotas (`exponent` = beta > 0, beyond the paper): the class error enters as e_k^beta, so
+d_k = min(1, c e_k^beta). beta = 1 is Algorithm 1 (and bit for bit the untempered result); beta < 1 flattens
+the allocation towards proportional pruning, beta > 1 sharpens it: two unsaturated classes keep densities in the
+ratio (e_i/e_j)^beta. Everything below (water-filling, floors, corners) is the same mechanism on e_k^beta. If e_k^beta
+underflows to 0 (an absurd beta), that class counts as a zero-error class.
+
+Two allocations (`allocation`):
+- "density" (default): density proportional to error, the paper's Algorithm 1, as above (weights N_k e_k^beta).
+- "count": class COUNTS proportional to error, n_k = min(N_k, c e_k^beta) (weights e_k^beta), as the authors'
+  official quoter does (avysogorets/fair-data-pruning, quoters/drop.py). The two differ exactly when class sizes
+  differ: on balanced data N_k is a common factor and they coincide (up to the integer rounding below).
+  `drop_densities` returns the continuous fixed point n_k / N_k of that quoter. `drop_quotas` reproduces its
+  integer counts exactly: n_k = int(S e_k / sum_j e_j); classes over their size are capped and their excess E
+  is re-spread over the remaining classes as int(E e_k / Z) (Z = the remaining classes' error sum), pass after
+  pass, until a pass caps no class; a pass that caps a class skips the class after it (the official `for` loop
+  removes items from the list it iterates over), which is reproduced too. The int() floors leave a shortfall
+  (at most a few samples per class), which the official selection step (utils.py, `get_idxs_from_scores` then
+  `dosample`) fills with samples drawn uniformly at random from everything not yet selected, whatever the class.
+  A quota function must be deterministic (the same run keeps the same counts; the rng belongs to the selection
+  inside classes), so `drop_quotas` fills the shortfall with its EXPECTATION: class k receives
+  F (N_k - n_k) / sum_j (N_j - n_j) of the F missing samples (the mean of that uniform draw, a multivariate
+  hypergeometric), rounded by largest remainder. Two official details are deliberately not reproduced, both
+  within one sample per class: the budget is floor(d N + 0.5) as everywhere here (the official scheduler takes
+  int(d N)), and the official selection re-derives each count as int((n_k / S) S), which loses a sample to float
+  rounding for some (n_k, S) (29 / 100 * 100 = 28.999...); that sample would also go to the random fill.
+  The official loop divides by zero when the classes it spreads over all have zero error; here those corners
+  follow the same limit as the density allocation (see below), with equal counts in place of equal densities.
 
 Integer quotas. The budget is total = floor(d N + 0.5) (round half up of the float product d N, so
-d N = 2.5 keeps 3). The continuous targets are computed for that integer budget and rounded by
-`largest_remainder`, the single rounding used by every function here: take floors, then give +1 to the
-classes with the largest fractional parts (ties to the lower class index, so results are deterministic)
+d N = 2.5 keeps 3). For the density allocation, the continuous targets are computed for that integer budget
+and rounded by `largest_remainder`, the single rounding used by every function here: take floors, then give +1
+to the classes with the largest fractional parts (ties to the lower class index, so results are deterministic)
 among classes still below their size. Counts therefore never exceed N_k and always sum to total exactly.
 
-Corners (all defined; none loops or divides by zero):
+Corners (all defined; none loops forever or divides by zero):
 - d = 1: every class is kept whole (densities exactly 1, quotas exactly N_k), whatever the recalls.
 - Empty classes (N_k = 0): quota 0 and density 0; they do not affect the other classes.
 - K = 1: the single class gets the whole budget. K = 0 gives empty arrays.
@@ -24,15 +52,19 @@ Corners (all defined; none loops or divides by zero):
 - Some errors zero (r_k = 1): c e_k = 0, so such a class is pruned first, to 0 if the classes with errors can
   absorb the budget. A `ZeroErrorWarning` says so and suggests `min_count`. If the budget exceeds everything
   the classes with errors hold, those are kept whole and the rest is spread over the zero-error classes at a
-  common density: the limit of giving them an equal, vanishing error (Algorithm 1 itself divides by zero here).
-- All errors zero: by the same limit every class gets density d, i.e. proportional pruning, with the warning
-  (the query model gives no signal to allocate by).
+  common density ("count": a common count): the limit of giving them an equal, vanishing error (Algorithm 1
+  itself divides by zero here).
+- All errors zero: by the same limit every class gets density d, i.e. proportional pruning ("count": equal
+  counts, capped at the class sizes), with the warning (the query model gives no signal to allocate by).
 - min_count = m (drop_quotas): a floor, every class keeps at least min(m, N_k); above the floors the counts
-  still follow DRoP, n_k = clip(c N_k e_k, min(m, N_k), N_k), so a floor that does not bind changes nothing.
-  If the floors alone exceed the budget, ValueError.
+  still follow DRoP, n_k = clip(c w_k, min(m, N_k), N_k), so a floor that does not bind changes nothing. For
+  "count" (the official quoter has no floor) the classes the official loop leaves below their floor are set at
+  the floor and the loop is re-run on the others with what is left of the budget, until none falls below; a
+  floor that does not bind changes nothing there either. If the floors alone exceed the budget, ValueError.
 
 Bad input raises ValueError naming the argument: density outside (0, 1] or NaN, recalls outside [0, 1] or NaN,
-negative or non-integer class sizes, length mismatch between recalls and class_sizes, negative min_count.
+negative or non-integer class sizes, length mismatch between recalls and class_sizes, negative min_count, an
+exponent that is not a finite number > 0, an unknown allocation.
 Everything accepts lists or arrays and returns numpy arrays (int64 counts, float64 densities).
 """
 
@@ -52,23 +84,35 @@ class ZeroErrorWarning(UserWarning):
     """Some non-empty class has zero validation error, so DRoP prunes it before any other class."""
 
 
-def drop_densities(density: float, class_sizes: npt.ArrayLike, recalls: npt.ArrayLike) -> FloatArray:
-    """DRoP class densities d_k = min(1, c (1 - r_k)) with sum_k N_k d_k = d N (0 for empty classes)."""
+ALLOCATIONS = ("density", "count")
+"""How class errors become quotas: densities proportional to error (paper 003) or counts (the official code)."""
+
+
+def drop_densities(
+    density: float, class_sizes: npt.ArrayLike, recalls: npt.ArrayLike, *, exponent: float = 1.0,
+    allocation: str = "density",
+) -> FloatArray:
+    """DRoP class densities d_k = min(1, c e_k^beta) ("count": min(N_k, c e_k^beta) / N_k) with sum N_k d_k = d N."""
     d = _check_density(density)
     sizes = _check_sizes(class_sizes)
     errors = 1.0 - _check_recalls(recalls, sizes.size)
-    targets = _drop_targets(d * float(sizes.sum()), sizes, errors, np.zeros(sizes.size, dtype=np.int64))
+    by_density = _check_allocation(allocation) == "density"
+    floor = np.zeros(sizes.size, dtype=np.int64)
+    targets = _drop_targets(d * float(sizes.sum()), sizes, _tempered(errors, exponent), floor, by_density)
     _warn_zero_error(sizes, errors, targets)
     return np.divide(targets, sizes, out=np.zeros(sizes.size), where=sizes > 0)
 
 
 def drop_quotas(
-    density: float, class_sizes: npt.ArrayLike, recalls: npt.ArrayLike, min_count: int = 0
+    density: float, class_sizes: npt.ArrayLike, recalls: npt.ArrayLike, min_count: int = 0, *,
+    exponent: float = 1.0, allocation: str = "density",
 ) -> IntArray:
     """DRoP integer class counts n_k <= N_k summing to floor(d N + 0.5), each at least min(min_count, N_k)."""
     d = _check_density(density)
     sizes = _check_sizes(class_sizes)
     errors = 1.0 - _check_recalls(recalls, sizes.size)
+    scores = _tempered(errors, exponent)
+    by_density = _check_allocation(allocation) == "density"
     minimum = _check_count(min_count, "min_count")
     floor = np.minimum(minimum, sizes)
     total = _budget(d, sizes)
@@ -77,10 +121,13 @@ def drop_quotas(
             f"min_count: the floors sum to {int(floor.sum())} samples but density {d} keeps only {total}; "
             "lower min_count or raise density"
         )
-    targets = _drop_targets(float(total), sizes, errors, floor)
+    if by_density:
+        counts = _round_to_total(_drop_targets(float(total), sizes, scores, floor, True), sizes, total)
+    else:
+        counts = _official_counts(total, sizes, scores, floor)
     if minimum == 0:
-        _warn_zero_error(sizes, errors, targets)
-    return _round_to_total(targets, sizes, total)
+        _warn_zero_error(sizes, errors, counts)
+    return counts
 
 
 def strategy_quotas(labels: npt.ArrayLike, keep: npt.ArrayLike, num_classes: int) -> IntArray:
@@ -147,15 +194,95 @@ def _round_to_total(targets: FloatArray, sizes: IntArray, total: int) -> IntArra
     return counts
 
 
-def _drop_targets(budget: float, sizes: IntArray, errors: FloatArray, floor: IntArray) -> FloatArray:
-    """Continuous DRoP counts clip(c N_k e_k, floor_k, N_k) summing to budget (see the module docstring)."""
-    weights = sizes * errors
+def _drop_targets(
+    budget: float, sizes: IntArray, scores: FloatArray, floor: IntArray, by_density: bool
+) -> FloatArray:
+    """Continuous DRoP counts clip(c w_k, floor_k, N_k) summing to budget, w_k = N_k s_k or s_k (module docstring)."""
+    weights = _weights(sizes, scores, by_density)
     has_error = weights > 0
     if budget <= sizes[has_error].sum() + floor[~has_error].sum():
         return _water_fill(weights, floor, sizes, budget)
     # Classes with errors are all full; the rest goes to zero-error classes as if their errors were equal and tiny.
     lower = np.where(has_error, sizes, floor)
-    return _water_fill(np.where(has_error, 0, sizes).astype(np.float64), lower, sizes, budget)
+    return _water_fill(_weights(sizes, (~has_error).astype(np.float64), by_density), lower, sizes, budget)
+
+
+def _weights(sizes: IntArray, scores: FloatArray, by_density: bool) -> FloatArray:
+    """Water-filling weights: N_k s_k makes densities proportional to the scores s_k, s_k alone makes counts so."""
+    return sizes * scores if by_density else scores
+
+
+def _official_counts(total: int, sizes: IntArray, scores: FloatArray, floor: IntArray) -> IntArray:
+    """The official quoter's counts (classes it leaves below their floor set at it), shortfall filled in expectation."""
+    at_floor = np.zeros(sizes.size, dtype=bool)
+    while True:
+        counts = floor.copy()
+        free = ~at_floor
+        counts[free] = _official_loop(total - int(floor[at_floor].sum()), sizes[free], scores[free])
+        low = free & (counts < floor)
+        if not low.any():
+            break
+        at_floor |= low
+    # The official code fills the shortfall uniformly from every unselected sample; each class gets its mean share.
+    pool = sizes - counts
+    missing = total - int(counts.sum())
+    if missing == 0:
+        return counts
+    return _round_to_total(counts + missing * (pool / pool.sum()), sizes, total)
+
+
+def _official_loop(total: int, sizes: IntArray, scores: FloatArray) -> IntArray:
+    """The official loop on the scores; past what the classes with errors hold, equal scores for the zero-error ones."""
+    has_error = scores > 0
+    if total <= sizes[has_error].sum():
+        return _quoter_passes(total, sizes, scores)
+    # The official code divides by zero here; this is the limit of equal, vanishing errors (module docstring).
+    counts = np.where(has_error, sizes, 0)
+    rest = total - int(sizes[has_error].sum())
+    counts[~has_error] = _quoter_passes(rest, sizes[~has_error], np.ones(int(np.count_nonzero(~has_error))))
+    return counts
+
+
+def _quoter_passes(total: int, sizes: IntArray, scores: FloatArray) -> IntArray:
+    """quoters/drop.py of the official code: int() shares of total by score, capped at N_k, excess re-spread by passes.
+
+    Python floats and lists on purpose: the same arithmetic in the same order gives the same int() results.
+    Needs sum(scores) > 0 whenever total > 0 and sizes is not empty (the caller guarantees it). What the classes
+    cannot hold stays unassigned (only with floors: the official budget never exceeds the classes).
+    """
+    if total == 0 or sizes.size == 0:
+        return np.zeros(sizes.size, dtype=np.int64)
+    s, n = scores.tolist(), sizes.tolist()
+    z = sum(s)
+    counts = [int(total * score / z) for score in s]
+    excess = 0
+    active = []
+    for k in range(len(n)):
+        if counts[k] > n[k]:
+            excess += counts[k] - n[k]
+            counts[k] = n[k]
+        else:
+            active.append(k)
+    capped = True
+    while excess > 0 and capped and active:
+        z = sum(s[k] for k in active)
+        shares = {k: int(excess * s[k] / z) for k in active}
+        capped, remaining, skip = False, [], False
+        for k in active:
+            if skip:  # the official `for` removes the capped class from the list it iterates, so it skips this one
+                skip = False
+                remaining.append(k)
+                continue
+            counts[k] += shares[k]
+            excess -= shares[k]
+            if counts[k] > n[k]:
+                capped, skip = True, True
+                excess += counts[k] - n[k]
+                counts[k] = n[k]
+            else:
+                remaining.append(k)
+        active = remaining
+    return np.array(counts, dtype=np.int64)
 
 
 def _water_fill(weights: FloatArray, lower: IntArray, upper: IntArray, budget: float) -> FloatArray:
@@ -190,14 +317,15 @@ def _water_fill(weights: FloatArray, lower: IntArray, upper: IntArray, budget: f
     return np.clip(level * weights, lower, upper)  # w_k = 0 lands on lower_k
 
 
-def _warn_zero_error(sizes: IntArray, errors: FloatArray, targets: FloatArray) -> None:
+def _warn_zero_error(sizes: IntArray, errors: FloatArray, targets: npt.NDArray[np.number]) -> None:
     """Warn when DRoP cuts a non-empty class only because its validation error is zero."""
     cut = (errors == 0) & (sizes > 0) & (targets < sizes)
     if cut.any():
         warnings.warn(
             f"recalls: {int(cut.sum())} non-empty class(es) have recall 1 (zero validation error), e.g. class "
             f"{int(np.flatnonzero(cut)[0])}; DRoP keeps them only after every class with errors is full "
-            "(all recalls 1 means proportional pruning). Pass min_count to drop_quotas to guarantee a floor.",
+            "(all recalls 1: proportional pruning, or equal counts with allocation='count'). Pass min_count to "
+            "drop_quotas to guarantee a floor.",
             ZeroErrorWarning,
             stacklevel=3,
         )
@@ -217,6 +345,24 @@ def _check_density(density: float) -> float:
     if not 0.0 < d <= 1.0:  # also false for NaN
         raise ValueError(f"density: must be a number in (0, 1], got {density!r}")
     return d
+
+
+def _check_allocation(allocation: str) -> str:
+    """Validate the allocation name: one of ALLOCATIONS."""
+    if not isinstance(allocation, str) or allocation not in ALLOCATIONS:
+        raise ValueError(f"allocation: must be one of {ALLOCATIONS}, got {allocation!r}")
+    return allocation
+
+
+def _tempered(errors: FloatArray, exponent: float) -> FloatArray:
+    """Class scores e_k^beta after validating beta (x**1.0 == x exactly, so beta = 1 changes nothing, bit for bit)."""
+    try:
+        beta = float(exponent) if np.ndim(exponent) == 0 and not isinstance(exponent, (bool, str)) else np.nan
+    except (TypeError, ValueError):
+        beta = np.nan
+    if not (np.isfinite(beta) and beta > 0.0):
+        raise ValueError(f"exponent: must be a finite number > 0 (quotas follow error**exponent), got {exponent!r}")
+    return errors**beta
 
 
 def _check_sizes(class_sizes: npt.ArrayLike) -> IntArray:
