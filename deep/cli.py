@@ -13,6 +13,7 @@ from deep.models import MODELS
 from deep.prune import QUOTA_UNITS
 from deep.runs import CorruptRunError
 from deep.train import DivergedError
+from toy.quotas import ALLOCATIONS
 from deep.scores import SCORERS
 from deep.sweep import DEFAULT_DENSITIES, DEFAULT_PROTOCOLS
 from deep.train import TrainConfig, default_config
@@ -82,6 +83,12 @@ def _add_setup(p: argparse.ArgumentParser) -> None:
                    help="smooth DRoP's validation recalls to (correct + ALPHA) / (n + 2 ALPHA) per class or group, so that "
                    "a unit with no error seen on a small validation set keeps some data; 0 = the raw recalls of the "
                    "paper's Algorithm 1 (default: 1, Laplace's rule)")
+    q.add_argument("--quota-exponent", type=float, default=1.0, metavar="BETA",
+                   help="DRoP keeps class k at a density proportional to error_k ** BETA; 1 = the paper's Algorithm 1, "
+                        "BETA < 1 tempers the quotas towards proportional pruning (default: 1)")
+    q.add_argument("--allocation", default="density", choices=ALLOCATIONS,
+                   help="density: DRoP's class densities proportional to error (the paper's Algorithm 1); count: class "
+                        "counts proportional to error (the authors' code; differs on imbalanced data) (default: density)")
     q.add_argument("--min-count", type=int, default=0, help="DRoP keeps at least this many samples of every class, or group with --quota-unit group (default: 0)")
     m = p.add_argument_group("method (how the final model trains on the kept samples) and quota unit")
     m.add_argument("--method", default="erm", choices=list(METHODS), help="; ".join(
@@ -135,7 +142,8 @@ def _setup(args: argparse.Namespace):
         dataset=args.dataset, model=args.model, train=_train_config(args), data=args.data,
         imbalance=args.imbalance, split_seed=args.split_seed,
         query_inits=args.query_inits, query_epochs=dict(args.query_epochs), recall_epochs=args.recall_epochs,
-        min_count=args.min_count, recall_prior=args.recall_prior, method=args.method, quota_unit=args.quota_unit,
+        min_count=args.min_count, recall_prior=args.recall_prior, quota_exponent=args.quota_exponent,
+        allocation=args.allocation, method=args.method, quota_unit=args.quota_unit,
         method_options=_method_options(args), scorer_options=scorer_options,
     )
 

@@ -58,7 +58,7 @@ def run_final(ctx: Context) -> Outcome:
         scores=None if scores_task is None else ctx.input(scores_task).array("scores"),
         recalls=raw_recalls, groups=train_split.group.numpy() if by_group else None,
         min_count=config["min_count"] or 0, recall_prior=config["recall_prior"] or 0.0, val_sizes=val_sizes,
-        seed=config["seed"],
+        seed=config["seed"], allocation=config["allocation"] or "density", exponent=config["quota_exponent"] or 1.0,
     )
     cfg = train_config(config["train"])
     seed = derive(config["seed"], "final")

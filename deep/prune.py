@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from deep.seeds import ROLES
-from toy.quotas import drop_quotas, strategy_quotas
+from toy.quotas import ALLOCATIONS, drop_quotas, strategy_quotas
 
 QUOTA_UNITS = ("class", "group")  # what quotas are taken over: classes, or the dataset's groups
 # Paper order: the references first, then each way of using a score, DRoP last.
@@ -179,14 +179,17 @@ def keep(
     recall_prior: float = 0.0,
     val_sizes: npt.ArrayLike | None = None,
     seed: int = 0,
+    exponent: float = 1.0,
 ) -> np.ndarray:
     """The sorted row indices that `protocol` keeps of a training set with these labels, at `density`.
 
     Protocols: `full`, `random`, `random+drop`, and for an external score named S: `S` (top-scored), `random+Sq`
     (S's per-unit counts, random inside), `S+drop` (DRoP's counts, top-scored inside); higher score = kept first.
     Units are classes, or the ids in `groups` when given; `recalls` has one validation recall per unit (DRoP).
-    `recall_prior` > 0 smooths them with the unit's validation size `val_sizes` (see smoothed_recalls). Counts
-    come from toy.quotas; the same arguments and seed always give the same indices. Numpy only.
+    `recall_prior` > 0 smooths them with the unit's validation size `val_sizes` (see smoothed_recalls). DRoP's
+    counts come from toy.quotas.drop_quotas with `allocation` ("density": density ∝ error^exponent, the paper's
+    Algorithm 1 at exponent 1; "count": counts ∝ error^exponent, the authors' code); the same arguments and seed
+    always give the same indices. Numpy only.
     """
     y = _labels(labels, "labels")
     n = y.size
@@ -194,8 +197,8 @@ def keep(
         raise ValueError("labels: no training rows")
     if not (isinstance(density, (int, float, np.floating)) and 0.0 < float(density) <= 1.0):
         raise ValueError(f"density must lie in (0, 1], got {density!r}")
-    if allocation != "density":
-        raise ValueError(f"allocation must be 'density', got {allocation!r}")
+    if allocation not in ALLOCATIONS:
+        raise ValueError(f"allocation must be one of {ALLOCATIONS}, got {allocation!r}")
     parsed = parse_protocol(protocol)
     units = y if groups is None else _labels(groups, "groups")
     if units.size != n:
@@ -223,7 +226,8 @@ def keep(
     if parsed.counts == "strategy":
         counts = strategy_quotas(units, top_k(priority_scores, k), num_units)
     else:
-        counts = drop_quotas(float(density), np.bincount(units, minlength=num_units), unit_recalls, min_count=min_count)
+        counts = drop_quotas(float(density), np.bincount(units, minlength=num_units), unit_recalls, min_count=min_count,
+                             exponent=exponent, allocation=allocation)
     return top_within_units(units, np.asarray(counts, dtype=np.int64), priority)
 
 

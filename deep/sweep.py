@@ -22,6 +22,7 @@ from deep.query import query_train_config
 from deep.scores import SCORERS
 from deep.tasks import Task, dataset
 from deep.train import TrainConfig
+from toy.quotas import ALLOCATIONS
 
 DEFAULT_PROTOCOLS = ["full", "random", "el2n", "random+el2nq", "el2n+drop", "random+drop"]
 DEFAULT_DENSITIES = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
@@ -42,6 +43,8 @@ class Setup:
     recall_epochs: int | None = None  # query length for DRoP's recalls; None = the full schedule
     min_count: int = 0
     recall_prior: float = 1.0  # Beta pseudo-count smoothing DRoP's validation recalls; 0 = raw recalls
+    quota_exponent: float = 1.0  # DRoP: class density (or count) proportional to error ** quota_exponent
+    allocation: str = "density"  # DRoP: "density" (paper's Algorithm 1) or "count" (the authors' code)
     method: str = "erm"  # a key of deep.methods.METHODS
     quota_unit: str = "class"  # what DRoP and StrategyQ allocate over: "class" or "group"
     method_options: MethodOptions = MethodOptions()
@@ -54,6 +57,10 @@ class Setup:
             raise ValueError(f"--recall-prior must be a finite number >= 0, got {self.recall_prior}")
         if self.quota_unit not in QUOTA_UNITS:
             raise ValueError(f"unknown quota unit {self.quota_unit!r}: choose one of {', '.join(QUOTA_UNITS)}")
+        if not (np.isfinite(self.quota_exponent) and self.quota_exponent > 0):
+            raise ValueError(f"--quota-exponent must be a finite number > 0, got {self.quota_exponent}")
+        if self.allocation not in ALLOCATIONS:
+            raise ValueError(f"--allocation must be one of {', '.join(ALLOCATIONS)}, got {self.allocation!r}")
         if self.query_inits < 1:
             raise ValueError(f"--query-inits must be >= 1, got {self.query_inits}")
         for name, options in self.scorer_options.items():
@@ -122,6 +129,8 @@ def final_task(setup: Setup, protocol: Protocol, density: float, seed: int) -> T
         "quota_unit": setup.quota_unit,
         "min_count": setup.min_count if protocol.needs_recalls else None,
         "recall_prior": setup.recall_prior if protocol.needs_recalls else None,
+        "quota_exponent": setup.quota_exponent if protocol.needs_recalls else None,
+        "allocation": setup.allocation if protocol.needs_recalls else None,
         "train": asdict(setup.train.scaled_for_density(d)),
         "scores": scores and scores.key,
         "recalls": recalls and recalls.key,

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from deep.cli import main
-from deep.report import format_table, load_results
+from deep.report import format_summary, format_table, load_results
 from deep.runs import RunStore, read_json
 from toy.quotas import drop_quotas
 
@@ -262,3 +262,19 @@ def test_scorer_option_reaches_the_scores_task(tmp_path: Path) -> None:
     assert main(args) == 0  # the default window is another scores task (and another final run)
     windows = sorted(run.config["options"]["window"] for run in RunStore(tmp_path).runs("scores"))
     assert windows == [3, 10] and len(list(RunStore(tmp_path).runs("query"))) == 1  # one query training serves both
+
+
+def test_quota_exponent_and_allocation_reach_the_counts_and_the_report(tmp_path: Path) -> None:
+    args = ["sweep", "--protocols", "random+drop", "--dataset", "digits", "--imbalance", "4", *GRID, "--out", str(tmp_path)]
+    assert main(args) == 0
+    assert main([*args, "--quota-exponent", "0.5", "--allocation", "count"]) == 0
+    runs = {(r.config["quota_exponent"], r.config["allocation"]): r for r in _finals(tmp_path)}
+    assert sorted(runs) == [(0.5, "count"), (1.0, "density")]
+    for (beta, allocation), run in runs.items():
+        m = run.metrics
+        expected = drop_quotas(0.5, m["class_sizes"], m["recalls"], exponent=beta, allocation=allocation)
+        np.testing.assert_array_equal(m["class_counts"], expected)
+    assert runs[(0.5, "count")].metrics["class_counts"] != runs[(1.0, "density")].metrics["class_counts"]
+    assert "quota_exponent" in format_table(load_results(tmp_path))
+    summary = format_summary(load_results(tmp_path))
+    assert "random+drop (β=0.5, count allocation)" in summary
