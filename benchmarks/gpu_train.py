@@ -37,7 +37,7 @@ from benchmarks._common import (  # noqa: E402
 from deep.augment import default_padding  # noqa: E402
 from deep.data.base import Dataset, Split  # noqa: E402
 from deep.data.images import channel_stats  # noqa: E402
-from deep.query import query_train_config, train_query_model  # noqa: E402
+from deep.query import train_query_model  # noqa: E402
 from deep.scores import SCORERS, QueryModel, Trace  # noqa: E402
 from deep.sweep import Setup  # noqa: E402
 from deep.train import Normalization, default_config, resolve_device  # noqa: E402
@@ -106,7 +106,7 @@ def query_seconds(
     protocol = replace(default_config("cifar10", "vgg16"), epochs=schedule, compile=compile_model)
     setup = Setup("cifar10", "vgg16", protocol)
     epochs = setup.epochs_for("el2n")
-    cfg = query_train_config(setup.train, epochs)
+    cfg = setup.query_config(epochs)
     start = time.perf_counter()
     for init in range(inits):
         model, outcome = train_query_model(dataset, "vgg16", cfg, seed + init, device)

@@ -15,7 +15,8 @@ from deep.runs import CorruptRunError
 from deep.train import DivergedError
 from toy.quotas import ALLOCATIONS
 from deep.scores import SCORERS
-from deep.sweep import DEFAULT_DENSITIES, DEFAULT_PROTOCOLS
+from deep.scores.forgetting import NEVER_LEARNED
+from deep.sweep import DEFAULT_DENSITIES, DEFAULT_PROTOCOLS, RECALL_SOURCES
 from deep.train import TrainConfig, default_config
 
 
@@ -72,13 +73,25 @@ def _add_setup(p: argparse.ArgumentParser) -> None:
                    help="random crop + flip on image batches")
     t.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None, help="torch.compile the model")
     q = p.add_argument_group("query stage (scores and DRoP's validation recalls)")
-    q.add_argument("--query-inits", type=int, default=2, help="query models trained per seed; scores and recalls are averaged (default: 2)")
+    q.add_argument("--query-inits", type=int, default=None,
+                   help="query models per scorer and seed, scores and recalls averaged over them (default: each "
+                        "scorer's own, as in the reference code: 5 for el2n and grand, 1 for the others)")
+    q.add_argument("--query-augment", action=argparse.BooleanOptionalAction, default=False,
+                   help="augment the query trainings as the final ones (default: off, as in the reference code)")
+    q.add_argument("--recall-source", default="scorer", choices=RECALL_SOURCES,
+                   help="where DRoP's validation recalls come from: scorer = the protocol's own query models "
+                        "(random+drop: one model at 10%% of the schedule), as in the reference code; separate = "
+                        "query models of their own trained for --recall-epochs (default: scorer)")
+    q.add_argument("--never-learned", default=None, choices=NEVER_LEARNED,
+                   help="forgetting: rank never-learned samples last (score 0, pruned first: the reference code) or "
+                        "first (kept first: Toneva et al.) (default: last)")
     q.add_argument("--query-epochs", type=_key_value, nargs="*", default=[], metavar="SCORER=EPOCHS",
                    help="query length per scorer, overriding its default fraction of the schedule, e.g. el2n=3")
     q.add_argument("--scorer-option", type=_scorer_option, nargs="*", default=[], metavar="SCORER.OPTION=VALUE",
                    help="a scorer's option, e.g. dynamic_uncertainty.window=5 (its sliding window J, default 10)")
     q.add_argument("--recall-epochs", type=int, default=None,
-                   help="query length of the models whose validation recalls DRoP uses (default: the full schedule)")
+                   help="query length of recall models that are not a scorer's: random+drop's under --recall-source "
+                        "scorer (default: 10%% of the schedule), every DRoP run's under separate (default: all of it)")
     q.add_argument("--recall-prior", type=float, default=1.0, metavar="ALPHA",
                    help="smooth DRoP's validation recalls to (correct + ALPHA) / (n + 2 ALPHA) per class or group, so that "
                    "a unit with no error seen on a small validation set keeps some data; 0 = the raw recalls of the "
@@ -138,10 +151,13 @@ def _setup(args: argparse.Namespace):
     scorer_options: dict[str, dict] = {}
     for scorer, key, value in args.scorer_option:
         scorer_options.setdefault(scorer, {})[key] = value
+    if args.never_learned is not None:
+        scorer_options.setdefault("forgetting", {})["never_learned"] = args.never_learned
     return Setup(
         dataset=args.dataset, model=args.model, train=_train_config(args), data=args.data,
         imbalance=args.imbalance, split_seed=args.split_seed,
-        query_inits=args.query_inits, query_epochs=dict(args.query_epochs), recall_epochs=args.recall_epochs,
+        query_inits=args.query_inits, query_epochs=dict(args.query_epochs), query_augment=args.query_augment,
+        recall_source=args.recall_source, recall_epochs=args.recall_epochs,
         min_count=args.min_count, recall_prior=args.recall_prior, quota_exponent=args.quota_exponent,
         allocation=args.allocation, method=args.method, quota_unit=args.quota_unit,
         method_options=_method_options(args), scorer_options=scorer_options,

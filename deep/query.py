@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-from dataclasses import replace
 
 import numpy as np
 import torch
@@ -28,11 +27,6 @@ from deep.tasks import Context, Outcome
 from deep.train import TrainConfig, train
 
 MODEL_FILE = "model.pt"
-
-
-def query_train_config(cfg: TrainConfig, epochs: int) -> TrainConfig:
-    """The final schedule truncated to `epochs` (same optimiser, milestones past the end drop out)."""
-    return replace(cfg, epochs=epochs, milestones=tuple(m for m in cfg.milestones if m < epochs))
 
 
 def train_config(stored: dict) -> TrainConfig:

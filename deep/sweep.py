@@ -1,10 +1,14 @@
 """The experiment graph of a grid: every task a set of protocols x densities x seeds needs, named before any runs.
 
 For each seed k:
-  query trainings   one per (query length, init i), seed SeedSequence(k, "query", i): a scorer's query models and
-                    DRoP's recall models are the same trainings whenever their lengths agree, so they train once
-  scores tasks      one per scorer: its score averaged over the query trainings of its length
-  recalls task      DRoP's validation recalls averaged over the query trainings of the recall length
+  query trainings   one per (query length, init i), seed SeedSequence(k, "query", i): the final schedule compressed
+                    into the query length (LR drops scaled alike), without augmentation, as in the reference code;
+                    trainings of equal length are the same task, so they train once whoever needs them
+  scores tasks      one per scorer: its score averaged over its query models (EL2N, GraNd: 5 at 10% of the
+                    schedule; Forgetting, Dynamic Uncertainty: 1 over the whole schedule; SSP: 1 at 10%)
+  recalls tasks     DRoP's validation recalls averaged over query models: with recall source "scorer" (the
+                    reference code's) the protocol's own scorer's, for random+drop one model at 10% of the
+                    schedule; with "separate", models trained for --recall-epochs (default: the whole schedule)
   final runs        one per (protocol, density): consume the scores and/or recalls task they need
 Each config holds only its own settings and the names of the tasks it consumes, so adding protocols, scorers,
 densities or seeds to a store never renames, retrains or duplicates a finished task.
@@ -12,13 +16,12 @@ densities or seeds to a store never renames, retrains or duplicates a finished t
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
 from deep.methods import METHODS, MethodOptions
 from deep.prune import QUOTA_UNITS, Protocol, parse_protocol
-from deep.query import query_train_config
 from deep.scores import SCORERS
 from deep.tasks import Task, dataset
 from deep.train import TrainConfig
@@ -26,6 +29,8 @@ from toy.quotas import ALLOCATIONS
 
 DEFAULT_PROTOCOLS = ["full", "random", "el2n", "random+el2nq", "el2n+drop", "random+drop"]
 DEFAULT_DENSITIES = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
+RECALL_SOURCES = ("scorer", "separate")
+RECALL_FRACTION = 0.1  # a recall model of its own under source "scorer": 16 of 160 epochs, as the reference code
 
 
 @dataclass(frozen=True)
@@ -38,9 +43,11 @@ class Setup:
     data: str | None = None
     imbalance: float | None = None
     split_seed: int = 0
-    query_inits: int = 2
+    query_inits: int | None = None  # query models per scorer; None = each scorer's own (Scorer.inits)
     query_epochs: dict[str, int] = field(default_factory=dict)  # per-scorer override of the query length
-    recall_epochs: int | None = None  # query length for DRoP's recalls; None = the full schedule
+    query_augment: bool = False  # augment query trainings (the reference code does not)
+    recall_source: str = "scorer"  # "scorer": DRoP's recalls from the protocol's query models; "separate"
+    recall_epochs: int | None = None  # length of recall models that are not a scorer's (see recall_recipe)
     min_count: int = 0
     recall_prior: float = 1.0  # Beta pseudo-count smoothing DRoP's validation recalls; 0 = raw recalls
     quota_exponent: float = 1.0  # DRoP: class density (or count) proportional to error ** quota_exponent
@@ -61,8 +68,10 @@ class Setup:
             raise ValueError(f"--quota-exponent must be a finite number > 0, got {self.quota_exponent}")
         if self.allocation not in ALLOCATIONS:
             raise ValueError(f"--allocation must be one of {', '.join(ALLOCATIONS)}, got {self.allocation!r}")
-        if self.query_inits < 1:
+        if self.query_inits is not None and self.query_inits < 1:
             raise ValueError(f"--query-inits must be >= 1, got {self.query_inits}")
+        if self.recall_source not in RECALL_SOURCES:
+            raise ValueError(f"--recall-source must be one of {', '.join(RECALL_SOURCES)}, got {self.recall_source!r}")
         for name, options in self.scorer_options.items():
             if name not in SCORERS:
                 raise ValueError(f"--scorer-option names unknown scorer {name!r}: choose from {sorted(SCORERS)}")
@@ -72,10 +81,8 @@ class Setup:
         """What identifies the data."""
         return {"name": self.dataset, "data": self.data, "imbalance": self.imbalance, "split_seed": self.split_seed}
 
-    def epochs_for(self, scorer: str | None) -> int:
-        """Query length for a scorer's scores, or (scorer None) for DRoP's validation recalls."""
-        if scorer is None:
-            return self.train.epochs if self.recall_epochs is None else self.recall_epochs
+    def epochs_for(self, scorer: str) -> int:
+        """Query length of a scorer's query models."""
         if scorer in self.query_epochs:
             return self.query_epochs[scorer]
         # A default length never falls below what the scorer needs, even on a short schedule; only an
@@ -83,30 +90,52 @@ class Setup:
         entry = SCORERS[scorer]
         return max(entry.min_epochs, int(round(entry.epoch_fraction * self.train.epochs)))
 
+    def inits_for(self, scorer: str) -> int:
+        """Number of query models a scorer's scores are averaged over."""
+        return self.query_inits or SCORERS[scorer].inits
+
+    def recall_recipe(self, scorer: str | None) -> tuple[int, int]:
+        """(epochs, inits) of the query models DRoP's recalls come from, for a protocol using `scorer` (or none)."""
+        if self.recall_source == "scorer" and scorer is not None and SCORERS[scorer].epoch_fraction > 0:
+            return self.epochs_for(scorer), self.inits_for(scorer)
+        # A recall model of its own: the reference code's 16-of-160-epoch model, or the whole schedule ("separate").
+        default = self.train.epochs if self.recall_source == "separate" else round(RECALL_FRACTION * self.train.epochs)
+        epochs = self.recall_epochs if self.recall_epochs is not None else max(1, default)
+        return epochs, self.query_inits or 1
+
+    def query_config(self, epochs: int) -> TrainConfig:
+        """The training of a query model of `epochs` epochs: the final schedule compressed, augmented or not."""
+        return replace(self.train.compressed(epochs), augment=self.query_augment and self.train.augment)
+
 
 def query_training(setup: Setup, epochs: int, seed: int, init: int) -> Task:
     """One query model of seed `seed`: init `init`, trained on the full data for `epochs` epochs."""
     return Task({
         "kind": "query", "dataset": setup.dataset_key(), "model": setup.model,
-        "train": asdict(query_train_config(setup.train, epochs)), "seed": seed, "init": init,
+        "train": asdict(setup.query_config(epochs)), "seed": seed, "init": init,
     })
 
 
-def _query_models(setup: Setup, epochs: int, seed: int) -> tuple[Task, ...]:
-    return tuple(query_training(setup, epochs, seed, init) for init in range(setup.query_inits))
+def _query_models(setup: Setup, epochs: int, inits: int, seed: int) -> tuple[Task, ...]:
+    return tuple(query_training(setup, epochs, seed, init) for init in range(inits))
 
 
 def scores_task(setup: Setup, scorer: str, seed: int) -> Task:
     """A scorer's scores for seed `seed`, averaged over its query models."""
-    deps = _query_models(setup, setup.epochs_for(scorer), seed)
-    options = SCORERS[scorer].resolve_options(scorer, setup.scorer_options.get(scorer, {}))
+    deps = _query_models(setup, setup.epochs_for(scorer), setup.inits_for(scorer), seed)
+    options = scorer_options(setup, scorer)
     return Task({"kind": "scores", "dataset": setup.dataset_key(), "scorer": scorer, "options": options,
                  "seed": seed, "queries": [d.key for d in deps]}, deps)
 
 
-def recalls_task(setup: Setup, seed: int) -> Task:
-    """DRoP's validation recalls for seed `seed`, averaged over the recall query models."""
-    deps = _query_models(setup, setup.epochs_for(None), seed)
+def scorer_options(setup: Setup, scorer: str) -> dict:
+    """A scorer's options as its scores task uses them (defaults filled in)."""
+    return SCORERS[scorer].resolve_options(scorer, setup.scorer_options.get(scorer, {}))
+
+
+def recalls_task(setup: Setup, scorer: str | None, seed: int) -> Task:
+    """DRoP's validation recalls for seed `seed` and a protocol using `scorer`, averaged over their query models."""
+    deps = _query_models(setup, *setup.recall_recipe(scorer), seed)
     return Task({"kind": "recalls", "queries": [d.key for d in deps]}, deps)
 
 
@@ -114,7 +143,7 @@ def final_task(setup: Setup, protocol: Protocol, density: float, seed: int) -> T
     """One final run: the config its directory is named by, and the scores/recalls tasks it consumes."""
     d = density_key(protocol.density(density))
     scores = scores_task(setup, protocol.scorer, seed) if protocol.needs_scores else None
-    recalls = recalls_task(setup, seed) if protocol.needs_recalls else None
+    recalls = recalls_task(setup, protocol.scorer, seed) if protocol.needs_recalls else None
     deps = tuple(t for t in (scores, recalls) if t is not None)
     return Task({
         "kind": "final",
@@ -130,8 +159,10 @@ def final_task(setup: Setup, protocol: Protocol, density: float, seed: int) -> T
         "min_count": setup.min_count if protocol.needs_recalls else None,
         "recall_prior": setup.recall_prior if protocol.needs_recalls else None,
         "quota_exponent": setup.quota_exponent if protocol.needs_recalls else None,
+        "recall_source": setup.recall_source if protocol.needs_recalls else None,
         "allocation": setup.allocation if protocol.needs_recalls else None,
         "train": asdict(setup.train.scaled_for_density(d)),
+        "scorer_options": scores and scores.config["options"],
         "scores": scores and scores.key,
         "recalls": recalls and recalls.key,
     }, deps)
@@ -162,7 +193,7 @@ def check(
                     f"scorer {p.scorer!r} needs training dynamics over at least {need} query epochs, got {epochs}: "
                     f"raise --query-epochs {p.scorer}=N or --epochs"
                 )
-        if p.needs_recalls and setup.epochs_for(None) < 1:
+        if p.needs_recalls and setup.recall_recipe(p.scorer)[0] < 1:
             raise ValueError("DRoP needs validation recalls from at least 1 query epoch: raise --recall-epochs")
     data = dataset(setup.dataset_key(), download)  # loaded (and validated) before anything trains
     if setup.quota_unit == "group" and any(p.uses_quotas for p in parsed):

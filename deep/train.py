@@ -75,12 +75,26 @@ class TrainConfig:
             raise ValueError(f"invalid TrainConfig ({'; '.join(failed)}): {self}")
 
     def scaled_for_density(self, density: float) -> TrainConfig:
-        """This config for a fraction `density` of the data: epochs and milestones scaled by `scaled_epochs`."""
-        return replace(
-            self,
-            epochs=scaled_epochs(self.epochs, density),
-            milestones=tuple(scaled_epochs(m, density) for m in self.milestones),
-        )
+        """This config for a fraction `density` of the data: E' = scaled_epochs(E, d), milestones m -> int(m E' / E)
+        (the reference code's `epochs_correction`)."""
+        epochs = scaled_epochs(self.epochs, density)
+        return replace(self, epochs=epochs, milestones=_milestones(self.milestones, epochs / self.epochs))
+
+    def truncated(self, epochs: int) -> TrainConfig:
+        """The schedule stopped after `epochs` epochs: milestones past the end drop out (JTT's identification model)."""
+        return replace(self, epochs=epochs, milestones=tuple(m for m in self.milestones if m < epochs))
+
+    def compressed(self, epochs: int) -> TrainConfig:
+        """The whole schedule squeezed into `epochs` epochs, milestones m -> int(m epochs / E) (the reference code's
+        short query trainings: 16 of 160 epochs drop the LR at 8 and 12 instead of 80 and 120)."""
+        if self.epochs == 0:
+            return replace(self, epochs=epochs)
+        return replace(self, epochs=epochs, milestones=_milestones(self.milestones, epochs / self.epochs))
+
+
+def _milestones(milestones: tuple[int, ...], factor: float) -> tuple[int, ...]:
+    """int(m * factor) for each milestone, once each; those that fall to epoch 0 drop out."""
+    return tuple(sorted({int(m * factor) for m in milestones} - {0}))
 
 
 # Reference protocols; key (dataset, model), "*" = any model. CIFAR (VGG-16/19) and TinyImageNet (ResNet-18)

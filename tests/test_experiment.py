@@ -114,9 +114,12 @@ def test_sweep_counts_quotas_and_cache(tmp_path: Path, trainings: Counter) -> No
             # The default recall prior (1) keeps every class, even one without a validation error.
             assert min(m["class_counts"]) > 0 and c["recall_prior"] == 1.0
             assert np.all(np.asarray(m["recalls"]) < 1) and len(m["val_recalls"]) == 10
-    assert trainings == Counter(final=11, query=2)  # el2n's short query, and the full-length recall query
+    # One query training: el2n's short query model is also the one random+drop and el2n+drop take recalls from.
+    assert trainings == Counter(final=11, query=1)
     assert main([*SWEEP, "--out", str(tmp_path)]) == 0
-    assert trainings == Counter(final=11, query=2)  # cached: nothing trained again
+    assert trainings == Counter(final=11, query=1)  # cached: nothing trained again
+    assert main([*SWEEP, "--out", str(tmp_path), "--recall-source", "separate"]) == 0
+    assert trainings == Counter(final=15, query=2)  # DRoP's 4 runs again, from a full-length recall model
 
 
 def test_scorer_without_training_needs_no_query_epochs(tmp_path: Path, trainings: Counter) -> None:
@@ -140,8 +143,8 @@ def test_extending_a_store_trains_only_what_is_new(tmp_path: Path, trainings: Co
     assert main(bigger) == 0
     after = _tree(tmp_path)
     assert {path: after[path] for path in first} == first  # every finished task kept its directory and bytes
-    # New: 15 final runs (9 per seed, less the 3 of seed 0 that exist); el2n's short query for both seeds and the
-    # full-length query of seed 1, which forgetting and DRoP's recalls share.
+    # New: 15 final runs (9 per seed, less the 3 of seed 0 that exist); the full-length forgetting queries of both
+    # seeds (forgetting+drop's recalls too) and the short query of seed 1 (el2n's and random+drop's recalls).
     assert trainings == Counter(final=18, query=4)
     assert len(load_results(tmp_path)) == 18 and "seeds" not in format_table(load_results(tmp_path))
     assert main(["train", "--protocol", "random+drop", "--density", "0.5", "--seed", "0", *FAST, *out]) == 0
@@ -218,8 +221,8 @@ def test_concurrent_sweeps_on_one_store_train_every_task_once(tmp_path: Path, wo
     store = RunStore(tmp_path / "runs")
     finals = list(store.runs("final"))
     assert sorted(r.config["protocol"] for r in finals) == ["el2n", "el2n+drop", "full", "random", "random+drop"]
-    # el2n's short query and the recall query, each trained once although both sweeps needed them
-    assert worker_trainings() == Counter(final=5, query=2)
+    # el2n's short query (every DRoP run's recalls too), trained once although both sweeps needed it
+    assert worker_trainings() == Counter(final=5, query=1)
 
 
 @pytest.mark.parametrize(
@@ -262,6 +265,8 @@ def test_scorer_option_reaches_the_scores_task(tmp_path: Path) -> None:
     assert main(args) == 0  # the default window is another scores task (and another final run)
     windows = sorted(run.config["options"]["window"] for run in RunStore(tmp_path).runs("scores"))
     assert windows == [3, 10] and len(list(RunStore(tmp_path).runs("query"))) == 1  # one query training serves both
+    summary = format_summary(load_results(tmp_path))  # two lines, told apart by the option
+    assert "dynamic_uncertainty (window=3)" in summary and "dynamic_uncertainty (window=10)" in summary
 
 
 def test_quota_exponent_and_allocation_reach_the_counts_and_the_report(tmp_path: Path) -> None:

@@ -227,8 +227,20 @@ def test_scaled_for_density(epochs: int, fractions: list[float], density: float)
     cfg = TrainConfig(epochs=epochs, batch_size=8, lr=0.1, milestones=milestones)
     scaled = cfg.scaled_for_density(density)
     assert scaled.epochs == int((0.5 + 0.5 * density) * epochs / density) >= epochs
-    assert scaled.milestones == tuple(int((0.5 + 0.5 * density) * m / density) for m in milestones)
+    assert scaled.milestones == tuple(int(m * scaled.epochs / epochs) for m in milestones)  # the reference rule
     assert dataclasses.replace(scaled, epochs=epochs, milestones=milestones) == cfg
+
+
+@settings(max_examples=50, deadline=None)
+@given(epochs=st.integers(1, 400), fractions=st.lists(st.floats(0.01, 0.99), max_size=3), short=st.integers(0, 400))
+def test_compressed_and_truncated_schedules(epochs: int, fractions: list[float], short: int) -> None:
+    milestones = tuple(sorted({max(1, int(f * epochs)) for f in fractions}))
+    cfg = TrainConfig(epochs=epochs, batch_size=8, lr=0.1, milestones=milestones)
+    squeezed = cfg.compressed(short)
+    assert squeezed.epochs == short and all(0 < m <= short for m in squeezed.milestones)
+    assert set(squeezed.milestones) == {int(m * short / epochs) for m in milestones} - {0}
+    cut = cfg.truncated(short)
+    assert cut.epochs == short and cut.milestones == tuple(m for m in milestones if m < short)
 
 
 def test_scaled_for_density_reference_numbers() -> None:
@@ -236,6 +248,7 @@ def test_scaled_for_density_reference_numbers() -> None:
     assert cfg.scaled_for_density(1.0) == cfg
     half = cfg.scaled_for_density(0.5)
     assert (half.epochs, half.milestones) == (240, (120, 180))
+    assert cfg.compressed(16).milestones == (8, 12)  # the reference code's 16-epoch query of a 160-epoch schedule
     assert scaled_epochs(200, 0.1) == 1100
     with pytest.raises(ValueError, match="density"):
         cfg.scaled_for_density(0.0)

@@ -13,7 +13,6 @@ import torch
 
 from deep.methods.base import Method, MethodInput, Plan, every_row, weighted_loss
 from deep.models import build_model
-from deep.query import query_train_config
 from deep.seeds import derive
 from deep.train import predict, train
 
@@ -32,7 +31,7 @@ def identification_errors(data: MethodInput) -> torch.Tensor:
     seed = derive(data.seed, "jtt")
     torch.manual_seed(seed)
     model = build_model(data.model, data.num_classes, data.input_shape)
-    cfg = query_train_config(data.cfg, identification_epochs(data))
+    cfg = data.cfg.truncated(identification_epochs(data))
     train(model, data.train, cfg, seed=seed, device=data.device, normalization=data.normalization, progress=False)
     logits = predict(model, data.train.x, normalization=data.normalization, device=data.device)
     return logits.argmax(1) != data.train.y

@@ -41,6 +41,15 @@ def _needs_recalls(protocol: Protocol) -> bool:
     return protocol.needs_recalls
 
 
+def _needs_scores(protocol: Protocol) -> bool:
+    return protocol.needs_scores
+
+
+def _options_text(options: dict | None) -> str | None:
+    """A scorer's options as one hashable, readable value (None without options)."""
+    return ", ".join(f"{key}={value}" for key, value in sorted(options.items())) if options else None
+
+
 # Adding a variant setting to the report is one line here.
 VARIANTS = (
     Variant("quota_exponent", 1.0, lambda v: f"β={v:g}", _needs_recalls),
@@ -48,6 +57,7 @@ VARIANTS = (
     Variant("recall_source", "separate", lambda v: f"{v} recalls", _needs_recalls),
     Variant("recall_prior", 0.0, lambda v: f"α={v:g}", _needs_recalls),
     Variant("min_count", 0, lambda v: f"min {v}/unit", _needs_recalls),
+    Variant("scorer_options", None, str, _needs_scores),
 )
 VARIANT_FIELDS = tuple(variant.field for variant in VARIANTS)
 LINE_FIELDS = ("protocol", *VARIANT_FIELDS)
@@ -82,7 +92,8 @@ def _row(run: Run) -> dict:
         raise ValueError(f"run {run.path}: config.json lacks {error}; it does not follow the run schema") from error
     except ValueError as error:
         raise ValueError(f"run {run.path}: {error}") from error
-    variants = {v.field: config.get(v.field, v.default) if v.applies(protocol) else None for v in VARIANTS}
+    stored = {**config, "scorer_options": _options_text(config.get("scorer_options"))}
+    variants = {v.field: stored.get(v.field, v.default) if v.applies(protocol) else None for v in VARIANTS}
     return {**metrics, **fields, **variants, "run": run.path.name, "config": config}
 
 

@@ -80,6 +80,7 @@ class Scorer:
     score: Callable[[QueryModel], np.ndarray]  # higher = harder = kept first
     epoch_fraction: float  # default query length as a fraction of the final schedule (0 = no training)
     min_epochs: int = 0  # fewer query epochs than this is an error (training-dynamics scorers need >= 2)
+    inits: int = 1  # default number of query models the scores are averaged over (--query-inits overrides)
     options: dict[str, int | float | str] = field(default_factory=dict)  # --scorer-option NAME.KEY=VALUE
     description: str = ""
 

@@ -3,7 +3,9 @@
 Correctness is that of the training steps themselves (train mode, the batch the sample was in), as in Toneva et
 al. (2019) and the DRoP authors' code: one forgetting event is a correct -> wrong change between the sample's
 visits in consecutive epochs, every sample starting as "not learned". Samples never classified correctly at any
-epoch rank hardest: they get (number of epochs + 1), above every count that is reachable.
+epoch have no forgetting event. The option `never_learned` (--never-learned) says where they rank: "last" scores
+them 0, so they are pruned first (the DRoP authors' code); "first" scores them (epochs + 1), above every reachable
+count, so they are kept first (Toneva et al. 2019).
 """
 
 from __future__ import annotations
@@ -13,19 +15,25 @@ import numpy as np
 from deep.scores.base import QueryModel, Scorer
 
 
-def forgetting_events(correct: np.ndarray) -> np.ndarray:
-    """Forgetting counts from per-epoch correctness (E, N); never-learned samples get E + 1, as float64 (N,)."""
+NEVER_LEARNED = ("last", "first")
+
+
+def forgetting_events(correct: np.ndarray, never_learned: str = "last") -> np.ndarray:
+    """Forgetting counts from per-epoch correctness (E, N), never-learned samples scored per `never_learned`; (N,)."""
+    if never_learned not in NEVER_LEARNED:
+        raise ValueError(f"--never-learned must be one of {', '.join(NEVER_LEARNED)}, got {never_learned!r}")
     correct = np.asarray(correct, dtype=bool)
     forgotten = (correct[:-1] & ~correct[1:]).sum(0)
-    return np.where(correct.any(0), forgotten, correct.shape[0] + 1).astype(np.float64)
+    never = 0 if never_learned == "last" else correct.shape[0] + 1
+    return np.where(correct.any(0), forgotten, never).astype(np.float64)
 
 
 def score(query: QueryModel) -> np.ndarray:
     """Forgetting counts over the query training's trace."""
-    return forgetting_events(query.trace.correct)
+    return forgetting_events(query.trace.correct, query.options["never_learned"])
 
 
 SCORER = Scorer(
-    score=score, epoch_fraction=1.0, min_epochs=2,
+    score=score, epoch_fraction=1.0, min_epochs=2, options={"never_learned": "last"},
     description="forgetting events: correct -> wrong transitions between epochs (Toneva et al. 2019)",
 )

@@ -158,6 +158,6 @@ def score(query: QueryModel) -> np.ndarray:
 
 
 SCORER = Scorer(
-    score=score, epoch_fraction=0.1, min_epochs=1,
+    score=score, epoch_fraction=0.1, min_epochs=1, inits=5,
     description="GraNd: per-sample gradient norm of the loss, early in training (Paul et al. 2021)",
 )

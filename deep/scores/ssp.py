@@ -30,6 +30,6 @@ def score(query: QueryModel) -> np.ndarray:
 
 
 SCORER = Scorer(
-    score=score, epoch_fraction=1.0, min_epochs=1,
+    score=score, epoch_fraction=0.1, min_epochs=1,
     description="supervised prototypes: distance to the class mean of normalised features (Sorscher et al. 2022)",
 )
