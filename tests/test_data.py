@@ -369,7 +369,7 @@ BAD_NPZ = [
     (dict(features=np.zeros((10, 4)), y=np.zeros(10, dtype=int)), r"lacks \['X'\]"),
     (dict(X=np.zeros((10, 4)), y=np.zeros(10, dtype=int), split=np.array(["train"] * 9 + ["dev"])), "dev"),
     (dict(X=np.zeros((10, 4)), y=np.zeros(10, dtype=int), split=np.zeros(10, dtype=int)), "test with 0"),
-    (dict(X=np.zeros((10, 4)), y=np.arange(10) % 3, classes=np.array(["a", "b"])), "at least 3 names"),
+    (dict(X=np.zeros((10, 4)), y=np.arange(10) % 3, classes=np.array(["a", "b"])), "expected 3 names"),
     (dict(X=np.zeros((10, 4)), y=np.zeros(10, dtype=int), group=np.array([None] * 10)), "object arrays"),
 ]
 

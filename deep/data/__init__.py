@@ -16,6 +16,7 @@ import torch
 
 from deep.data import mnist1d
 from deep.data.base import Dataset, RawDataset, Split
+from deep.data.checks import check_evaluation, check_raw
 from deep.data.cifar import load_cifar10, load_cifar100
 from deep.data.debug import load_debug, load_debug_images
 from deep.data.digits import load_digits
@@ -54,9 +55,12 @@ def class_counts(split: Split, num_classes: int) -> list[int]:
 
 def load_dataset(name: str, data: Path | str | None = None, *, options: Mapping[str, object] | None = None,
                  seed: int = 0, imbalance: float | None = None, download: bool = False) -> Dataset:
-    """Load a registered dataset and derive its train, validation and reported test splits.
+    """Load a registered dataset, check it, and derive its train, validation and reported test splits.
 
     options: values for the options the dataset's registry entry declares (the others take their defaults).
+    Checks (deep.data.checks, ValueError naming the dataset and its source): at least 2 classes, labels
+    0..K-1 in every split with every class in train, valid group ids, finite float inputs, and every class
+    in the validation and the reported test split.
 
     Validation: a random floor(n_k / 2) rows of each test class k (seeded); the other ceil(n_k / 2) form the
     reported test set. Datasets with an official validation split (waterbirds) use it instead, untouched.
@@ -69,12 +73,15 @@ def load_dataset(name: str, data: Path | str | None = None, *, options: Mapping[
     entry = DATASETS[name]
     resolved = entry.resolve(name, options)
     raw = entry.load(None if data is None else Path(data), download, **resolved)
+    label = f"dataset {name} ({raw.source})"
+    check_raw(label, raw)
     num_classes = len(raw.classes)
     if raw.val is not None:
         val, test = raw.val, raw.test
     else:
         val_rows, test_rows = stratified_split(raw.test.y, 0.5, np.random.default_rng((seed, VAL_STREAM)))
         val, test = raw.test.subset(val_rows), raw.test.subset(test_rows)
+    check_evaluation(label, raw.classes, val, test, halved=raw.val is None)
     train = raw.train
     if imbalance is not None:
         train = train.subset(long_tail_indices(train.y, num_classes, imbalance, np.random.default_rng((seed, IMBALANCE_STREAM))))
