@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import pickle
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -116,6 +118,28 @@ def write_npz(path: Path, n: int = 60, images: bool = False, **extra: np.ndarray
     return path
 
 
+def write_idx(path: Path, array: np.ndarray, gz: bool = False) -> Path:
+    """An IDX file of unsigned bytes (magic 0x0000080D, D = array.ndim), gzipped as path.gz when gz."""
+    content = bytes((0, 0, 0x08, array.ndim)) + struct.pack(f">{array.ndim}I", *array.shape) + array.astype(np.uint8).tobytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if gz:
+        path = path.with_name(path.name + ".gz")
+        content = gzip.compress(content)
+    path.write_bytes(content)
+    return path
+
+
+def write_mnist(folder: Path, per_class_train: int = 3, per_class_test: int = 2, gz: bool = False) -> Path:
+    """The four MNIST IDX files in `folder`; pixel (0, 0) of each 28x28 image holds its label."""
+    for prefix, per_class in (("train", per_class_train), ("t10k", per_class_test)):
+        labels = RNG.permutation(np.repeat(np.arange(10), per_class))
+        images = RNG.integers(0, 256, size=(len(labels), 28, 28), dtype=np.uint8)
+        images[:, 0, 0] = labels
+        write_idx(folder / f"{prefix}-images-idx3-ubyte", images, gz)
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte", labels, gz)
+    return folder
+
+
 # Options that keep generated datasets small in the registry-wide tests.
 FIXTURE_OPTIONS: dict[str, dict[str, object]] = {"mnist1d": {"samples": 1000}}
 
@@ -123,6 +147,7 @@ FIXTURE_OPTIONS: dict[str, dict[str, object]] = {"mnist1d": {"samples": 1000}}
 def fixture_path(name: str, tmp_path: Path) -> Path | None:
     """Data for registry entry `name` written under tmp_path (None for in-memory datasets)."""
     writers = {
+        "mnist": lambda: write_mnist(tmp_path / "mnist"),
         "mnist1d": lambda: tmp_path / "mnist1d",  # the folder for its cache: never the default ./data
         "cifar10": lambda: write_cifar(tmp_path, "cifar10"),
         "cifar100": lambda: write_cifar(tmp_path, "cifar100", per_class_train=2, per_class_test=2),

@@ -21,6 +21,7 @@ from deep.data.cifar import load_cifar10, load_cifar100
 from deep.data.debug import load_debug, load_debug_images
 from deep.data.digits import load_digits
 from deep.data.files import DEFAULT_ROOT
+from deep.data.mnist import load_mnist
 from deep.data.npz import load_npz
 from deep.data.registry import DatasetEntry, Loader, Option, option_flag
 from deep.data.splits import long_tail_indices, stratified_split
@@ -31,6 +32,7 @@ from deep.data.waterbirds import load_waterbirds
 DATASETS: dict[str, DatasetEntry] = {
     "digits": DatasetEntry(load_digits),
     "mnist1d": mnist1d.DATASET,
+    "mnist": DatasetEntry(load_mnist),
     "npz": DatasetEntry(load_npz),
     "cifar10": DatasetEntry(load_cifar10),
     "cifar100": DatasetEntry(load_cifar100),
