@@ -64,7 +64,8 @@ def check_evaluation(label: str, classes: list[str], val: Split, test: Split, ha
         absent = torch.nonzero(torch.bincount(split.y, minlength=len(classes)) == 0).squeeze(1).tolist()
         if absent:
             # Halving: validation takes floor(n_k / 2) of a test class's n_k rows, test the rest.
-            why = " (validation is half of each class of the test split, so every class needs at least 2 test rows)" if halved else ""
+            half = " (validation is half of each class of the test split, so every class needs at least 2 test rows)"
+            why = half if halved else ""
             raise ValueError(f"{label}: {describe(absent, classes)} ha{'ve' if len(absent) > 1 else 's'} no {part} "
                              f"rows{why}, so their accuracy cannot be measured and worst-class accuracy would skip "
                              "them; add test data for them or remove them from the data")

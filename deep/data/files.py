@@ -76,7 +76,8 @@ def missing_message(layout: Layout, root: Path, candidates: list[Path]) -> str:
     else:
         problem = f"{layout.name}: no data found at {root.resolve()}."
     gzipped = " (each may be gzipped, as <name>.gz)" if layout.gzipped else ""
-    expected = f"{(root / layout.folder).resolve()}/ (or {root.resolve()}/ itself) holding {', '.join(layout.required)}{gzipped}"
+    expected = (f"{(root / layout.folder).resolve()}/ (or {root.resolve()}/ itself) "
+                f"holding {', '.join(layout.required)}{gzipped}")
     how = f"Get it from {layout.source}, or point --data at the folder that holds it, or pass --download to fetch it."
     return f"{problem} Expected {expected}. {how}"
 

@@ -94,7 +94,7 @@ def read_cache(path: Path, key: str) -> dict[str, np.ndarray] | None:
 
 
 def write_cache(path: Path, arrays: dict[str, np.ndarray], key: str) -> None:
-    """Store the arrays, their key and checksum in one .npz, atomically (readers see the old file or the whole new one)."""
+    """Store the arrays, their key and checksum in one .npz, atomically: readers see the old file or the new one."""
     buffer = io.BytesIO()
     np.savez(buffer, **arrays, key=np.array(key), sha256=np.array(digest(arrays, key)))
     try:

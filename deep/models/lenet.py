@@ -26,7 +26,8 @@ def lenet300100(num_classes: int, input_shape: Sequence[int]) -> Classifier:
     layers: list[nn.Module] = [nn.Flatten()]
     for width_in, width_out in zip((inputs, *WIDTHS[:-1]), WIDTHS):
         # No bias: the batch norm that follows has its own shift.
-        layers += [nn.Linear(width_in, width_out, bias=False), nn.BatchNorm1d(width_out, momentum=BN_MOMENTUM), nn.ReLU()]
+        layers += [nn.Linear(width_in, width_out, bias=False), nn.BatchNorm1d(width_out, momentum=BN_MOMENTUM),
+                   nn.ReLU()]
     model = Classifier(nn.Sequential(*layers), WIDTHS[-1], num_classes)
     for module in model.modules():
         if isinstance(module, nn.Linear):
