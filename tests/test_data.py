@@ -185,7 +185,7 @@ def test_load_dataset_derives_val_and_test_for_every_entry(name: str, tmp_path: 
 
 
 @pytest.mark.parametrize("name", list(DATASETS))
-def test_every_entry_declares_options_that_make_distinct_valid_flags(name: str) -> None:
+def test_every_entry_declares_options_with_valid_flags_and_defaults(name: str) -> None:
     entry = DATASETS[name]
     assert isinstance(entry, DatasetEntry)
     for option_name, option in entry.options.items():
@@ -193,6 +193,11 @@ def test_every_entry_declares_options_that_make_distinct_valid_flags(name: str) 
         assert flag.startswith(f"--{name.replace('_', '-')}-") and " " not in flag and option.help
         assert option.check(flag, option.default) == option.default  # the default passes its own checks
     assert entry.resolve(name, None) == {key: option.default for key, option in entry.options.items()}
+
+
+def test_option_flags_are_distinct_across_datasets() -> None:
+    flags = [option_flag(name, key) for name, entry in DATASETS.items() for key in entry.options]
+    assert "--mnist1d-samples" in flags and len(flags) == len(set(flags))
 
 
 def test_unknown_or_bad_options_are_refused_naming_the_flag() -> None:
