@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import pickle
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +14,7 @@ import torch
 from PIL import Image
 
 from deep._torchvision import import_torchvision
-from deep.data import DATASETS, RawDataset, load_dataset
+from deep.data import DATASETS, DatasetEntry, RawDataset, load_dataset, option_flag
 from deep.data import files
 from deep.data.cifar import CIFAR10, CIFAR100
 from deep.data.images import channel_stats, resize_center_crop
@@ -116,9 +118,37 @@ def write_npz(path: Path, n: int = 60, images: bool = False, **extra: np.ndarray
     return path
 
 
+def write_idx(path: Path, array: np.ndarray, gz: bool = False) -> Path:
+    """An IDX file of unsigned bytes (magic 0x0000080D, D = array.ndim), gzipped as path.gz when gz."""
+    content = bytes((0, 0, 0x08, array.ndim)) + struct.pack(f">{array.ndim}I", *array.shape) + array.astype(np.uint8).tobytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if gz:
+        path = path.with_name(path.name + ".gz")
+        content = gzip.compress(content)
+    path.write_bytes(content)
+    return path
+
+
+def write_mnist(folder: Path, per_class_train: int = 3, per_class_test: int = 2, gz: bool = False) -> Path:
+    """The four MNIST IDX files in `folder`; pixel (0, 0) of each 28x28 image holds its label."""
+    for prefix, per_class in (("train", per_class_train), ("t10k", per_class_test)):
+        labels = RNG.permutation(np.repeat(np.arange(10), per_class))
+        images = RNG.integers(0, 256, size=(len(labels), 28, 28), dtype=np.uint8)
+        images[:, 0, 0] = labels
+        write_idx(folder / f"{prefix}-images-idx3-ubyte", images, gz)
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte", labels, gz)
+    return folder
+
+
+# Options that keep generated datasets small in the registry-wide tests.
+FIXTURE_OPTIONS: dict[str, dict[str, object]] = {"mnist1d": {"samples": 1000}}
+
+
 def fixture_path(name: str, tmp_path: Path) -> Path | None:
     """Data for registry entry `name` written under tmp_path (None for in-memory datasets)."""
     writers = {
+        "mnist": lambda: write_mnist(tmp_path / "mnist"),
+        "mnist1d": lambda: tmp_path / "mnist1d",  # the folder for its cache: never the default ./data
         "cifar10": lambda: write_cifar(tmp_path, "cifar10"),
         "cifar100": lambda: write_cifar(tmp_path, "cifar100", per_class_train=2, per_class_test=2),
         "tinyimagenet": lambda: write_tinyimagenet(tmp_path),
@@ -132,7 +162,7 @@ def fixture_path(name: str, tmp_path: Path) -> Path | None:
 
 @pytest.mark.parametrize("name", list(DATASETS))
 def test_every_registered_loader_returns_consistent_data(name: str, tmp_path: Path) -> None:
-    raw: RawDataset = DATASETS[name](fixture_path(name, tmp_path), False)
+    raw: RawDataset = DATASETS[name](fixture_path(name, tmp_path), False, **FIXTURE_OPTIONS.get(name, {}))
     image = raw.train.x.dim() == 4
     for split in (raw.train, raw.test) + (() if raw.val is None else (raw.val,)):
         assert split.x.dtype == (torch.uint8 if image else torch.float32)
@@ -146,11 +176,39 @@ def test_every_registered_loader_returns_consistent_data(name: str, tmp_path: Pa
 
 @pytest.mark.parametrize("name", list(DATASETS))
 def test_load_dataset_derives_val_and_test_for_every_entry(name: str, tmp_path: Path) -> None:
-    data = load_dataset(name, fixture_path(name, tmp_path), seed=1)
+    data = load_dataset(name, fixture_path(name, tmp_path), options=FIXTURE_OPTIONS.get(name), seed=1)
     assert data.info["name"] == name and data.info["seed"] == 1
+    assert data.info["options"] == DATASETS[name].resolve(name, FIXTURE_OPTIONS.get(name))
     assert data.info["sizes"] == {"train": len(data.train), "val": len(data.val), "test": len(data.test)}
     assert len(data.val) > 0 and len(data.test) >= len(data.val) // 2
     assert sum(data.info["train_class_counts"]) == len(data.train)
+
+
+@pytest.mark.parametrize("name", list(DATASETS))
+def test_every_entry_declares_options_with_valid_flags_and_defaults(name: str) -> None:
+    entry = DATASETS[name]
+    assert isinstance(entry, DatasetEntry)
+    for option_name, option in entry.options.items():
+        flag = option_flag(name, option_name)
+        assert flag.startswith(f"--{name.replace('_', '-')}-") and " " not in flag and option.help
+        assert option.check(flag, option.default) == option.default  # the default passes its own checks
+    assert entry.resolve(name, None) == {key: option.default for key, option in entry.options.items()}
+
+
+def test_option_flags_are_distinct_across_datasets() -> None:
+    flags = [option_flag(name, key) for name, entry in DATASETS.items() for key in entry.options]
+    assert "--mnist1d-samples" in flags and len(flags) == len(set(flags))
+
+
+def test_unknown_or_bad_options_are_refused_naming_the_flag() -> None:
+    with pytest.raises(ValueError, match="'digits' has no option 'samples'; its options: none"):
+        load_dataset("digits", options={"samples": 5})
+    with pytest.raises(ValueError, match="no option 'sample'; its options: samples"):
+        load_dataset("mnist1d", options={"sample": 5})
+    for value, message in ((10, "--mnist1d-samples must be at least 1000"), ("many", "must be an integer"),
+                           (True, "must be an integer"), (2000.5, "must be an integer")):
+        with pytest.raises(ValueError, match=message):
+            load_dataset("mnist1d", options={"samples": value})
 
 
 def test_unknown_dataset_lists_the_names() -> None:
@@ -341,7 +399,7 @@ BAD_NPZ = [
     (dict(features=np.zeros((10, 4)), y=np.zeros(10, dtype=int)), r"lacks \['X'\]"),
     (dict(X=np.zeros((10, 4)), y=np.zeros(10, dtype=int), split=np.array(["train"] * 9 + ["dev"])), "dev"),
     (dict(X=np.zeros((10, 4)), y=np.zeros(10, dtype=int), split=np.zeros(10, dtype=int)), "test with 0"),
-    (dict(X=np.zeros((10, 4)), y=np.arange(10) % 3, classes=np.array(["a", "b"])), "at least 3 names"),
+    (dict(X=np.zeros((10, 4)), y=np.arange(10) % 3, classes=np.array(["a", "b"])), "expected 3 names"),
     (dict(X=np.zeros((10, 4)), y=np.zeros(10, dtype=int), group=np.array([None] * 10)), "object arrays"),
 ]
 

@@ -20,6 +20,7 @@ NUM_CLASSES = 3
 TINY_SHAPES: dict[str, tuple[int, ...]] = {
     "mlp": (10,),
     "cnn": (1, 8, 8),
+    "lenet300100": (1, 4, 4),
     "resnet18": (3, 32, 32),
     "resnet50": (3, 32, 32),
     "vgg16": (3, 32, 32),

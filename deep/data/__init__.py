@@ -2,46 +2,52 @@
 
 Each loader reads one path (the CLI's --data: a file or folder; default DEFAULT_ROOT/<name>, where
 DEFAULT_ROOT is $DROP_DATA if set, else ./data) and downloads only when download=True. Missing or
-incomplete data raise FileNotFoundError saying where to put which files.
+incomplete data raise FileNotFoundError saying where to put which files. Options a dataset declares on its
+registry entry (deep.data.registry) are passed as load_dataset(name, options={...}).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from deep.data import mnist1d
 from deep.data.base import Dataset, RawDataset, Split
+from deep.data.checks import check_evaluation, check_raw
 from deep.data.cifar import load_cifar10, load_cifar100
 from deep.data.debug import load_debug, load_debug_images
 from deep.data.digits import load_digits
 from deep.data.files import DEFAULT_ROOT
+from deep.data.mnist import load_mnist
 from deep.data.npz import load_npz
+from deep.data.registry import DatasetEntry, Loader, Option, option_flag
 from deep.data.splits import long_tail_indices, stratified_split
 from deep.data.spurious_digits import load_spurious_digits
 from deep.data.tinyimagenet import load_tinyimagenet
 from deep.data.waterbirds import load_waterbirds
 
-Loader = Callable[[Path | None, bool], RawDataset]
-
-DATASETS: dict[str, Loader] = {
-    "digits": load_digits,
-    "npz": load_npz,
-    "cifar10": load_cifar10,
-    "cifar100": load_cifar100,
-    "tinyimagenet": load_tinyimagenet,
-    "waterbirds": load_waterbirds,
-    "debug": load_debug,
-    "debug_images": load_debug_images,
-    "spurious_digits": load_spurious_digits,
+DATASETS: dict[str, DatasetEntry] = {
+    "digits": DatasetEntry(load_digits),
+    "mnist1d": mnist1d.DATASET,
+    "mnist": DatasetEntry(load_mnist),
+    "npz": DatasetEntry(load_npz),
+    "cifar10": DatasetEntry(load_cifar10),
+    "cifar100": DatasetEntry(load_cifar100),
+    "tinyimagenet": DatasetEntry(load_tinyimagenet),
+    "waterbirds": DatasetEntry(load_waterbirds),
+    "debug": DatasetEntry(load_debug),
+    "debug_images": DatasetEntry(load_debug_images),
+    "spurious_digits": DatasetEntry(load_spurious_digits),
 }
 
 # Independent random streams per use of the run seed, so that changing one never shifts the other.
 VAL_STREAM, IMBALANCE_STREAM = 0, 1
 
-__all__ = ["DATASETS", "DEFAULT_ROOT", "Dataset", "Loader", "RawDataset", "Split", "load_dataset"]
+__all__ = ["DATASETS", "DEFAULT_ROOT", "Dataset", "DatasetEntry", "Loader", "Option", "RawDataset", "Split",
+           "load_dataset", "option_flag"]
 
 
 def class_counts(split: Split, num_classes: int) -> list[int]:
@@ -49,9 +55,14 @@ def class_counts(split: Split, num_classes: int) -> list[int]:
     return torch.bincount(split.y, minlength=num_classes).tolist()
 
 
-def load_dataset(name: str, data: Path | str | None = None, *, seed: int = 0, imbalance: float | None = None,
-                 download: bool = False) -> Dataset:
-    """Load a registered dataset and derive its train, validation and reported test splits.
+def load_dataset(name: str, data: Path | str | None = None, *, options: Mapping[str, object] | None = None,
+                 seed: int = 0, imbalance: float | None = None, download: bool = False) -> Dataset:
+    """Load a registered dataset, check it, and derive its train, validation and reported test splits.
+
+    options: values for the options the dataset's registry entry declares (the others take their defaults).
+    Checks (deep.data.checks, ValueError naming the dataset and its source): at least 2 classes, labels
+    0..K-1 in every split with every class in train, valid group ids, finite float inputs, and every class
+    in the validation and the reported test split.
 
     Validation: a random floor(n_k / 2) rows of each test class k (seeded); the other ceil(n_k / 2) form the
     reported test set. Datasets with an official validation split (waterbirds) use it instead, untouched.
@@ -61,19 +72,25 @@ def load_dataset(name: str, data: Path | str | None = None, *, seed: int = 0, im
     """
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
-    raw = DATASETS[name](None if data is None else Path(data), download)
+    entry = DATASETS[name]
+    resolved = entry.resolve(name, options)
+    raw = entry.load(None if data is None else Path(data), download, **resolved)
+    label = f"dataset {name} ({raw.source})"
+    check_raw(label, raw)
     num_classes = len(raw.classes)
     if raw.val is not None:
         val, test = raw.val, raw.test
     else:
         val_rows, test_rows = stratified_split(raw.test.y, 0.5, np.random.default_rng((seed, VAL_STREAM)))
         val, test = raw.test.subset(val_rows), raw.test.subset(test_rows)
+    check_evaluation(label, raw.classes, val, test, halved=raw.val is None)
     train = raw.train
     if imbalance is not None:
         train = train.subset(long_tail_indices(train.y, num_classes, imbalance, np.random.default_rng((seed, IMBALANCE_STREAM))))
     info = {
         "name": name,
         "path": raw.source,
+        "options": resolved,
         "seed": seed,
         "imbalance": imbalance,
         "official_val": raw.val is not None,

@@ -27,6 +27,7 @@ class CifarFormat:
     """One CIFAR variant: its folder, its files, and the dict keys of its pickles."""
 
     name: str
+    num_classes: int
     folder: str
     train_files: tuple[str, ...]
     test_file: str
@@ -43,43 +44,70 @@ class CifarFormat:
 
 
 CIFAR10 = CifarFormat(
-    "cifar10", "cifar-10-batches-py", tuple(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches.meta",
+    "cifar10", 10, "cifar-10-batches-py", tuple(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches.meta",
     b"labels", b"label_names",
     Archive("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz", "c58f30108f718f92721af3b95e74349a"),
 )
 CIFAR100 = CifarFormat(
-    "cifar100", "cifar-100-python", ("train",), "test", "meta", b"fine_labels", b"fine_label_names",
+    "cifar100", 100, "cifar-100-python", ("train",), "test", "meta", b"fine_labels", b"fine_label_names",
     Archive("https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz", "eb9058c3a382ffc7106e4002c42a8d85"),
 )
 
 
-def unpickle(path: Path) -> dict:
-    """One CIFAR pickle, written by Python 2, as a dict with bytes keys."""
-    with path.open("rb") as file:
-        content = pickle.load(file, encoding="bytes")
+def unpickle(path: Path, keys: tuple[bytes, ...]) -> dict:
+    """One CIFAR pickle, written by Python 2, as a dict with bytes keys that holds at least `keys`."""
+    again = f"replace it with the file from {SOURCE}"
+    try:
+        with path.open("rb") as file:
+            content = pickle.load(file, encoding="bytes")
+    # A truncated, empty or overwritten pickle fails in many ways (EOFError, UnpicklingError, ValueError,
+    # AttributeError, ...); whichever it is, the file is not a CIFAR batch.
+    except Exception as error:
+        raise ValueError(f"{path} is not a readable CIFAR python-version file ({type(error).__name__}: {error}); "
+                         f"{again}") from error
     if not isinstance(content, dict):
-        raise ValueError(f"{path} is not a CIFAR python-version file (it holds a {type(content).__name__}, not a dict)")
+        raise ValueError(f"{path} is not a CIFAR python-version file (it holds a {type(content).__name__}, not a dict); "
+                         f"{again}")
+    missing = [key for key in keys if key not in content]
+    if missing:
+        raise ValueError(f"{path} lacks the keys {missing} of a CIFAR file; it has {sorted(content)}; {again}")
     return content
 
 
-def read_batches(paths: list[Path], label_key: bytes) -> Split:
-    """Images uint8 (N, 3, 32, 32) and labels from CIFAR batch files, in file order."""
+def read_batches(paths: list[Path], variant: CifarFormat) -> Split:
+    """Images uint8 (N, 3, 32, 32) and labels from CIFAR batch files, in file order, checked."""
     xs, ys = [], []
     for path in paths:
-        batch = unpickle(path)
-        if b"data" not in batch or label_key not in batch:
-            raise ValueError(f"{path} lacks the keys b'data' and {label_key!r} of a CIFAR batch; it has {sorted(batch)}")
-        xs.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-        ys.append(np.asarray(batch[label_key], dtype=np.int64))
+        batch = unpickle(path, (b"data", variant.label_key))
+        x = np.asarray(batch[b"data"])
+        y = np.asarray(batch[variant.label_key])
+        if x.ndim != 2 or x.shape[1] != 3 * 32 * 32 or y.shape != (len(x),):
+            raise ValueError(f"{path} holds data of shape {x.shape} and labels of shape {y.shape}; a CIFAR batch holds "
+                             f"(N, 3072) pixels and N labels; replace it with the file from {SOURCE}")
+        if len(y) and (not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() >= variant.num_classes):
+            raise ValueError(f"{path} holds labels outside 0..{variant.num_classes - 1} ({variant.name} has "
+                             f"{variant.num_classes} classes); replace it with the file from {SOURCE}")
+        xs.append(x.astype(np.uint8).reshape(-1, 3, 32, 32))
+        ys.append(y.astype(np.int64))
     return Split(torch.from_numpy(np.concatenate(xs)), torch.from_numpy(np.concatenate(ys)))
+
+
+def class_names(path: Path, variant: CifarFormat) -> list[str]:
+    """The class names in the meta file, checked to number exactly variant.num_classes."""
+    names = unpickle(path, (variant.names_key,))[variant.names_key]
+    if not isinstance(names, list) or len(names) != variant.num_classes:
+        count = len(names) if isinstance(names, list) else type(names).__name__
+        raise ValueError(f"{path} names {count} classes under {variant.names_key!r}; {variant.name} has "
+                         f"{variant.num_classes}; replace it with the file from {SOURCE}")
+    return [name.decode() if isinstance(name, bytes) else str(name) for name in names]
 
 
 def load_cifar(variant: CifarFormat, data: Path | None = None, download: bool = False) -> RawDataset:
     """A CIFAR variant from its python-version folder: train and official test split, mean/std of train."""
     folder = find_folder(variant.layout, data, download)
-    train = read_batches([folder / name for name in variant.train_files], variant.label_key)
-    test = read_batches([folder / variant.test_file], variant.label_key)
-    classes = [name.decode() for name in unpickle(folder / variant.meta_file)[variant.names_key]]
+    train = read_batches([folder / name for name in variant.train_files], variant)
+    test = read_batches([folder / variant.test_file], variant)
+    classes = class_names(folder / variant.meta_file, variant)
     mean, std = channel_stats(train.x)
     return RawDataset(train, test, classes, mean=mean, std=std, source=str(folder.resolve()))
 

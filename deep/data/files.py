@@ -29,7 +29,18 @@ class Layout:
     folder: str  # the folder as unpacked, e.g. "cifar-10-batches-py"
     required: tuple[str, ...]  # paths relative to that folder
     source: str  # where a user gets it
-    archive: Archive  # what download=True fetches
+    archive: Archive | tuple[Archive, ...]  # what download=True fetches: one archive, or one per file (MNIST)
+    gzipped: bool = False  # each required file may instead be present as <name>.gz, as some sets are distributed
+
+    @property
+    def archives(self) -> tuple[Archive, ...]:
+        """Every archive that download=True fetches."""
+        return self.archive if isinstance(self.archive, tuple) else (self.archive,)
+
+    def present(self, path: Path) -> Path | None:
+        """`path` or, for a gzipped layout, path.gz, whichever exists first; None when neither does."""
+        candidates = (path, path.with_name(path.name + ".gz")) if self.gzipped else (path,)
+        return next((candidate for candidate in candidates if candidate.exists()), None)
 
 
 def location(data: Path | str | None, name: str) -> Path:
@@ -37,34 +48,36 @@ def location(data: Path | str | None, name: str) -> Path:
     return Path(data).expanduser() if data is not None else DEFAULT_ROOT / name
 
 
-def missing_paths(folder: Path, required: tuple[str, ...]) -> list[str]:
-    """The entries of `required` that do not exist under `folder`."""
-    return [path for path in required if not (folder / path).exists()]
+def missing_paths(folder: Path, layout: Layout) -> list[str]:
+    """The required paths of `layout` that do not exist under `folder`."""
+    return [path for path in layout.required if layout.present(folder / path) is None]
 
 
 def find_folder(layout: Layout, data: Path | str | None, download: bool) -> Path:
     """The dataset folder: `root` itself or root/<layout.folder>, whichever is complete; downloads first if asked."""
     root = location(data, layout.name)
     candidates = [root, root / layout.folder]
-    if download and all(missing_paths(folder, layout.required) for folder in candidates):
-        fetch(layout.archive, root)
+    if download and all(missing_paths(folder, layout) for folder in candidates):
+        for archive in layout.archives:
+            fetch(archive, root)
     for folder in candidates:
-        if not missing_paths(folder, layout.required):
+        if not missing_paths(folder, layout):
             return folder
     raise FileNotFoundError(missing_message(layout, root, candidates))
 
 
 def missing_message(layout: Layout, root: Path, candidates: list[Path]) -> str:
     """What is missing for `layout` under `root`, where the files go, and how to get them."""
-    best, missing = min(((folder, missing_paths(folder, layout.required)) for folder in candidates),
+    best, missing = min(((folder, missing_paths(folder, layout)) for folder in candidates),
                         key=lambda pair: len(pair[1]))
     if len(missing) < len(layout.required):
         shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
         problem = f"{layout.name}: the folder {best.resolve()} is incomplete, it lacks {shown}."
     else:
         problem = f"{layout.name}: no data found at {root.resolve()}."
+    gzipped = " (each may be gzipped, as <name>.gz)" if layout.gzipped else ""
     expected = (f"{(root / layout.folder).resolve()}/ (or {root.resolve()}/ itself) "
-                f"holding {', '.join(layout.required)}")
+                f"holding {', '.join(layout.required)}{gzipped}")
     how = f"Get it from {layout.source}, or point --data at the folder that holds it, or pass --download to fetch it."
     return f"{problem} Expected {expected}. {how}"
 

@@ -2,17 +2,19 @@
 
 Layout (keys of the .npz, read with allow_pickle=False, so strings must be fixed-width numpy str arrays):
   X            uint8 (N, C, H, W) with C in {1, 3}: images; or a numeric (N, D) array: features, read as float32
-  y            integer labels 0..K-1, shape (N,)
-  group        optional non-negative integer group ids, shape (N,)
+  y            integer labels 0..K-1, shape (N,), each used; labels such as {3, 7, 100} are
+               refused (remap them)
+  group        optional integer group ids 0..G-1, shape (N,), every id used
   split        optional, shape (N,): "train"/"test" strings or 0 (train) / 1 (test) integers; when absent,
                the fixed stratified 70/30 holdout of deep.data.splits is used
-  classes      optional class names, K strings (default "0".."K-1")
-  group_names  optional group names (default "group 0", ...)
+  classes      optional class names, exactly K strings (default "0".."K-1")
+  group_names  optional group names, exactly G strings (default "group 0", ...)
 `--data` is the .npz file itself or a folder holding data.npz; the default is DEFAULT_ROOT/npz/data.npz.
 """
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -42,13 +44,13 @@ def npz_file(data: Path | str | None) -> Path:
 def integer_labels(values: np.ndarray, key: str, n: int) -> np.ndarray:
     """`values` as int64, checked to be a length-n vector of non-negative integers."""
     if values.shape != (n,):
-        raise ValueError(f"npz: '{key}' has shape {values.shape}; expected ({n},), one entry per row of X")
+        raise ValueError(f"'{key}' has shape {values.shape}; expected ({n},), one entry per row of X")
     if not (np.issubdtype(values.dtype, np.integer) or np.issubdtype(values.dtype, np.bool_)):
         integral = np.issubdtype(values.dtype, np.floating) and np.all(np.isfinite(values) & (values == np.round(values)))
         if not integral:
-            raise ValueError(f"npz: '{key}' has dtype {values.dtype} with non-integer values; expected integers 0, 1, ...")
+            raise ValueError(f"'{key}' has dtype {values.dtype} with non-integer values; expected integers 0, 1, ...")
     if n and values.min() < 0:
-        raise ValueError(f"npz: '{key}' holds negative values; expected integers 0, 1, ...")
+        raise ValueError(f"'{key}' holds negative values; expected integers 0, 1, ...")
     return values.astype(np.int64)
 
 
@@ -56,61 +58,89 @@ def inputs(x: np.ndarray) -> torch.Tensor:
     """X checked and converted: uint8 (N, C, H, W) images stay uint8, (N, D) features become float32."""
     if x.dtype == np.uint8 and x.ndim == 4:
         if x.shape[1] not in (1, 3):
-            raise ValueError(f"npz: image X has shape {x.shape}; expected (N, C, H, W) with C = 1 or 3 "
+            raise ValueError(f"image X has shape {x.shape}; expected (N, C, H, W) with C = 1 or 3 "
                              "(for (N, H, W, C) arrays save X.transpose(0, 3, 1, 2))")
         return torch.from_numpy(np.ascontiguousarray(x))
     if x.ndim != 2 or not (np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.bool_)):
-        raise ValueError(f"npz: X has shape {x.shape} and dtype {x.dtype}; expected uint8 images (N, C, H, W) "
+        raise ValueError(f"X has shape {x.shape} and dtype {x.dtype}; expected uint8 images (N, C, H, W) "
                          "or numeric features (N, D)")
     features = x.astype(np.float32)
     if not np.all(np.isfinite(features)):
-        raise ValueError("npz: X holds NaN or infinite values; expected finite features")
+        raise ValueError("X holds NaN or infinite values; expected finite features")
     return torch.from_numpy(features)
 
 
 def train_mask(split: np.ndarray, n: int) -> np.ndarray:
     """True for train rows, from a split array of "train"/"test" strings or 0/1 integers."""
     if split.shape != (n,):
-        raise ValueError(f"npz: 'split' has shape {split.shape}; expected ({n},), one entry per row of X")
+        raise ValueError(f"'split' has shape {split.shape}; expected ({n},), one entry per row of X")
     if split.dtype.kind in "US":
         values = np.char.lower(split.astype(str))
         train, test = values == "train", values == "test"
     elif split.dtype.kind in "iub":
         train, test = split == 0, split == 1
     else:
-        raise ValueError(f"npz: 'split' has dtype {split.dtype}; expected 'train'/'test' strings or 0/1 integers")
+        raise ValueError(f"'split' has dtype {split.dtype}; expected 'train'/'test' strings or 0/1 integers")
     if not np.all(train | test):
-        raise ValueError(f"npz: 'split' holds values other than 'train'/'test' or 0/1: {np.unique(split[~(train | test)])[:5]}")
+        raise ValueError(f"'split' holds values other than 'train'/'test' or 0/1: {np.unique(split[~(train | test)])[:5]}")
     return train
 
 
+def contiguous_ids(values: np.ndarray, key: str) -> int:
+    """The number of distinct ids in `values`, checked to be exactly 0..count-1, so that no id is a phantom."""
+    present = np.unique(values)
+    if not np.array_equal(present, np.arange(len(present))):
+        shown = ", ".join(map(str, present[:8])) + (" ..." if len(present) > 8 else "")
+        raise ValueError(f"'{key}' holds the values {{{shown}}}, but ids must be exactly 0..K-1 with "
+                         f"every id used (absent ids would become classes or groups with no data); remap them, "
+                         f"e.g. {key} = np.unique({key}, return_inverse=True)[1]")
+    return len(present)
+
+
 def names(arrays: dict[str, np.ndarray], key: str, count: int, default: str) -> list[str]:
-    """The names stored under `key`, checked to cover `count` ids, or `default` numbered."""
+    """The names stored under `key`, checked to be one per id, or `default` numbered."""
     if key not in arrays:
         return [default.format(k) for k in range(count)]
     stored = [str(name) for name in arrays[key].reshape(-1)]
-    if len(stored) < count:
-        raise ValueError(f"npz: '{key}' names {len(stored)} entries but the ids go up to {count - 1}; "
-                         f"expected at least {count} names")
+    if len(stored) != count:
+        raise ValueError(f"'{key}' holds {len(stored)} names but the data use ids 0..{count - 1}; "
+                         f"expected {count} names, one per id")
     return stored
 
 
-def load_npz(data: Path | None = None, download: bool = False) -> RawDataset:
-    """Arrays X, y[, group, split, classes, group_names] from one .npz (see the module docstring)."""
-    path = npz_file(data)
-    with np.load(path, allow_pickle=False) as archive:
+def read_arrays(path: Path) -> dict[str, np.ndarray]:
+    """Every array in the .npz at `path`; ValueError naming the file when it is no readable .npz."""
+    how = "save your arrays with np.savez(path, X=..., y=...)"
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    # A truncated or foreign file fails in the zip layer (BadZipFile), while reading (EOFError, OSError), or as
+    # a .npy that needs pickle (ValueError).
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as error:
+        raise ValueError(f"npz: {path} is not a readable .npz file ({error}); {how}") from error
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        raise ValueError(f"npz: {path} holds a single array in .npy format, not an .npz archive of named arrays; {how}")
+    with loaded:
         try:
-            arrays = {key: archive[key] for key in archive.files}
+            return {key: loaded[key] for key in loaded.files}
         except ValueError as error:  # object arrays need pickle, which is never allowed here
             raise ValueError(f"npz: {path} holds object arrays; store strings as fixed-width str arrays "
                              f"(np.array(list_of_str)) and numbers as numeric arrays ({error})") from error
+        except (OSError, EOFError, zipfile.BadZipFile) as error:  # e.g. a member that fails its CRC
+            raise ValueError(f"npz: {path} is corrupt ({error}); {how}") from error
+
+
+def from_arrays(arrays: dict[str, np.ndarray], source: str) -> RawDataset:
+    """The dataset in `arrays` (keys as in the module docstring), checked; ValueError saying what is wrong."""
     missing = [key for key in ("X", "y") if key not in arrays]
     if missing:
-        raise ValueError(f"npz: {path} lacks {missing}; it holds {sorted(arrays)}, expected keys among {KEYS}")
+        raise ValueError(f"lacks {missing}; it holds {sorted(arrays)}, expected keys among {KEYS}")
     x = inputs(arrays["X"])
     n = x.shape[0]
     y = integer_labels(arrays["y"], "y", n)
     group = integer_labels(arrays["group"], "group", n) if "group" in arrays else None
+    # Checked before the holdout, whose per-class loop would otherwise run max(y) + 1 times.
+    classes = names(arrays, "classes", contiguous_ids(y, "y"), "{}")
+    group_names = None if group is None else names(arrays, "group_names", contiguous_ids(group, "group"), "group {}")
     whole = Split(x, torch.from_numpy(y), None if group is None else torch.from_numpy(group))
     if "split" in arrays:
         mask = torch.from_numpy(train_mask(arrays["split"], n))
@@ -118,9 +148,16 @@ def load_npz(data: Path | None = None, download: bool = False) -> RawDataset:
     else:
         train, test = holdout(whole)
     if len(train) == 0 or len(test) == 0:
-        raise ValueError(f"npz: the split of {path} leaves train with {len(train)} rows and test with {len(test)}; "
-                         "both need rows")
-    classes = names(arrays, "classes", int(y.max()) + 1, "{}")
-    group_names = None if group is None else names(arrays, "group_names", int(group.max()) + 1, "group {}")
+        raise ValueError(f"the split leaves train with {len(train)} rows and test with {len(test)}; both need rows")
     mean, std = channel_stats(train.x) if x.dtype == torch.uint8 else (None, None)
-    return RawDataset(train, test, classes, group_names, mean, std, source=str(path.resolve()))
+    return RawDataset(train, test, classes, group_names, mean, std, source=source)
+
+
+def load_npz(data: Path | None = None, download: bool = False) -> RawDataset:
+    """Arrays X, y[, group, split, classes, group_names] from one .npz (see the module docstring)."""
+    path = npz_file(data)
+    arrays = read_arrays(path)
+    try:
+        return from_arrays(arrays, str(path.resolve()))
+    except ValueError as error:  # say which file is wrong
+        raise ValueError(f"npz: {path}: {error}") from error

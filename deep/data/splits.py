@@ -31,9 +31,11 @@ def stratified_split(y: torch.Tensor, fraction: float, rng: np.random.Generator)
     """Split rows into (part, rest): part takes floor(fraction * n_k) random rows of each class k."""
     if not 0.0 <= fraction <= 1.0:
         raise ValueError(f"fraction must lie in [0, 1], got {fraction}")
-    num_classes = int(y.max()) + 1 if len(y) else 0
+    labels = y.numpy()
     part, rest = [], []
-    for rows in _class_indices(y, num_classes):
+    # Over the labels present, not range(max + 1): a huge label must not mean a huge loop. Absent classes drew
+    # nothing from rng before either, so the split is the same.
+    for rows in (np.flatnonzero(labels == k) for k in np.unique(labels)):
         shuffled = rng.permutation(rows)
         # The 1e-9 keeps exact products such as 0.3 * 10 from flooring one short.
         take = math.floor(fraction * len(rows) + 1e-9)

@@ -10,6 +10,7 @@ from torch import nn
 from deep.models.base import Classifier
 from deep.models.cnn import cnn
 from deep.models.imagenet import resnet50_imagenet
+from deep.models.lenet import lenet300100
 from deep.models.mlp import mlp
 from deep.models.resnet import resnet18, resnet50
 from deep.models.vgg import vgg16, vgg19
@@ -19,6 +20,7 @@ Builder = Callable[..., nn.Module]
 MODELS: dict[str, Builder] = {
     "mlp": mlp,
     "cnn": cnn,
+    "lenet300100": lenet300100,
     "resnet18": resnet18,
     "resnet50": resnet50,
     "vgg16": vgg16,
