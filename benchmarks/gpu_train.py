@@ -40,7 +40,8 @@ from deep.data.images import channel_stats  # noqa: E402
 from deep.query import train_query_model  # noqa: E402
 from deep.scores import SCORERS, QueryModel, Trace  # noqa: E402
 from deep.sweep import Setup  # noqa: E402
-from deep.train import Normalization, default_config, resolve_device  # noqa: E402
+from deep.data import default_config  # noqa: E402
+from deep.train import Normalization, resolve_device  # noqa: E402
 
 TARGETS = Targets(loader_speedup=3.0, bare_slowdown=1.25)
 QUERY_GOAL_SECONDS = 120.0

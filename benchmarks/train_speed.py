@@ -26,7 +26,7 @@ from benchmarks._common import (  # noqa: E402
 )
 from deep.data import load_dataset  # noqa: E402
 from deep.data.images import channel_stats  # noqa: E402
-from deep.train import default_config  # noqa: E402
+from deep.data import default_config  # noqa: E402
 
 TARGETS = Targets(loader_speedup=2.0, bare_slowdown=1.3)
 DEVICE = torch.device("cpu")

@@ -1,6 +1,9 @@
-"""Batch augmentation for image tensors: random crop with zero padding and horizontal flip, vectorised."""
+"""Batch augmentation for image tensors: a random shift (crop from a zero-padded copy, or translation) and a
+horizontal flip, vectorised over the batch."""
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -11,32 +14,46 @@ def default_padding(height: int) -> int:
     return height // 8
 
 
-def crop_flip(
-    x: torch.Tensor, generator: torch.Generator, padding: int | None = None, flip: bool = True
-) -> torch.Tensor:
-    """Randomly crop every image of a batch (N, C, H, W) from its zero-padded copy and flip half of them.
+def _offsets(n: int, pad: int, limit: float | None, generator: torch.Generator, device: torch.device) -> torch.Tensor:
+    """Where each crop starts in the padded image (N, 1): uniform in [0, 2 pad], or pad + round(U(-limit, limit))."""
+    if limit is None:
+        return torch.randint(0, 2 * pad + 1, (n, 1), device=device, generator=generator)
+    shift = torch.rand((n, 1), device=device, generator=generator) * (2 * limit) - limit
+    return pad + torch.round(shift).long()
 
-    Equivalent to torchvision's RandomCrop(H, padding) + RandomHorizontalFlip() applied per sample,
-    but done for the whole batch with one gather. Draws come from `generator`, which must live on
-    x's device. Works for any dtype (zero padding = black for uint8 images). The result has x's shape
-    and dtype and is laid out channels_last in memory.
+
+def crop_flip(
+    x: torch.Tensor, generator: torch.Generator, padding: int | None = None, flip: bool = True,
+    translate: float | None = None,
+) -> torch.Tensor:
+    """Randomly shift every image of a batch (N, C, H, W), filling with zeros, and flip half of them.
+
+    The shift is torchvision's RandomCrop(H, padding) (uniform integer offsets in [-padding, padding]), or with
+    `translate` t its RandomAffine(degrees=0, translate=(t, t)) (offsets round(U(-t W, t W)) and round(U(-t H, t H))),
+    followed by RandomHorizontalFlip(), done for the whole batch with one gather. Draws come from `generator`,
+    which must live on x's device. Works for any dtype (zero fill = black for uint8 images). The result has
+    x's shape and dtype and is laid out channels_last in memory.
     """
     if x.dim() != 4:
         raise ValueError(f"x must be a batch of images (N, C, H, W), got shape {tuple(x.shape)}")
     n, _, height, width = x.shape
+    if translate is not None and not 0 < translate < 1:
+        raise ValueError(f"translate must lie in (0, 1), got {translate}")
+    limits = (None, None) if translate is None else (translate * height, translate * width)
     pad = default_padding(height) if padding is None else padding
     if pad < 0:
         raise ValueError(f"padding must be >= 0, got {pad}")
+    pad_h, pad_w = (pad, pad) if translate is None else (math.ceil(limits[0]), math.ceil(limits[1]))
     device = x.device
     rows = torch.arange(height, device=device)
     cols = torch.arange(width, device=device)
-    top = torch.randint(0, 2 * pad + 1, (n, 1), device=device, generator=generator)
-    left = torch.randint(0, 2 * pad + 1, (n, 1), device=device, generator=generator)
+    top = _offsets(n, pad_h, limits[0], generator, device)
+    left = _offsets(n, pad_w, limits[1], generator, device)
     if flip:
         # A flipped crop reads the columns of the padded image right to left: the flip costs nothing extra.
         flipped = torch.rand((n, 1), device=device, generator=generator) < 0.5
         cols = torch.where(flipped, width - 1 - cols, cols)
-    padded = F.pad(x, (pad, pad, pad, pad)) if pad else x
+    padded = F.pad(x, (pad_w, pad_w, pad_h, pad_h)) if pad_h or pad_w else x
     # Indices (N, H, 1) and (N, 1, W) around the channel slice give (N, H, W, C); permuting back is free.
     sample = torch.arange(n, device=device)[:, None, None]
     out = padded[sample, :, (top + rows)[:, :, None], (left + cols)[:, None, :]]

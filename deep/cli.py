@@ -7,17 +7,16 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from deep.data import DATASETS, DEFAULT_ROOT
+from deep.data import DATASETS, DEFAULT_ROOT, default_config, option_flag
 from deep.methods import METHODS, MethodOptions
 from deep.models import MODELS
 from deep.prune import QUOTA_UNITS
 from deep.runs import CorruptRunError
-from deep.train import DivergedError
-from toy.quotas import ALLOCATIONS
 from deep.scores import SCORERS
 from deep.scores.forgetting import NEVER_LEARNED
 from deep.sweep import DEFAULT_DENSITIES, DEFAULT_PROTOCOLS, RECALL_SOURCES
-from deep.train import TrainConfig, default_config
+from deep.train import DivergedError, TrainConfig
+from toy.quotas import ALLOCATIONS
 
 
 def _key_value(text: str) -> tuple[str, int]:
@@ -51,7 +50,13 @@ def _add_setup(p: argparse.ArgumentParser) -> None:
                    help="make the training set long-tailed: class sizes decay exponentially from N_max to N_max/I")
     g.add_argument("--split-seed", type=int, default=0,
                    help="seed of the validation/test halving of the test split (default: 0)")
-    g.add_argument("--model", default="mlp", help=f"model name, one of {sorted(MODELS)} (default: mlp)")
+    for dataset, entry in DATASETS.items():
+        for key, option in entry.options.items():
+            g.add_argument(option_flag(dataset, key), type=option.type, default=None, dest=_option_dest(dataset, key),
+                           help=f"{option.help} (--dataset {dataset} only; default: {option.default})")
+    g.add_argument("--model", default=None,
+                   help=f"model name, one of {sorted(MODELS)} (default: the dataset's reference model, e.g. vgg16 on "
+                        "cifar10, resnet18 on tinyimagenet, mlp on small CPU data)")
     g.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda when available)")
     g.add_argument("--out", default="runs", metavar="DIR", help="run store folder (default: runs)")
     g.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -70,7 +75,13 @@ def _add_setup(p: argparse.ArgumentParser) -> None:
     t.add_argument("--gamma", type=float, help="learning-rate drop factor at each milestone")
     t.add_argument("--label-smoothing", type=float, help="label smoothing of the cross-entropy")
     t.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
-                   help="random crop + flip on image batches")
+                   help="random shift + flip on image batches")
+    t.add_argument("--crop-padding", type=int, default=None, metavar="PIXELS",
+                   help="shift by cropping from the zero-padded image (RandomCrop(H, padding)); default: the dataset's "
+                        "(4 on tinyimagenet, H/8 elsewhere)")
+    t.add_argument("--translate", type=float, default=None, metavar="T",
+                   help="shift by up to T times the image size instead (RandomAffine(translate=(T, T))); default: the "
+                        "dataset's (0.15 on CIFAR)")
     t.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None, help="torch.compile the model")
     q = p.add_argument_group("query stage (scores and DRoP's validation recalls)")
     q.add_argument("--query-inits", type=int, default=None,
@@ -78,10 +89,11 @@ def _add_setup(p: argparse.ArgumentParser) -> None:
                         "scorer's own, as in the reference code: 5 for el2n and grand, 1 for the others)")
     q.add_argument("--query-augment", action=argparse.BooleanOptionalAction, default=False,
                    help="augment the query trainings as the final ones (default: off, as in the reference code)")
-    q.add_argument("--recall-source", default="scorer", choices=RECALL_SOURCES,
+    q.add_argument("--recall-source", default=None, choices=RECALL_SOURCES,
                    help="where DRoP's validation recalls come from: scorer = the protocol's own query models "
                         "(random+drop: one model at 10%% of the schedule), as in the reference code; separate = "
-                        "query models of their own trained for --recall-epochs (default: scorer)")
+                        "query models of their own trained for --recall-epochs (default: the dataset's, scorer on "
+                        "the paper's datasets)")
     q.add_argument("--never-learned", default=None, choices=NEVER_LEARNED,
                    help="forgetting: rank never-learned samples last (score 0, pruned first: the reference code) or "
                         "first (kept first: Toneva et al.) (default: last)")
@@ -92,10 +104,11 @@ def _add_setup(p: argparse.ArgumentParser) -> None:
     q.add_argument("--recall-epochs", type=int, default=None,
                    help="query length of recall models that are not a scorer's: random+drop's under --recall-source "
                         "scorer (default: 10%% of the schedule), every DRoP run's under separate (default: all of it)")
-    q.add_argument("--recall-prior", type=float, default=1.0, metavar="ALPHA",
+    q.add_argument("--recall-prior", type=float, default=None, metavar="ALPHA",
                    help="smooth DRoP's validation recalls to (correct + ALPHA) / (n + 2 ALPHA) per class or group, so that "
                    "a unit with no error seen on a small validation set keeps some data; 0 = the raw recalls of the "
-                   "paper's Algorithm 1 (default: 1, Laplace's rule)")
+                   "paper's Algorithm 1 (default: the dataset's: 0 on the paper's datasets, 1 (Laplace's rule) on "
+                   "small CPU data)")
     q.add_argument("--quota-exponent", type=float, default=1.0, metavar="BETA",
                    help="DRoP keeps class k at a density proportional to error_k ** BETA; 1 = the paper's Algorithm 1, "
                         "BETA < 1 tempers the quotas towards proportional pruning (default: 1)")
@@ -117,6 +130,20 @@ def _add_setup(p: argparse.ArgumentParser) -> None:
                    help="jtt: epochs of the ERM identification model (default: a fifth of the schedule)")
 
 
+def _option_dest(dataset: str, key: str) -> str:
+    return option_flag(dataset, key)[2:].replace("-", "_")
+
+
+def _data_options(args: argparse.Namespace) -> dict:
+    """The dataset options given on the command line; a flag of another dataset is refused."""
+    given = {(dataset, key): getattr(args, _option_dest(dataset, key))
+             for dataset, entry in DATASETS.items() for key in entry.options}
+    wrong = [option_flag(d, k) for (d, k), v in given.items() if v is not None and d != args.dataset]
+    if wrong:
+        raise ValueError(f"{', '.join(wrong)} do(es) not apply to --dataset {args.dataset}")
+    return {key: value for (dataset, key), value in given.items() if value is not None and dataset == args.dataset}
+
+
 def _train_config(args: argparse.Namespace) -> TrainConfig:
     cfg = default_config(args.dataset, args.model)
     overrides = {
@@ -125,7 +152,14 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
         "label_smoothing": args.label_smoothing, "augment": args.augment, "compile": args.compile,
         "milestones": None if args.milestones is None else tuple(args.milestones),
     }
-    return replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
+    if args.crop_padding is not None and args.translate is not None:
+        raise ValueError("--crop-padding and --translate are two ways to shift images: give one of them")
+    shift = {}  # a shift given on the command line replaces the dataset's, whichever kind it is
+    if args.crop_padding is not None:
+        shift = {"crop_padding": args.crop_padding, "translate": None}
+    if args.translate is not None:
+        shift = {"translate": args.translate, "crop_padding": None}
+    return replace(cfg, **{k: v for k, v in overrides.items() if v is not None}, **shift)
 
 
 def _method_options(args: argparse.Namespace) -> MethodOptions:
@@ -143,6 +177,8 @@ def _setup(args: argparse.Namespace):
 
     if args.dataset not in DATASETS:
         raise ValueError(f"unknown dataset {args.dataset!r}: choose one of {sorted(DATASETS)}")
+    defaults = DATASETS[args.dataset].defaults
+    args.model = args.model or defaults.model
     if args.model not in MODELS:
         raise ValueError(f"unknown model {args.model!r}: choose one of {sorted(MODELS)}")
     for name, _ in args.query_epochs:
@@ -155,10 +191,12 @@ def _setup(args: argparse.Namespace):
         scorer_options.setdefault("forgetting", {})["never_learned"] = args.never_learned
     return Setup(
         dataset=args.dataset, model=args.model, train=_train_config(args), data=args.data,
-        imbalance=args.imbalance, split_seed=args.split_seed,
+        data_options=_data_options(args), imbalance=args.imbalance, split_seed=args.split_seed,
         query_inits=args.query_inits, query_epochs=dict(args.query_epochs), query_augment=args.query_augment,
-        recall_source=args.recall_source, recall_epochs=args.recall_epochs,
-        min_count=args.min_count, recall_prior=args.recall_prior, quota_exponent=args.quota_exponent,
+        recall_source=args.recall_source or defaults.recall_source, recall_epochs=args.recall_epochs,
+        min_count=args.min_count,
+        recall_prior=defaults.recall_prior if args.recall_prior is None else args.recall_prior,
+        quota_exponent=args.quota_exponent,
         allocation=args.allocation, method=args.method, quota_unit=args.quota_unit,
         method_options=_method_options(args), scorer_options=scorer_options,
     )

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
+from deep.data import DATASETS
 from deep.methods import METHODS, MethodOptions
 from deep.prune import QUOTA_UNITS, Protocol, parse_protocol
 from deep.scores import SCORERS
@@ -41,6 +42,7 @@ class Setup:
     model: str
     train: TrainConfig
     data: str | None = None
+    data_options: dict = field(default_factory=dict)  # the dataset's declared options (e.g. mnist1d's samples)
     imbalance: float | None = None
     split_seed: int = 0
     query_inits: int | None = None  # query models per scorer; None = each scorer's own (Scorer.inits)
@@ -78,8 +80,10 @@ class Setup:
             SCORERS[name].resolve_options(name, options)
 
     def dataset_key(self) -> dict:
-        """What identifies the data."""
-        return {"name": self.dataset, "data": self.data, "imbalance": self.imbalance, "split_seed": self.split_seed}
+        """What identifies the data (options only for datasets that declare any, so other keys never change)."""
+        key = {"name": self.dataset, "data": self.data, "imbalance": self.imbalance, "split_seed": self.split_seed}
+        options = DATASETS[self.dataset].resolve(self.dataset, self.data_options) if self.dataset in DATASETS else {}
+        return {**key, "options": options} if options else key
 
     def epochs_for(self, scorer: str) -> int:
         """Query length of a scorer's query models."""

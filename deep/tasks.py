@@ -82,8 +82,8 @@ class Outcome:
 @lru_cache(maxsize=4)
 def _load(key: str, download: bool) -> Dataset:
     spec = json.loads(key)
-    return load_dataset(spec["name"], spec["data"], seed=spec["split_seed"], imbalance=spec["imbalance"],
-                        download=download)
+    return load_dataset(spec["name"], spec["data"], options=spec.get("options"), seed=spec["split_seed"],
+                        imbalance=spec["imbalance"], download=download)
 
 
 def dataset(key: dict, download: bool = False) -> Dataset:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -24,103 +24,14 @@ from deep.augment import crop_flip
 from deep.checkpoint import Checkpointing
 from deep.data.base import Split
 from deep.metrics import classification_metrics
+from deep.schedule import TrainConfig, scaled_epochs
+
+__all__ = ["TrainConfig", "scaled_epochs", "train", "predict", "resolve_device", "autocast", "DivergedError"]
 
 Normalization = tuple[Sequence[float], Sequence[float]]
 LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 WeightsLike = torch.Tensor | np.ndarray | Sequence[float]
 PREDICT_BATCH = 1024  # rows per forward pass when predicting: larger than any training batch, small enough for 224 px
-
-
-def scaled_epochs(epochs: int, density: float) -> int:
-    """Epochs for training on a fraction `density` of the data: int((0.5 + 0.5 d) E / d), the reference code's rule."""
-    if not 0 < density <= 1:
-        raise ValueError(f"density must lie in (0, 1], got {density}")
-    return int((0.5 + 0.5 * density) * epochs / density)
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """SGD hyper-parameters and schedule: LR drops by `gamma` at each of `milestones` (epochs, 1-based ends)."""
-
-    epochs: int
-    batch_size: int
-    lr: float
-    momentum: float = 0.9
-    nesterov: bool = False
-    weight_decay: float = 5e-4
-    milestones: tuple[int, ...] = ()
-    gamma: float = 0.2
-    label_smoothing: float = 0.0
-    augment: bool = True  # random crop (padding H // 8) + horizontal flip; only applies to image inputs (N, C, H, W)
-    compile: bool = False  # torch.compile the model for training (worth it on a GPU)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "milestones", tuple(int(m) for m in self.milestones))
-        checks = {
-            # 0 epochs = the model stays at its init: the query stage of a scorer that needs no training.
-            "epochs must be >= 0": self.epochs >= 0,
-            "batch_size must be >= 1": self.batch_size >= 1,
-            "lr must be > 0": self.lr > 0,
-            "momentum must be >= 0": self.momentum >= 0,
-            "nesterov needs momentum > 0": not self.nesterov or self.momentum > 0,
-            "weight_decay must be >= 0": self.weight_decay >= 0,
-            "gamma must be > 0": self.gamma > 0,
-            "label_smoothing must lie in [0, 1)": 0 <= self.label_smoothing < 1,
-            "milestones must be strictly increasing positive epochs": all(
-                a < b for a, b in zip((0, *self.milestones), self.milestones)
-            ),
-        }
-        failed = [message for message, ok in checks.items() if not ok]
-        if failed:
-            raise ValueError(f"invalid TrainConfig ({'; '.join(failed)}): {self}")
-
-    def scaled_for_density(self, density: float) -> TrainConfig:
-        """This config for a fraction `density` of the data: E' = scaled_epochs(E, d), milestones m -> int(m E' / E)
-        (the reference code's `epochs_correction`)."""
-        epochs = scaled_epochs(self.epochs, density)
-        return replace(self, epochs=epochs, milestones=_milestones(self.milestones, epochs / self.epochs))
-
-    def truncated(self, epochs: int) -> TrainConfig:
-        """The schedule stopped after `epochs` epochs: milestones past the end drop out (JTT's identification model)."""
-        return replace(self, epochs=epochs, milestones=tuple(m for m in self.milestones if m < epochs))
-
-    def compressed(self, epochs: int) -> TrainConfig:
-        """The whole schedule squeezed into `epochs` epochs, milestones m -> int(m epochs / E) (the reference code's
-        short query trainings: 16 of 160 epochs drop the LR at 8 and 12 instead of 80 and 120)."""
-        if self.epochs == 0:
-            return replace(self, epochs=epochs)
-        return replace(self, epochs=epochs, milestones=_milestones(self.milestones, epochs / self.epochs))
-
-
-def _milestones(milestones: tuple[int, ...], factor: float) -> tuple[int, ...]:
-    """int(m * factor) for each milestone, once each; those that fall to epoch 0 drop out."""
-    return tuple(sorted({int(m * factor) for m in milestones} - {0}))
-
-
-# Reference protocols; key (dataset, model), "*" = any model. CIFAR (VGG-16/19) and TinyImageNet (ResNet-18)
-# follow the DRoP paper. Waterbirds follows the group-DRO literature for a pretrained ResNet-50 (fine-tuning: small
-# LR, no schedule, no augmentation). The CPU-sized entries reach >= 95% test accuracy on digits with the mlp in a
-# few seconds (measured: see tests/test_train.py); npz holds arrays of unknown size and starts from the same.
-_CPU = TrainConfig(epochs=30, batch_size=64, lr=0.05, weight_decay=5e-4, milestones=(20,), augment=False)
-DEFAULT_CONFIGS: dict[tuple[str, str], TrainConfig] = {
-    ("cifar10", "*"): TrainConfig(160, 128, 0.1, weight_decay=5e-4, milestones=(80, 120), gamma=0.2),
-    ("cifar100", "*"): TrainConfig(160, 128, 0.1, weight_decay=5e-4, milestones=(80, 120), gamma=0.2),
-    ("tinyimagenet", "*"): TrainConfig(200, 256, 0.2, weight_decay=5e-4, milestones=(100, 150), gamma=0.2),
-    ("waterbirds", "*"): TrainConfig(50, 64, 1e-3, weight_decay=1e-4, augment=False),
-    ("digits", "*"): _CPU,
-    ("spurious_digits", "*"): _CPU,
-    ("debug", "*"): _CPU,
-    ("npz", "*"): _CPU,
-}
-
-
-def default_config(dataset: str, model: str) -> TrainConfig:
-    """The reference training protocol for `model` on `dataset` (an exact entry first, then the dataset's "*")."""
-    for key in ((dataset, model), (dataset, "*")):
-        if key in DEFAULT_CONFIGS:
-            return DEFAULT_CONFIGS[key]
-    known = sorted({name for name, _ in DEFAULT_CONFIGS})
-    raise ValueError(f"no default training config for dataset {dataset!r}: known datasets are {', '.join(known)}")
 
 
 class InputPipeline:
@@ -273,6 +184,7 @@ def _train_epoch(
     loss_fn: LossFn,
     augment: torch.Generator | None,
     on_batch: Sequence[BatchCallback],
+    cfg: TrainConfig,
 ) -> float:
     """One pass over `bounds` of the permutation `order`; returns the mean training loss (one host sync)."""
     net.train()
@@ -281,7 +193,7 @@ def _train_epoch(
         idx = order[start:stop]
         xb = x[idx]
         if augment is not None:
-            xb = crop_flip(xb, augment)
+            xb = crop_flip(xb, augment, padding=cfg.crop_padding, translate=cfg.translate)
         with autocast(inputs.device):
             logits = net(inputs(xb))
         logits = logits.float()
@@ -397,7 +309,7 @@ def train(
             order = torch.randperm(len(train), generator=shuffle).to(device)
             loss = _train_epoch(
                 net, optimizer, x, y, order, bounds, inputs, loss_fn or _cross_entropy(weights, cfg.label_smoothing),
-                augment, on_batch,
+                augment, on_batch, cfg,
             )
             if not math.isfinite(loss):
                 raise DivergedError(

@@ -78,3 +78,25 @@ def test_rejects_non_image_batches() -> None:
         crop_flip(torch.zeros(4, 10), torch.Generator())
     with pytest.raises(ValueError, match="padding"):
         crop_flip(torch.zeros(1, 1, 4, 4), torch.Generator(), padding=-1)
+
+
+def test_translate_follows_random_affine_shift_distribution() -> None:
+    """translate=t shifts by round(U(-t H, t H)) pixels with zero fill: at t = 0.15 on 32 px, shifts -5..5 with the
+    outer two rare (each (4.8 - 4.5) / 9.6 of the mass), as torchvision's RandomAffine(translate=(0.15, 0.15))."""
+    n, size = 4000, 32
+    x = torch.zeros(n, 1, size, size, dtype=torch.uint8)
+    x[:, :, size // 2, size // 2] = 255  # one bright pixel: where it lands is the shift
+    out = crop_flip(x, torch.Generator().manual_seed(0), translate=0.15, flip=False)
+    rows, cols = (out[:, 0] == 255).nonzero()[:, 1], (out[:, 0] == 255).nonzero()[:, 2]
+    assert len(rows) == n  # never shifted out of the image at 15%
+    shifts = torch.cat([rows, cols]) - size // 2
+    assert int(shifts.abs().max()) == 5
+    outer = float((shifts.abs() == 5).float().mean())
+    assert outer == pytest.approx(2 * 0.3 / 9.6, abs=0.02)
+    inner = torch.bincount(shifts[shifts.abs() < 5] + 4, minlength=9).float() / len(shifts)
+    assert torch.allclose(inner, torch.full((9,), 1 / 9.6), atol=0.015)  # uniform over -4..4
+
+
+def test_translate_and_padding_are_validated() -> None:
+    with pytest.raises(ValueError, match="translate"):
+        crop_flip(_images(2, 1, 8, 8), torch.Generator(), translate=1.5)

@@ -14,7 +14,7 @@ import torch
 from deep.data import DATASETS, DatasetEntry, RawDataset, Split, load_dataset
 from deep.data.cifar import CIFAR10, CIFAR100
 
-from test_data import write_cifar
+from tests.test_data import write_cifar
 
 
 def split(y: list[int], x: torch.Tensor | None = None, group: list[int] | None = None) -> Split:

@@ -17,7 +17,7 @@ from deep.data import DATASETS, load_dataset
 from deep.data.mnist import FILES, LAYOUT, MIRROR
 from deep.models import build_model
 
-from test_data import write_idx, write_mnist
+from tests.test_data import write_idx, write_mnist
 
 
 @pytest.mark.parametrize("gz", [False, True])

@@ -63,10 +63,14 @@ def test_el2n_hand_computed_from_the_trained_model() -> None:
     np.testing.assert_allclose(scores, [math.sqrt(0.5), 0.75 * math.sqrt(2.0), 0.0], atol=1e-6)
 
 
-def test_forgetting_counts_transitions_and_ranks_never_learned_highest() -> None:
+def test_forgetting_counts_transitions_and_ranks_never_learned_as_asked() -> None:
     correct = np.array([[1, 0, 1, 0], [0, 1, 1, 1], [0, 0, 0, 0], [1, 1, 0, 0], [0, 1, 0, 1]], dtype=bool)
-    scores = SCORERS["forgetting"].score(query([0, 1, 0, 1, 0], correct=correct.T))  # trace rows are epochs
-    np.testing.assert_array_equal(scores, [2, 0, 5, 1, 1])
+    first = SCORERS["forgetting"].score(query([0, 1, 0, 1, 0], correct=correct.T, never_learned="first"))
+    np.testing.assert_array_equal(first, [2, 0, 5, 1, 1])  # trace rows are epochs; never learned -> E + 1
+    last = SCORERS["forgetting"].score(query([0, 1, 0, 1, 0], correct=correct.T, never_learned="last"))
+    np.testing.assert_array_equal(last, [2, 0, 0, 1, 1])  # the reference code: no event, so score 0
+    with pytest.raises(ValueError, match="never-learned"):
+        SCORERS["forgetting"].score(query([0], correct=np.ones((2, 1), bool), never_learned="middle"))
 
 
 def test_dynamic_uncertainty_hand_computed() -> None:
@@ -117,7 +121,7 @@ def test_forgetting_matches_a_loop_over_epochs(correct: np.ndarray) -> None:
             events += int(previous and not now)
             previous = now
         expected.append(events if column.any() else len(column) + 1)
-    np.testing.assert_array_equal(forgetting_events(correct), expected)
+    np.testing.assert_array_equal(forgetting_events(correct, "first"), expected)
 
 
 @settings(max_examples=25, deadline=None)

@@ -13,12 +13,12 @@ from hypothesis import strategies as st
 from sklearn.datasets import load_digits
 from torch import nn
 
+from deep.data import DATASETS, default_config
 from deep.data.base import Split
+from deep.models import MODELS
 from deep.train import (
-    DEFAULT_CONFIGS,
     EpochState,
     TrainConfig,
-    default_config,
     predict,
     scaled_epochs,
     train,
@@ -261,10 +261,17 @@ def test_default_configs() -> None:
     )
     tiny = default_config("tinyimagenet", "resnet18")
     assert (tiny.lr, tiny.batch_size, tiny.epochs, tiny.milestones) == (0.2, 256, 200, (100, 150))
+    assert (tiny.weight_decay, tiny.crop_padding, tiny.translate) == (1e-4, 4, None)  # the reference code's
+    cifar10 = default_config("cifar10", "vgg16")
+    assert (cifar10.weight_decay, cifar10.translate, cifar10.crop_padding) == (1e-4, 0.15, None)
     assert default_config("waterbirds", "resnet50_imagenet").milestones == ()
-    assert all(isinstance(cfg, TrainConfig) for cfg in DEFAULT_CONFIGS.values())
-    with pytest.raises(ValueError, match="cifar10"):
-        default_config("mnist", "mlp")
+    lenet = default_config("mnist", "lenet300100")
+    assert (lenet.lr, lenet.weight_decay, lenet.batch_size, lenet.epochs, lenet.milestones) == (
+        0.1, 5e-4, 128, 160, (40, 80, 120))
+    assert all(isinstance(entry.defaults.schedule(entry.defaults.model), TrainConfig) for entry in DATASETS.values())
+    assert all(entry.defaults.model in MODELS for entry in DATASETS.values())
+    with pytest.raises(ValueError, match="unknown dataset"):
+        default_config("nope", "mlp")
 
 
 def test_digits_default_reaches_95_percent() -> None:

@@ -14,40 +14,45 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from deep.data import mnist1d
+from deep.data import cifar, mnist, mnist1d, tinyimagenet, waterbirds
 from deep.data.base import Dataset, RawDataset, Split
 from deep.data.checks import check_evaluation, check_raw
-from deep.data.cifar import load_cifar10, load_cifar100
 from deep.data.debug import load_debug, load_debug_images
 from deep.data.digits import load_digits
 from deep.data.files import DEFAULT_ROOT
-from deep.data.mnist import load_mnist
 from deep.data.npz import load_npz
-from deep.data.registry import DatasetEntry, Loader, Option, option_flag
+from deep.data.registry import CPU_DEFAULTS, DatasetEntry, Defaults, Loader, Option, option_flag
 from deep.data.splits import long_tail_indices, stratified_split
 from deep.data.spurious_digits import load_spurious_digits
-from deep.data.tinyimagenet import load_tinyimagenet
-from deep.data.waterbirds import load_waterbirds
+from deep.schedule import TrainConfig
 
+# Small CPU data take deep.data.registry.CPU_DEFAULTS; the paper's datasets declare the paper's protocol.
 DATASETS: dict[str, DatasetEntry] = {
     "digits": DatasetEntry(load_digits),
     "mnist1d": mnist1d.DATASET,
-    "mnist": DatasetEntry(load_mnist),
+    "mnist": mnist.DATASET,
     "npz": DatasetEntry(load_npz),
-    "cifar10": DatasetEntry(load_cifar10),
-    "cifar100": DatasetEntry(load_cifar100),
-    "tinyimagenet": DatasetEntry(load_tinyimagenet),
-    "waterbirds": DatasetEntry(load_waterbirds),
+    "cifar10": cifar.CIFAR10_DATASET,
+    "cifar100": cifar.CIFAR100_DATASET,
+    "tinyimagenet": tinyimagenet.DATASET,
+    "waterbirds": waterbirds.DATASET,
     "debug": DatasetEntry(load_debug),
-    "debug_images": DatasetEntry(load_debug_images),
+    "debug_images": DatasetEntry(load_debug_images, defaults=Defaults("cnn", CPU_DEFAULTS.train, recall_prior=1.0)),
     "spurious_digits": DatasetEntry(load_spurious_digits),
 }
 
 # Independent random streams per use of the run seed, so that changing one never shifts the other.
 VAL_STREAM, IMBALANCE_STREAM = 0, 1
 
-__all__ = ["DATASETS", "DEFAULT_ROOT", "Dataset", "DatasetEntry", "Loader", "Option", "RawDataset", "Split",
-           "load_dataset", "option_flag"]
+__all__ = ["DATASETS", "DEFAULT_ROOT", "Dataset", "DatasetEntry", "Defaults", "Loader", "Option", "RawDataset",
+           "Split", "default_config", "load_dataset", "option_flag"]
+
+
+def default_config(dataset: str, model: str) -> TrainConfig:
+    """The reference schedule of `model` on `dataset`, as its registry entry declares it."""
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; choose one of: {', '.join(DATASETS)}")
+    return DATASETS[dataset].defaults.schedule(model)
 
 
 def class_counts(split: Split, num_classes: int) -> list[int]:

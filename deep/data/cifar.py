@@ -18,6 +18,8 @@ import torch
 from deep.data.base import RawDataset, Split
 from deep.data.files import Archive, Layout, find_folder
 from deep.data.images import channel_stats
+from deep.data.registry import DatasetEntry, Defaults
+from deep.schedule import TrainConfig
 
 SOURCE = "https://www.cs.toronto.edu/~kriz/cifar.html (the CIFAR python version)"
 
@@ -120,3 +122,14 @@ def load_cifar10(data: Path | None = None, download: bool = False) -> RawDataset
 def load_cifar100(data: Path | None = None, download: bool = False) -> RawDataset:
     """CIFAR-100: 50,000 train and 10,000 test images, uint8 (N, 3, 32, 32), 100 fine classes."""
     return load_cifar(CIFAR100, data, download)
+
+
+def _cifar_schedule(weight_decay: float) -> TrainConfig:
+    """The reference code's CIFAR schedule: SGD lr 0.1, batch 128, 160 epochs, x0.2 at 80 and 120, translate 0.15 + flip."""
+    return TrainConfig(160, 128, 0.1, momentum=0.9, weight_decay=weight_decay, milestones=(80, 120), gamma=0.2,
+                       translate=0.15)
+
+
+# VGG-16 on CIFAR-10 (weight decay 1e-4) and VGG-19 on CIFAR-100 (5e-4), as the reference code's config.py.
+CIFAR10_DATASET = DatasetEntry(load_cifar10, defaults=Defaults("vgg16", {"*": _cifar_schedule(1e-4)}))
+CIFAR100_DATASET = DatasetEntry(load_cifar100, defaults=Defaults("vgg19", {"*": _cifar_schedule(5e-4)}))

@@ -19,6 +19,8 @@ import torch
 from deep.data.base import RawDataset, Split
 from deep.data.files import Archive, Layout, find_folder
 from deep.data.images import channel_stats
+from deep.data.registry import DatasetEntry, Defaults
+from deep.schedule import TrainConfig
 
 MIRROR = "https://ossci-datasets.s3.amazonaws.com/mnist/"
 # md5 of the gzipped files, as torchvision's MNIST lists them.
@@ -74,3 +76,9 @@ def load_mnist(data: Path | None = None, download: bool = False) -> RawDataset:
     mean, std = channel_stats(train.x)
     return RawDataset(train, test, [str(k) for k in range(NUM_CLASSES)], mean=mean, std=std,
                       source=str(folder.resolve()))
+
+
+# LeNet-300-100 as the reference code's config.py: SGD lr 0.1, weight decay 5e-4, batch 128, 160 epochs, x0.2 at
+# 40, 80 and 120. No augmentation: crop + flip are wrong for digits (the reference's 4-degree rotation is not used).
+DATASET = DatasetEntry(load_mnist, defaults=Defaults("lenet300100", {"*": TrainConfig(
+    160, 128, 0.1, momentum=0.9, weight_decay=5e-4, milestones=(40, 80, 120), gamma=0.2, augment=False)}))

@@ -14,6 +14,8 @@ import torch
 from deep.data.base import RawDataset, Split
 from deep.data.files import Archive, Layout, find_folder
 from deep.data.images import channel_stats, read_images
+from deep.data.registry import DatasetEntry, Defaults
+from deep.schedule import TrainConfig
 
 SIZE = 64
 URL = "http://cs231n.stanford.edu/tiny-imagenet-200.zip"
@@ -78,3 +80,9 @@ def load_tinyimagenet(data: Path | None = None, download: bool = False) -> RawDa
     test = read_split(*val_files(folder, wnids), desc="tinyimagenet val")
     mean, std = channel_stats(train.x)
     return RawDataset(train, test, class_names(folder, wnids), mean=mean, std=std, source=str(folder.resolve()))
+
+
+# ResNet-18 as the reference code's config.py: SGD lr 0.2, weight decay 1e-4, batch 256, 200 epochs, x0.2 at 100 and
+# 150; RandomCrop(64, padding=4) + flip as its data/vision/tinyimagenet.py.
+DATASET = DatasetEntry(load_tinyimagenet, defaults=Defaults("resnet18", {"*": TrainConfig(
+    200, 256, 0.2, momentum=0.9, weight_decay=1e-4, milestones=(100, 150), gamma=0.2, crop_padding=4)}))
