@@ -243,7 +243,16 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.seeds < 1:
         raise ValueError(f"--seeds must be >= 1 (seeds 0 .. N-1 are run), got {args.seeds}")
     setup = _setup(args)
-    tasks = plan(setup, args.protocols, args.densities, list(range(args.seeds)), download=args.download)
+    seeds = list(range(args.seeds))
+    if args.dry_run:
+        import json
+
+        from deep.sweep import dry_run
+
+        tasks = plan(setup, args.protocols, args.densities, seeds, read_data=False)
+        print(json.dumps(dry_run(setup, tasks, args.protocols), indent=2))
+        return 0
+    tasks = plan(setup, args.protocols, args.densities, seeds, download=args.download)
     options = LaunchOptions(
         workers=args.workers, progress=not args.no_progress, cluster=args.submitit_cluster, partition=args.partition,
         time_min=args.time, gpus_per_task=args.gpus_per_task, cpus_per_task=args.cpus_per_task, mem_gb=args.mem,
@@ -303,6 +312,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--densities", type=float, nargs="+", default=DEFAULT_DENSITIES,
                    help="densities d in (0, 1] (default: 0.1 ... 0.9)")
     p.add_argument("--seeds", type=int, default=3, help="number of seeds, run as 0 .. N-1 (default: 3)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the fully resolved plan as JSON (settings, every query and final task with its epochs, "
+                        "the total in full-data-epoch equivalents) without reading data or training anything")
     from deep.launch import LAUNCHERS
 
     w = p.add_argument_group("workers (they share only the run store: any number may run one sweep, and a "

@@ -24,7 +24,8 @@ from deep.data import DATASETS
 from deep.methods import METHODS, MethodOptions
 from deep.prune import QUOTA_UNITS, Protocol, parse_protocol
 from deep.scores import SCORERS
-from deep.tasks import Task, dataset
+from deep.methods.jtt import identification_epochs
+from deep.tasks import Task, closure, dataset
 from deep.train import TrainConfig
 from toy.quotas import ALLOCATIONS
 
@@ -178,9 +179,11 @@ def density_key(density: float) -> float:
 
 
 def check(
-    setup: Setup, protocols: list[str], densities: list[float], seeds: list[int], download: bool = False
+    setup: Setup, protocols: list[str], densities: list[float], seeds: list[int], download: bool = False,
+    read_data: bool = True,
 ) -> list[Protocol]:
-    """Validate a grid before any training: protocol names, densities, seeds, query lengths, groups for group quotas."""
+    """Validate a grid before any training: protocol names, densities, seeds, query lengths, and (`read_data`) the
+    dataset itself, with groups for group quotas."""
     parsed = [parse_protocol(name, frozenset(SCORERS)) for name in protocols]
     if setup.train.epochs < 1:
         raise ValueError(f"--epochs must be >= 1 for the final models, got {setup.train.epochs}")
@@ -199,6 +202,8 @@ def check(
                 )
         if p.needs_recalls and setup.recall_recipe(p.scorer)[0] < 1:
             raise ValueError("DRoP needs validation recalls from at least 1 query epoch: raise --recall-epochs")
+    if not read_data:
+        return parsed
     data = dataset(setup.dataset_key(), download)  # loaded (and validated) before anything trains
     if setup.quota_unit == "group" and any(p.uses_quotas for p in parsed):
         if data.num_groups == 0:
@@ -209,10 +214,11 @@ def check(
 
 
 def plan(
-    setup: Setup, protocols: list[str], densities: list[float], seeds: list[int], download: bool = False
+    setup: Setup, protocols: list[str], densities: list[float], seeds: list[int], download: bool = False,
+    read_data: bool = True,
 ) -> list[Task]:
     """The final runs of the grid (`full` once per seed), validated before anything trains; each carries its inputs."""
-    parsed = check(setup, protocols, densities, seeds, download)
+    parsed = check(setup, protocols, densities, seeds, download, read_data)
     finals = {}
     for seed in seeds:
         for p in parsed:
@@ -220,3 +226,47 @@ def plan(
                 task = final_task(setup, p, d, seed)
                 finals.setdefault(task.key, task)
     return list(finals.values())
+
+
+def full_data_epochs(task: Task) -> float:
+    """A task's training in full-data-epoch equivalents: query epochs, or a final run's epochs times its density
+    (plus JTT's identification epochs); scores and recalls tasks train nothing."""
+    config = task.config
+    if task.kind == "query":
+        return float(config["train"]["epochs"])
+    if task.kind != "final":
+        return 0.0
+    epochs = config["train"]["epochs"]
+    if config["method"] == "jtt":
+        epochs += identification_epochs(MethodOptions(**config["method_options"]), epochs)
+    return epochs * config["density"]
+
+
+def dry_run(setup: Setup, finals: list[Task], protocols: list[str]) -> dict:
+    """The fully resolved plan of a sweep, as JSON-ready data: settings, every task and the total training."""
+    parsed = [parse_protocol(name, frozenset(SCORERS)) for name in protocols]
+    scorers = sorted({p.scorer for p in parsed if p.scorer is not None})
+    tasks = closure(finals)
+    return {
+        "dataset": setup.dataset_key(),
+        "model": setup.model,
+        "method": setup.method,
+        "method_options": METHODS[setup.method].config(setup.method_options),
+        "quota_unit": setup.quota_unit,
+        "train": asdict(setup.train),
+        "query": {name: {"epochs": setup.epochs_for(name), "inits": setup.inits_for(name),
+                         "options": scorer_options(setup, name)} for name in scorers},
+        "recalls": {p.name: dict(zip(("epochs", "inits"), setup.recall_recipe(p.scorer)))
+                    for p in parsed if p.needs_recalls},
+        "recall_prior": setup.recall_prior,
+        "recall_source": setup.recall_source,
+        "allocation": setup.allocation,
+        "quota_exponent": setup.quota_exponent,
+        "tasks": [{"kind": t.kind, "key": t.key, "epochs": t.config["train"]["epochs"] if "train" in t.config else 0,
+                   **({k: t.config[k] for k in ("protocol", "density", "seed")} if t.kind == "final" else {}),
+                   **({k: t.config[k] for k in ("seed", "init")} if t.kind == "query" else {}),
+                   **({"scorer": t.config["scorer"]} if t.kind == "scores" else {}),
+                   "full_data_epochs": full_data_epochs(t)} for t in tasks],
+        "counts": {kind: sum(t.kind == kind for t in tasks) for kind in ("query", "scores", "recalls", "final")},
+        "total_full_data_epochs": round(sum(full_data_epochs(t) for t in tasks), 1),
+    }

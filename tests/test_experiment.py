@@ -3,6 +3,7 @@ exactly from checkpoints, extending stores, concurrent sweeps, and errors before
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -283,3 +284,36 @@ def test_quota_exponent_and_allocation_reach_the_counts_and_the_report(tmp_path:
     assert "quota_exponent" in format_table(load_results(tmp_path))
     summary = format_summary(load_results(tmp_path))
     assert "random+drop (β=0.5, count allocation)" in summary
+
+
+def test_dry_run_prints_the_resolved_plan_without_data_or_training(
+    tmp_path: Path, trainings: Counter, capsys: pytest.CaptureFixture
+) -> None:
+    out = tmp_path / "runs"
+    argv = ["sweep", "--dataset", "cifar100", "--data", str(tmp_path / "nowhere"), "--dry-run", "--out", str(out)]
+    assert main(argv) == 0  # the data folder does not exist: nothing is read
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["model"] == "vgg19" and plan["train"]["epochs"] == 160 and plan["train"]["milestones"] == [80, 120]
+    assert plan["train"]["weight_decay"] == 5e-4 and plan["train"]["translate"] == 0.15
+    assert plan["query"]["el2n"] == {"epochs": 16, "inits": 5, "options": {}}  # 5 inits at 10% of the schedule
+    assert plan["recalls"] == {"el2n+drop": {"epochs": 16, "inits": 5}, "random+drop": {"epochs": 16, "inits": 1}}
+    assert (plan["recall_prior"], plan["recall_source"], plan["allocation"]) == (0.0, "scorer", "density")
+    # 6 protocols x 9 densities x 3 seeds, full once per seed; 5 el2n query models per seed, random+drop's recall
+    # model being el2n's first.
+    assert plan["counts"] == {"query": 15, "scores": 3, "recalls": 6, "final": 3 + 5 * 9 * 3}
+    finals = [t for t in plan["tasks"] if t["kind"] == "final"]
+    full = next(t for t in finals if t["protocol"] == "full")
+    assert full["full_data_epochs"] == 160
+    pruned = next(t for t in finals if t["protocol"] == "random" and t["density"] == 0.1)
+    assert pruned["epochs"] == int(0.55 * 160 / 0.1) and pruned["full_data_epochs"] == pytest.approx(0.1 * pruned["epochs"])
+    assert plan["total_full_data_epochs"] == pytest.approx(sum(t["full_data_epochs"] for t in plan["tasks"]), abs=0.1)
+    assert trainings == Counter() and not out.exists()
+
+
+def test_dataset_defaults_reach_the_runs(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["sweep", "--dataset", "digits", "--protocols", "random+drop", "--dry-run", *GRID]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert (plan["model"], plan["recall_prior"]) == ("mlp", 1.0)  # small CPU data: Laplace-smoothed recalls
+    assert main(["sweep", "--dataset", "digits", "--protocols", "random+drop", "--recall-prior", "0", "--dry-run",
+                 *GRID]) == 0
+    assert json.loads(capsys.readouterr().out)["recall_prior"] == 0.0

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from deep.methods.base import Method, MethodInput, Plan, every_row, weighted_loss
+from deep.methods.base import Method, MethodInput, MethodOptions, Plan, every_row, weighted_loss
 from deep.models import build_model
 from deep.seeds import derive
 from deep.train import predict, train
@@ -19,11 +19,11 @@ from deep.train import predict, train
 IDENTIFICATION_FRACTION = 0.2  # default T / E: JTT's Waterbirds setting, 60 of 300 epochs
 
 
-def identification_epochs(data: MethodInput) -> int:
-    """T: --jtt-epochs, else a fifth of the final schedule (at least 1)."""
-    if data.options.jtt_epochs is not None:
-        return data.options.jtt_epochs
-    return max(1, round(IDENTIFICATION_FRACTION * data.cfg.epochs))
+def identification_epochs(options: MethodOptions, epochs: int) -> int:
+    """T: --jtt-epochs, else a fifth of the final schedule of `epochs` epochs (at least 1)."""
+    if options.jtt_epochs is not None:
+        return options.jtt_epochs
+    return max(1, round(IDENTIFICATION_FRACTION * epochs))
 
 
 def identification_errors(data: MethodInput) -> torch.Tensor:
@@ -31,7 +31,7 @@ def identification_errors(data: MethodInput) -> torch.Tensor:
     seed = derive(data.seed, "jtt")
     torch.manual_seed(seed)
     model = build_model(data.model, data.num_classes, data.input_shape)
-    cfg = data.cfg.truncated(identification_epochs(data))
+    cfg = data.cfg.truncated(identification_epochs(data.options, data.cfg.epochs))
     train(model, data.train, cfg, seed=seed, device=data.device, normalization=data.normalization, progress=False)
     logits = predict(model, data.train.x, normalization=data.normalization, device=data.device)
     return logits.argmax(1) != data.train.y
@@ -41,7 +41,7 @@ def prepare(data: MethodInput) -> Plan:
     """All kept rows, the identification model's errors weighted by lambda (a resumed run keeps its errors)."""
     errors = identification_errors(data) if data.resume is None else data.resume["errors"].bool()
     weights = torch.where(errors, data.options.jtt_upweight, 1.0).to(data.device)
-    summary = {"identification_epochs": identification_epochs(data), "errors": int(errors.sum())}
+    summary = {"identification_epochs": identification_epochs(data.options, data.cfg.epochs), "errors": int(errors.sum())}
     return Plan(
         every_row(data),
         loss_fn=weighted_loss(lambda y, idx: weights[idx], data.cfg.label_smoothing),
