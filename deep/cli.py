@@ -7,6 +7,8 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+
 from deep.data import DATASETS, DEFAULT_ROOT, default_config, option_flag
 from deep.methods import METHODS, MethodOptions
 from deep.models import MODELS
@@ -276,6 +278,43 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prune(args: argparse.Namespace) -> int:
+    """Choose the rows a protocol keeps of your own labels (and scores, recalls, groups); write their indices."""
+    from deep.prune import keep, recalls_from_predictions
+    from deep.vectors import read_labels, read_vector, write_vector
+
+    labels = read_labels(args.labels, "--labels")
+    groups = None if args.groups is None else read_labels(args.groups, "--groups")
+    scores = None
+    if args.scores is not None:
+        scores, ids = read_vector(args.scores, "--scores")
+        if ids is not None:
+            raise ValueError("--scores by sample id needs a dataset to look the ids up: give one score per row here, "
+                             "in the order of --labels")
+    if args.recalls is not None and args.val_labels is not None:
+        raise ValueError("give --recalls, or --val-labels with --val-predictions, not both")
+    recalls = None
+    if args.recalls is not None:
+        recalls = read_vector(args.recalls, "--recalls")[0].astype(np.float64)
+    elif args.val_labels is not None or args.val_predictions is not None:
+        if args.val_labels is None or args.val_predictions is None:
+            raise ValueError("--val-labels and --val-predictions go together: the true and predicted validation labels")
+        units = groups if groups is not None else labels
+        recalls = recalls_from_predictions(read_labels(args.val_labels, "--val-labels"),
+                                           read_labels(args.val_predictions, "--val-predictions"), int(units.max()) + 1)
+    kept = keep(labels, args.density, args.protocol, scores=scores, recalls=recalls, groups=groups,
+                allocation=args.allocation, min_count=args.min_count, seed=args.seed, exponent=args.quota_exponent)
+    write_vector(args.out, kept, "index")
+    units = labels if groups is None else groups
+    name = "class" if groups is None else "group"
+    counts = np.bincount(units[kept], minlength=int(units.max()) + 1)
+    sizes = np.bincount(units, minlength=counts.size)
+    print(f"kept {kept.size} of {labels.size} rows ({args.protocol}, density {args.density}) -> {args.out}")
+    for unit, (count, size) in enumerate(zip(counts, sizes)):
+        print(f"  {name} {unit}: {count} of {size}")
+    return 0
+
+
 def cmd_export_scores(args: argparse.Namespace) -> int:
     """Write the scores, recalls and kept indices of a run store to shareable files (load them with deep.export.load_export)."""
     from deep.export import export_store
@@ -346,6 +385,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("runs", help="run store folder")
     p.add_argument("--out", default=None, metavar="DIR", help="write figures and summary tables here")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser(
+        "prune", help="the rows a protocol keeps of your own labels and scores (numpy only, no training)",
+        description=cmd_prune.__doc__,
+        epilog="Files: .npy, .csv or .txt with one value per row (a one-word header line is skipped). Protocols: "
+        "random, random+drop, and for your score named S: S (top-scored), random+Sq (S's class counts, random "
+        "inside), S+drop (DRoP's counts, top-scored inside); higher score = kept first. The same as "
+        "deep.prune.keep in Python.",
+    )
+    p.add_argument("--labels", required=True, metavar="FILE", help="the class label of every training row")
+    p.add_argument("--density", required=True, type=float, help="fraction of the rows to keep, in (0, 1]")
+    p.add_argument("--protocol", required=True, help="random, random+drop, S, random+Sq or S+drop")
+    p.add_argument("--scores", default=None, metavar="FILE", help="one score per row (higher = harder = kept first)")
+    p.add_argument("--recalls", default=None, metavar="FILE", help="DRoP: one validation recall per class (or group)")
+    p.add_argument("--val-labels", default=None, metavar="FILE",
+                   help="DRoP: true labels of a validation set (with --val-predictions, instead of --recalls)")
+    p.add_argument("--val-predictions", default=None, metavar="FILE", help="DRoP: a model's predictions on it")
+    p.add_argument("--groups", default=None, metavar="FILE",
+                   help="a group id per row: quotas over groups instead of classes (recalls then per group)")
+    p.add_argument("--allocation", default="density", choices=ALLOCATIONS, help="DRoP's allocation (default: density)")
+    p.add_argument("--quota-exponent", type=float, default=1.0, metavar="BETA",
+                   help="DRoP: density proportional to error ** BETA (default: 1)")
+    p.add_argument("--min-count", type=int, default=0, help="DRoP keeps at least this many rows per unit (default: 0)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random choices (default: 0)")
+    p.add_argument("--out", required=True, metavar="FILE", help="where to write the kept row indices (.npy or .csv)")
+    p.set_defaults(func=cmd_prune)
 
     p = sub.add_parser("export-scores", help="export scores and kept indices to shareable files",
                        description=cmd_export_scores.__doc__)
