@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from deep.data import DATASETS, DEFAULT_ROOT, default_config, option_flag
+
+DEFAULT_DATASET = "mnist1d"  # the main job: CPU-sized, and its classes differ in difficulty
 from deep.methods import METHODS, MethodOptions
 from deep.models import MODELS
 from deep.prune import QUOTA_UNITS
@@ -44,7 +46,8 @@ def _positive_int(text: str) -> int:
 
 def _add_setup(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("data and model")
-    g.add_argument("--dataset", default="digits", help=f"dataset name, one of {sorted(DATASETS)} (default: digits)")
+    g.add_argument("--dataset", default=DEFAULT_DATASET,
+                   help=f"dataset name, one of {sorted(DATASETS)} (default: {DEFAULT_DATASET}, generated offline)")
     g.add_argument("--data", default=None, metavar="PATH",
                    help=f"file or folder of the dataset (default: {DEFAULT_ROOT}/<dataset>; $DROP_DATA moves the root)")
     g.add_argument("--download", action="store_true", help="download the dataset into --data when it is missing")

@@ -36,7 +36,7 @@ def _tree(out: Path) -> dict[str, bytes]:
 
 
 def test_mlp_on_digits_reaches_95_and_is_not_trained_twice(tmp_path: Path, trainings: Counter) -> None:
-    args = ["train", "--dataset", "digits", "--model", "mlp", "--seed", "0", "--out", str(tmp_path), "--no-progress"]
+    args = ["train", "--dataset", "digits", "--dataset", "digits", "--model", "mlp", "--seed", "0", "--out", str(tmp_path), "--no-progress"]
     assert main(args) == 0
     (run,) = _finals(tmp_path)
     metrics = run.metrics
@@ -55,7 +55,7 @@ def test_mlp_on_digits_reaches_95_and_is_not_trained_twice(tmp_path: Path, train
 
 def test_same_seed_same_metrics(tmp_path: Path) -> None:
     for name in ["a", "b"]:
-        assert main(["train", "--seed", "3", "--out", str(tmp_path / name), *FAST]) == 0
+        assert main(["train", "--dataset", "digits", "--seed", "3", "--out", str(tmp_path / name), *FAST]) == 0
     a, b = (_finals(tmp_path / name)[0].metrics for name in ["a", "b"])
     a.pop("train_seconds"), b.pop("train_seconds")
     assert a == b
@@ -70,7 +70,7 @@ def _wait_for(predicate, timeout: float = 120.0) -> None:
 
 
 def test_killed_run_is_not_counted_and_rerun_completes(tmp_path: Path) -> None:
-    args = ["train", "--epochs", "300", "--out", str(tmp_path), "--no-progress"]
+    args = ["train", "--dataset", "digits", "--epochs", "300", "--out", str(tmp_path), "--no-progress"]
     proc = subprocess.Popen([sys.executable, "-m", "deep", *args], cwd=ROOT)
     _wait_for(lambda: any(tmp_path.glob("final/*/claim")))
     time.sleep(0.5)  # mid-training
@@ -82,7 +82,7 @@ def test_killed_run_is_not_counted_and_rerun_completes(tmp_path: Path) -> None:
 
 
 def test_killed_sweep_resumes_without_redoing_or_missing_runs(tmp_path: Path, trainings: Counter) -> None:
-    args = ["sweep", "--protocols", "full", "random", "random+drop", "--densities", "0.3", "0.6", "--seeds", "1",
+    args = ["sweep", "--dataset", "digits", "--protocols", "full", "random", "random+drop", "--densities", "0.3", "0.6", "--seeds", "1",
             "--epochs", "20", "--query-inits", "1", "--no-progress", "--out", str(tmp_path)]
     proc = subprocess.Popen([sys.executable, "-m", "deep", *args], cwd=ROOT, stdout=subprocess.DEVNULL)
     _wait_for(lambda: any(tmp_path.glob("final/*/done")))
@@ -97,7 +97,7 @@ def test_killed_sweep_resumes_without_redoing_or_missing_runs(tmp_path: Path, tr
     assert len(list((tmp_path / "final").iterdir())) == 5  # no run folder twice
 
 
-SWEEP = ["sweep", "--protocols", "full", "random", "el2n", "random+el2nq", "el2n+drop", "random+drop",
+SWEEP = ["sweep", "--dataset", "digits", "--protocols", "full", "random", "el2n", "random+el2nq", "el2n+drop", "random+drop",
          "--densities", "0.3", "0.6", "--seeds", "1", *FAST]
 
 
@@ -124,7 +124,7 @@ def test_sweep_counts_quotas_and_cache(tmp_path: Path, trainings: Counter) -> No
 
 
 def test_scorer_without_training_needs_no_query_epochs(tmp_path: Path, trainings: Counter) -> None:
-    args = ["sweep", "--protocols", "random+randomq", "--densities", "0.5", "--seeds", "1", *FAST, "--out", str(tmp_path)]
+    args = ["sweep", "--dataset", "digits", "--protocols", "random+randomq", "--densities", "0.5", "--seeds", "1", *FAST, "--out", str(tmp_path)]
     assert main(args) == 0
     (run,) = _finals(tmp_path)
     assert run.metrics["num_kept"] == int(np.floor(0.5 * run.metrics["num_train"] + 0.5))
@@ -136,10 +136,10 @@ GRID = ["--densities", "0.5", "--seeds", "1", *FAST]
 
 def test_extending_a_store_trains_only_what_is_new(tmp_path: Path, trainings: Counter) -> None:
     out = ["--out", str(tmp_path)]
-    assert main(["sweep", "--protocols", "full", "random", "random+drop", *GRID, *out]) == 0
+    assert main(["sweep", "--dataset", "digits", "--protocols", "full", "random", "random+drop", *GRID, *out]) == 0
     first = _tree(tmp_path)
     assert trainings == Counter(final=3, query=1)
-    bigger = ["sweep", "--protocols", "full", "random", "random+drop", "el2n", "forgetting+drop",
+    bigger = ["sweep", "--dataset", "digits", "--protocols", "full", "random", "random+drop", "el2n", "forgetting+drop",
               "--densities", "0.3", "0.5", "--seeds", "2", *FAST, *out]
     assert main(bigger) == 0
     after = _tree(tmp_path)
@@ -148,8 +148,8 @@ def test_extending_a_store_trains_only_what_is_new(tmp_path: Path, trainings: Co
     # seeds (forgetting+drop's recalls too) and the short query of seed 1 (el2n's and random+drop's recalls).
     assert trainings == Counter(final=18, query=4)
     assert len(load_results(tmp_path)) == 18 and "seeds" not in format_table(load_results(tmp_path))
-    assert main(["train", "--protocol", "random+drop", "--density", "0.5", "--seed", "0", *FAST, *out]) == 0
-    assert main(["train", "--protocol", "forgetting+drop", "--density", "0.3", "--seed", "1", *FAST, *out]) == 0
+    assert main(["train", "--dataset", "digits", "--protocol", "random+drop", "--density", "0.5", "--seed", "0", *FAST, *out]) == 0
+    assert main(["train", "--dataset", "digits", "--protocol", "forgetting+drop", "--density", "0.3", "--seed", "1", *FAST, *out]) == 0
     assert trainings == Counter(final=18, query=4)  # `train` of runs a sweep finished trains nothing
     # No two different tasks trained identical models: seeds are independent replicates.
     digests = [run.metrics["weights_sha256"] for kind in ("query", "final") for run in RunStore(tmp_path).runs(kind)]
@@ -157,7 +157,7 @@ def test_extending_a_store_trains_only_what_is_new(tmp_path: Path, trainings: Co
 
 
 def test_a_rerun_reports_identically(tmp_path: Path) -> None:
-    args = ["sweep", "--protocols", "full", "random", "random+drop", *GRID, "--out", str(tmp_path)]
+    args = ["sweep", "--dataset", "digits", "--protocols", "full", "random", "random+drop", *GRID, "--out", str(tmp_path)]
     assert main(args) == 0
     table = format_table(load_results(tmp_path))
     assert main(args) == 0
@@ -190,7 +190,7 @@ KILLS = [
 def test_a_killed_training_resumes_bit_identically(
     tmp_path: Path, hooks: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], kill: str, killed: str
 ) -> None:
-    grid = ["sweep", *args, "--densities", "0.5", "--seeds", "1", "--epochs", "6", "--query-inits", "1",
+    grid = ["sweep", "--dataset", "digits", *args, "--densities", "0.5", "--seeds", "1", "--epochs", "6", "--query-inits", "1",
             "--no-progress", "--checkpoint-every", "1"]
     env = {**os.environ, "KILL_AT": kill, "OMP_NUM_THREADS": str(torch.get_num_threads())}
     proc = subprocess.run([sys.executable, "-m", "deep", *grid, "--out", str(tmp_path / "killed")], cwd=ROOT, env=env,
@@ -214,8 +214,8 @@ def test_a_killed_training_resumes_bit_identically(
 
 def test_concurrent_sweeps_on_one_store_train_every_task_once(tmp_path: Path, worker_trainings) -> None:
     out = ["--out", str(tmp_path / "runs")]
-    a = ["sweep", "--protocols", "full", "random", "random+drop", "el2n", "--epochs", "30", *GRID[:-3], *out]
-    b = ["sweep", "--protocols", "random", "random+drop", "el2n+drop", "--epochs", "30", *GRID[:-3], *out]
+    a = ["sweep", "--dataset", "digits", "--protocols", "full", "random", "random+drop", "el2n", "--epochs", "30", *GRID[:-3], *out]
+    b = ["sweep", "--dataset", "digits", "--protocols", "random", "random+drop", "el2n+drop", "--epochs", "30", *GRID[:-3], *out]
     procs = [subprocess.Popen([sys.executable, "-m", "deep", *argv, "--query-inits", "1", "--no-progress"], cwd=ROOT,
                               stdout=subprocess.DEVNULL) for argv in (a, b)]
     assert [p.wait() for p in procs] == [0, 0]
@@ -229,20 +229,20 @@ def test_concurrent_sweeps_on_one_store_train_every_task_once(tmp_path: Path, wo
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["train", "--dataset", "nope"], "unknown dataset"),
-        (["train", "--model", "nope"], "unknown model"),
-        (["sweep", "--protocols", "nope"], "unknown protocol"),
-        (["sweep", "--densities", "1.5"], "densities"),
-        (["sweep", "--densities", "0"], "densities"),
-        (["sweep", "--protocols", "forgetting", "--query-epochs", "forgetting=0"], "forgetting"),
-        (["train", "--dataset", "npz"], "npz"),
-        (["sweep", "--recall-prior", "-1"], "recall-prior"),
-        (["train", "--epochs", "0"], "--epochs"),
-        (["sweep", "--query-inits", "0"], "--query-inits"),
-        (["sweep", "--seeds", "0"], "--seeds"),
-        (["train", "--protocol", "full", "--density", "0.3"], "--protocol full"),
-        (["sweep", "--scorer-option", "dynamic_uncertainty.size=3"], "no option 'size'"),
-        (["sweep", "--scorer-option", "nope.window=3"], "unknown scorer"),
+        (["train", "--dataset", "digits", "--dataset", "nope"], "unknown dataset"),
+        (["train", "--dataset", "digits", "--model", "nope"], "unknown model"),
+        (["sweep", "--dataset", "digits", "--protocols", "nope"], "unknown protocol"),
+        (["sweep", "--dataset", "digits", "--densities", "1.5"], "densities"),
+        (["sweep", "--dataset", "digits", "--densities", "0"], "densities"),
+        (["sweep", "--dataset", "digits", "--protocols", "forgetting", "--query-epochs", "forgetting=0"], "forgetting"),
+        (["train", "--dataset", "digits", "--dataset", "npz"], "npz"),
+        (["sweep", "--dataset", "digits", "--recall-prior", "-1"], "recall-prior"),
+        (["train", "--dataset", "digits", "--epochs", "0"], "--epochs"),
+        (["sweep", "--dataset", "digits", "--query-inits", "0"], "--query-inits"),
+        (["sweep", "--dataset", "digits", "--seeds", "0"], "--seeds"),
+        (["train", "--dataset", "digits", "--protocol", "full", "--density", "0.3"], "--protocol full"),
+        (["sweep", "--dataset", "digits", "--scorer-option", "dynamic_uncertainty.size=3"], "no option 'size'"),
+        (["sweep", "--dataset", "digits", "--scorer-option", "nope.window=3"], "unknown scorer"),
     ],
 )
 def test_bad_input_fails_before_training(
@@ -256,12 +256,12 @@ def test_bad_input_fails_before_training(
 
 def test_an_older_store_gets_a_clear_message(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     (tmp_path / "_query").mkdir()
-    assert main(["sweep", *GRID, "--out", str(tmp_path)]) == 2
+    assert main(["sweep", "--dataset", "digits", *GRID, "--out", str(tmp_path)]) == 2
     assert "older version" in capsys.readouterr().err
 
 
 def test_scorer_option_reaches_the_scores_task(tmp_path: Path) -> None:
-    args = ["sweep", "--protocols", "dynamic_uncertainty", *GRID, "--out", str(tmp_path)]
+    args = ["sweep", "--dataset", "digits", "--protocols", "dynamic_uncertainty", *GRID, "--out", str(tmp_path)]
     assert main([*args, "--scorer-option", "dynamic_uncertainty.window=3"]) == 0
     assert main(args) == 0  # the default window is another scores task (and another final run)
     windows = sorted(run.config["options"]["window"] for run in RunStore(tmp_path).runs("scores"))
@@ -271,7 +271,7 @@ def test_scorer_option_reaches_the_scores_task(tmp_path: Path) -> None:
 
 
 def test_quota_exponent_and_allocation_reach_the_counts_and_the_report(tmp_path: Path) -> None:
-    args = ["sweep", "--protocols", "random+drop", "--dataset", "digits", "--imbalance", "4", *GRID, "--out", str(tmp_path)]
+    args = ["sweep", "--dataset", "digits", "--protocols", "random+drop", "--dataset", "digits", "--imbalance", "4", *GRID, "--out", str(tmp_path)]
     assert main(args) == 0
     assert main([*args, "--quota-exponent", "0.5", "--allocation", "count"]) == 0
     runs = {(r.config["quota_exponent"], r.config["allocation"]): r for r in _finals(tmp_path)}
@@ -290,7 +290,7 @@ def test_dry_run_prints_the_resolved_plan_without_data_or_training(
     tmp_path: Path, trainings: Counter, capsys: pytest.CaptureFixture
 ) -> None:
     out = tmp_path / "runs"
-    argv = ["sweep", "--dataset", "cifar100", "--data", str(tmp_path / "nowhere"), "--dry-run", "--out", str(out)]
+    argv = ["sweep", "--dataset", "digits", "--dataset", "cifar100", "--data", str(tmp_path / "nowhere"), "--dry-run", "--out", str(out)]
     assert main(argv) == 0  # the data folder does not exist: nothing is read
     plan = json.loads(capsys.readouterr().out)
     assert plan["model"] == "vgg19" and plan["train"]["epochs"] == 160 and plan["train"]["milestones"] == [80, 120]
@@ -311,9 +311,9 @@ def test_dry_run_prints_the_resolved_plan_without_data_or_training(
 
 
 def test_dataset_defaults_reach_the_runs(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    assert main(["sweep", "--dataset", "digits", "--protocols", "random+drop", "--dry-run", *GRID]) == 0
+    assert main(["sweep", "--dataset", "digits", "--dataset", "digits", "--protocols", "random+drop", "--dry-run", *GRID]) == 0
     plan = json.loads(capsys.readouterr().out)
     assert (plan["model"], plan["recall_prior"]) == ("mlp", 1.0)  # small CPU data: Laplace-smoothed recalls
-    assert main(["sweep", "--dataset", "digits", "--protocols", "random+drop", "--recall-prior", "0", "--dry-run",
+    assert main(["sweep", "--dataset", "digits", "--dataset", "digits", "--protocols", "random+drop", "--recall-prior", "0", "--dry-run",
                  *GRID]) == 0
     assert json.loads(capsys.readouterr().out)["recall_prior"] == 0.0

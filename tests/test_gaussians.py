@@ -61,7 +61,7 @@ def test_t_star_is_the_global_minimiser(model: TwoGaussians, log_ratio: float) -
     t = model.t_star(ratio)
     best = model.average_risk(t, ratio)
     grid_risk = model.average_risk(_grid(model), ratio)
-    assert best <= grid_risk.min() * (1 + 1e-9)
+    assert best <= grid_risk.min() * (1 + 1e-9) + 1e-300  # risks can be subnormal: relative error means nothing there
     assert best <= model.average_risk(np.array([-np.inf, np.inf]), ratio).min() * (1 + 1e-12)
     if np.isfinite(t):  # an interior optimum is a stationary point: phi0 N0(t) = phi1 N1(t)
         log_n0 = -0.5 * ((t - model.mu0) / model.sigma0) ** 2 - np.log(model.sigma0)

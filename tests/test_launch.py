@@ -19,7 +19,7 @@ from deep.runs import RunStore
 from tests.conftest import count_trainings
 
 FAST = ["--epochs", "4", "--query-inits", "1", "--no-progress"]
-SWEEP = ["sweep", "--protocols", "full", "random+drop", "--densities", "0.3", "--seeds", "1", *FAST]
+SWEEP = ["sweep", "--dataset", "digits", "--protocols", "full", "random+drop", "--densities", "0.3", "--seeds", "1", *FAST]
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +80,7 @@ def _owner(claim: Path, timeout: float = 30.0) -> int:
 
 def test_sigkilled_worker_is_taken_over_and_every_run_is_present_once(tmp_path: Path, worker_trainings) -> None:
     out = tmp_path / "runs"
-    argv = ["sweep", "--protocols", "full", "random", "--densities", "0.5", "--seeds", "1", "--epochs", "60",
+    argv = ["sweep", "--dataset", "digits", "--protocols", "full", "random", "--densities", "0.5", "--seeds", "1", "--epochs", "60",
             "--no-progress", "--launcher", "processes", "--workers", "2", "--out", str(out)]
     with ThreadPoolExecutor(1) as pool:
         sweep = pool.submit(main, argv)
@@ -106,7 +106,7 @@ def test_sigkilled_worker_is_taken_over_and_every_run_is_present_once(tmp_path: 
 
 
 def test_failed_worker_stops_the_sweep_with_its_error(tmp_path: Path) -> None:
-    argv = ["sweep", "--lr", "1e30", "--protocols", "full", "--densities", "0.5", "--seeds", "1", *FAST,
+    argv = ["sweep", "--dataset", "digits", "--lr", "1e30", "--protocols", "full", "--densities", "0.5", "--seeds", "1", *FAST,
             "--launcher", "processes", "--workers", "1", "--out", str(tmp_path / "runs")]
     with pytest.raises(WorkerError, match="worker 0 of 1 failed(.|\n)*diverged at epoch 1"):
         main(argv)
@@ -114,7 +114,7 @@ def test_failed_worker_stops_the_sweep_with_its_error(tmp_path: Path) -> None:
 
 
 def test_corrupt_cached_scores_are_recomputed_not_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    argv = ["sweep", "--protocols", "el2n", "--seeds", "1", *FAST, "--out", str(tmp_path)]
+    argv = ["sweep", "--dataset", "digits", "--protocols", "el2n", "--seeds", "1", *FAST, "--out", str(tmp_path)]
     assert main([*argv, "--densities", "0.3"]) == 0
     (scores_run,) = RunStore(tmp_path).runs("scores")
     scores = scores_run.array("scores")

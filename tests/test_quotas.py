@@ -365,10 +365,11 @@ def test_tempering_is_drop_on_tempered_errors(problem: Problem, exponent: float,
     """One mechanism: exponent beta gives what beta = 1 gives on the errors e_k^beta."""
     d, sizes, recalls = problem
     tempered = 1.0 - (1.0 - recalls) ** exponent
+    # 1 - (1 - e^beta) gives back e^beta only to about 1e-16 / e^beta relative precision (e = 0.01, beta = 4: 1e-8).
     np.testing.assert_allclose(
         drop_densities(d, sizes, recalls, exponent=exponent, allocation=allocation),
         drop_densities(d, sizes, tempered, allocation=allocation),
-        rtol=1e-9, atol=1e-12,
+        rtol=1e-6, atol=1e-12,
     )
 
 
