@@ -9,6 +9,7 @@ registry entry (deep.data.registry) are passed as load_dataset(name, options={..
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +61,11 @@ def class_counts(split: Split, num_classes: int) -> list[int]:
     return torch.bincount(split.y, minlength=num_classes).tolist()
 
 
+def numbered(split: Split) -> Split:
+    """`split` itself when it has ids, else a copy whose ids are its row numbers."""
+    return split if split.ids is not None else replace(split, ids=np.arange(len(split)))
+
+
 def load_dataset(name: str, data: Path | str | None = None, *, options: Mapping[str, object] | None = None,
                  seed: int = 0, imbalance: float | None = None, download: bool = False) -> Dataset:
     """Load a registered dataset, check it, and derive its train, validation and reported test splits.
@@ -74,12 +80,15 @@ def load_dataset(name: str, data: Path | str | None = None, *, options: Mapping[
     imbalance I >= 1: the train split becomes long-tailed, class k keeping a random
     floor(N_max * I^(-k/(K-1))) of its rows (class 0 the largest, class K-1 about N_max / I; seeded);
     validation and test stay as they are.
+    Every split carries ids (Split.ids), subsets included; a loader that sets none gets row numbers.
     """
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
     entry = DATASETS[name]
     resolved = entry.resolve(name, options)
     raw = entry.load(None if data is None else Path(data), download, **resolved)
+    raw = replace(raw, train=numbered(raw.train), test=numbered(raw.test),
+                  val=None if raw.val is None else numbered(raw.val))
     label = f"dataset {name} ({raw.source})"
     check_raw(label, raw)
     num_classes = len(raw.classes)
