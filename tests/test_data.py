@@ -17,7 +17,7 @@ from deep._torchvision import import_torchvision
 from deep.data import DATASETS, DatasetEntry, RawDataset, load_dataset, option_flag
 from deep.data import files
 from deep.data.cifar import CIFAR10, CIFAR100
-from deep.data.images import channel_stats, resize_center_crop
+from deep.data.images import ResizeCenterCrop, channel_stats
 from deep.data.splits import HOLDOUT_TEST_FRACTION
 from deep.data.waterbirds import load_waterbirds
 
@@ -353,7 +353,7 @@ def test_waterbirds_groups_official_splits_and_resize_policy(tmp_path: Path) -> 
 def test_resize_center_crop_drops_the_border() -> None:
     image = Image.new("RGB", (256, 256), (0, 0, 0))
     image.paste((255, 255, 255), (16, 16, 240, 240))
-    cropped = resize_center_crop(224, 256)(image)
+    cropped = ResizeCenterCrop(224, 256)(image)
     assert cropped.size == (224, 224) and np.asarray(cropped).min() == 255
 
 

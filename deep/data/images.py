@@ -1,10 +1,11 @@
-"""Reading image files into one uint8 array, and per-channel statistics of uint8 images."""
+"""Decoding image files into one uint8 array, the resizing policies, and per-channel statistics of uint8 images."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -12,38 +13,77 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
+# A transform's repr names it in the image cache's key, so transforms are frozen dataclasses, not closures.
 Transform = Callable[[Image.Image], Image.Image]
+# What PIL raises on a file it cannot decode: unknown format and truncated data (OSError), bad headers
+# (SyntaxError, ValueError), or more pixels than Image.MAX_IMAGE_PIXELS allows.
+DECODE_ERRORS = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
 
 
-def resize_center_crop(size: int, resize: int) -> Transform:
-    """Resize to resize x resize (aspect not kept), then take the central size x size crop."""
+@dataclass(frozen=True)
+class ResizeCenterCrop:
+    """Resize (both sides to `resize`, or the shorter side when keep_aspect), then take the central size x size crop."""
 
-    def transform(image: Image.Image) -> Image.Image:
-        image = image.resize((resize, resize), Image.Resampling.BILINEAR)
-        left = (resize - size) // 2
-        return image.crop((left, left, left + size, left + size))
+    size: int
+    resize: int
+    keep_aspect: bool = False
 
-    return transform
+    def __post_init__(self) -> None:
+        if not (isinstance(self.size, int) and 1 <= self.size <= self.resize):
+            raise ValueError(f"the image size must be a positive integer no larger than the resize {self.resize}, "
+                             f"got {self.size!r}")
+
+    def __call__(self, image: Image.Image) -> Image.Image:
+        """The resized and cropped image."""
+        width, height = image.size
+        if self.keep_aspect:
+            scale = self.resize / min(width, height)
+            target = (round(width * scale), round(height * scale))
+        else:
+            target = (self.resize, self.resize)
+        image = image.resize(target, Image.Resampling.BILINEAR)
+        left, top = (target[0] - self.size) // 2, (target[1] - self.size) // 2
+        return image.crop((left, top, left + self.size, top + self.size))
 
 
-def read_images(paths: Sequence[Path], size: int, transform: Transform | None = None, desc: str = "images") -> np.ndarray:
-    """Decode `paths` as RGB, apply `transform`, and stack them as uint8 (N, 3, size, size)."""
-    out = np.empty((len(paths), 3, size, size), dtype=np.uint8)
+def decode(path: Path, transform: Transform | None = None) -> Image.Image:
+    """The image at `path` as RGB, transformed; ValueError naming the file when it cannot be decoded."""
+    try:
+        with Image.open(path) as image:
+            rgb = image.convert("RGB")  # greyscale, palette and CMYK files become 3 channels alike
+    except DECODE_ERRORS as error:
+        raise ValueError(f"cannot decode the image {path} ({type(error).__name__}: {error}): "
+                         "replace the file with a readable image or delete it") from error
+    return rgb if transform is None else transform(rgb)
+
+
+def read_images(paths: Sequence[Path], shape: tuple[int, int], transform: Transform | None = None,
+                desc: str = "images", out: np.ndarray | None = None) -> np.ndarray:
+    """Decode `paths` as RGB, apply `transform`, and stack them as uint8 (N, 3, height, width) in `out` or a new array."""
+    height, width = shape
+    out = np.empty((len(paths), 3, height, width), dtype=np.uint8) if out is None else out
 
     def read(i: int) -> None:
-        with Image.open(paths[i]) as image:
-            rgb = image.convert("RGB")  # some JPEGs in these sets are greyscale or CMYK
-        if transform is not None:
-            rgb = transform(rgb)
-        if rgb.size != (size, size):
-            raise ValueError(f"{paths[i]} is {rgb.size[0]}x{rgb.size[1]} pixels; expected {size}x{size}")
+        rgb = decode(paths[i], transform)
+        if rgb.size != (width, height):
+            raise ValueError(f"{paths[i]} is {rgb.size[0]}x{rgb.size[1]} pixels (width x height); "
+                             f"expected {width}x{height}")
         out[i] = np.asarray(rgb).transpose(2, 0, 1)
 
     # Pillow releases the GIL while decoding, so threads overlap decoding and file reads.
-    with ThreadPoolExecutor(max_workers=min(16, (os.cpu_count() or 1) + 2)) as pool:
+    pool = ThreadPoolExecutor(max_workers=min(16, (os.cpu_count() or 1) + 2))
+    try:
         for _ in tqdm(pool.map(read, range(len(paths))), total=len(paths), desc=desc, unit="img"):
             pass
+    finally:
+        # On a bad file, stop at once instead of decoding the rest of a large set first.
+        pool.shutdown(cancel_futures=True)
     return out
+
+
+def path_ids(paths: Sequence[Path], root: Path) -> np.ndarray:
+    """Each path relative to `root`, '/'-separated: the stable sample ids of datasets made of files."""
+    return np.array([path.relative_to(root).as_posix() for path in paths])
 
 
 def channel_stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
