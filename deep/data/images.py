@@ -20,6 +20,10 @@ Transform = Callable[[Image.Image], Image.Image]
 DECODE_ERRORS = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
 
 
+class ImageSizeError(ValueError):
+    """An image whose size (after the transform) is not the size the array expects."""
+
+
 @dataclass(frozen=True)
 class ResizeCenterCrop:
     """Resize (both sides to `resize`, or the shorter side when keep_aspect), then take the central size x size crop."""
@@ -66,8 +70,8 @@ def read_images(paths: Sequence[Path], shape: tuple[int, int], transform: Transf
     def read(i: int) -> None:
         rgb = decode(paths[i], transform)
         if rgb.size != (width, height):
-            raise ValueError(f"{paths[i]} is {rgb.size[0]}x{rgb.size[1]} pixels (width x height); "
-                             f"expected {width}x{height}")
+            raise ImageSizeError(f"{paths[i]} is {rgb.size[0]}x{rgb.size[1]} pixels (width x height); "
+                                 f"expected {width}x{height}")
         out[i] = np.asarray(rgb).transpose(2, 0, 1)
 
     # Pillow releases the GIL while decoding, so threads overlap decoding and file reads.
