@@ -1,4 +1,4 @@
-"""The decoded-image cache: decode once, reuse everywhere, never serve stale or broken pixels."""
+"""The decoded-image cache (decode once, reuse everywhere, never serve stale or broken pixels) and image statistics."""
 
 from __future__ import annotations
 
@@ -9,11 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 from PIL import Image
 
 from deep.data import DATASETS, image_cache
 from deep.data.image_cache import cache_dir, cache_key, cached_images
-from deep.data.images import ResizeCenterCrop, read_images
+from deep.data.images import ResizeCenterCrop, channel_stats, read_images
 from test_data import write_tinyimagenet, write_waterbirds
 
 RNG = np.random.default_rng(0)
@@ -165,3 +168,12 @@ def test_image_datasets_decode_once_and_name_a_corrupt_file(name: str, tmp_path:
     victim.write_bytes(victim.read_bytes()[:100])  # truncated, as an interrupted copy leaves it
     with pytest.raises(ValueError, match=f"cannot decode the image .*{victim.name}"):
         DATASETS[name](root, False)
+
+
+@settings(max_examples=25, deadline=None)
+@given(images=arrays(np.uint8, st.tuples(st.integers(1, 40), st.integers(1, 4), st.integers(1, 9), st.integers(1, 9))))
+def test_channel_stats_equal_float64_moments(images: np.ndarray) -> None:
+    mean, std = channel_stats(torch.from_numpy(images))
+    scaled = images.astype(np.float64) / 255.0
+    np.testing.assert_allclose(mean, scaled.mean(axis=(0, 2, 3)), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(std, scaled.std(axis=(0, 2, 3)), rtol=1e-9, atol=1e-12)

@@ -100,7 +100,7 @@ def test_second_load_decodes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyP
         monkeypatch.setattr(module, "decode", counting)
     second = load_imagefolder(root)
     # Only the first train image is opened, for its size; no split is decoded.
-    assert decoded == [root / "train" / "ant" / "0.png"]
+    assert [Path(path) for path in decoded] == [root / "train" / "ant" / "0.png"]
     assert torch.equal(first.train.x, second.train.x) and torch.equal(first.test.x, second.test.x)
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deep.data.images import Transform, read_images
+from deep.data.images import FilePath, Transform, read_images
 
 VERSION = 1  # bump when the decoded pixels of the same files would change (decoder policy, layout)
 
@@ -38,16 +38,18 @@ def cache_dir() -> Path:
     return base / "drop-pruning" / "images"
 
 
-def cache_key(paths: Sequence[Path], shape: tuple[int, int], transform: Transform | None) -> str:
+def cache_key(paths: Sequence[FilePath], shape: tuple[int, int], transform: Transform | None) -> str:
     """A hex digest of the files (absolute path, size, mtime, in order), the output shape and the transform."""
     digest = hashlib.sha256(f"v{VERSION}\n{shape}\n{transform!r}\n".encode())
+    cwd = os.getcwd()
     for path in paths:
         stat = os.stat(path)
-        digest.update(f"{os.path.abspath(path)}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode())
+        # join, not abspath: no normalisation per file (two spellings of one file only cost a second decode)
+        digest.update(f"{os.path.join(cwd, path)}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()[:32]
 
 
-def cached_images(paths: Sequence[Path], shape: tuple[int, int], transform: Transform | None = None,
+def cached_images(paths: Sequence[FilePath], shape: tuple[int, int], transform: Transform | None = None,
                   desc: str = "images") -> np.ndarray:
     """The images at `paths` as uint8 (N, 3, height, width), as read_images decodes them, through the cache."""
     expected = (len(paths), 3, *shape)

@@ -42,17 +42,17 @@ def class_folders(folder: Path) -> list[str]:
     return sorted(entry.name for entry in os.scandir(folder) if entry.is_dir() and not entry.name.startswith("."))
 
 
-def image_files(folder: Path, extensions: frozenset[str]) -> list[Path]:
+def image_files(folder: Path, extensions: frozenset[str]) -> list[str]:
     """Image files under `folder`, recursively, following links, in sorted order; hidden files skipped."""
     found = []
     for parent, dirs, names in os.walk(folder, followlinks=True):
         dirs.sort()
-        found += [Path(parent) / name for name in sorted(names)
-                  if not name.startswith(".") and Path(name).suffix.lower() in extensions]
+        found += [os.path.join(parent, name) for name in sorted(names)
+                  if not name.startswith(".") and os.path.splitext(name)[1].lower() in extensions]
     return found
 
 
-def list_split(root: Path, split: str, classes: list[str]) -> tuple[list[Path], list[int]]:
+def list_split(root: Path, split: str, classes: list[str]) -> tuple[list[str], list[int]]:
     """Paths and labels of ROOT/split/<class>/... for the train classes `classes`."""
     index = {name: label for label, name in enumerate(classes)}
     folders = class_folders(root / split)
@@ -61,7 +61,7 @@ def list_split(root: Path, split: str, classes: list[str]) -> tuple[list[Path], 
         raise ValueError(f"imagefolder: {root / split} has class folders that train/ lacks: {', '.join(unknown[:5])}; "
                          "every class needs training images")
     extensions = image_extensions()
-    paths: list[Path] = []
+    paths: list[str] = []
     labels: list[int] = []
     for name in folders:
         found = image_files(root / split / name, extensions)

