@@ -65,10 +65,10 @@ def decode(path: FilePath, transform: Transform | None = None) -> Image.Image:
 
 
 def read_images(paths: Sequence[FilePath], shape: tuple[int, int], transform: Transform | None = None,
-                desc: str = "images", out: np.ndarray | None = None) -> np.ndarray:
-    """Decode `paths` as RGB, apply `transform`, and stack them as uint8 (N, 3, height, width) in `out` or a new array."""
+                desc: str = "images") -> np.ndarray:
+    """Decode `paths` as RGB, apply `transform`, and stack them as uint8 (N, 3, height, width)."""
     height, width = shape
-    out = np.empty((len(paths), 3, height, width), dtype=np.uint8) if out is None else out
+    out = np.empty((len(paths), 3, height, width), dtype=np.uint8)
 
     def read(i: int) -> None:
         rgb = decode(paths[i], transform)
@@ -103,8 +103,9 @@ def channel_stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]
     """Per-channel mean and std of uint8 images (N, C, H, W), in [0, 1] units, from exact value histograms."""
     channels = x.shape[1]
     counts = torch.zeros(channels, 256, dtype=torch.int64)
-    # Histograms instead of float sums: exact, and over 10x faster on 100,000 images, where the stats of a
-    # cached dataset are most of its load time. Chunks of about 2**22 values keep the channel-major copy in cache.
+    # Histograms instead of float sums: exact, and 5-10x faster (20,000 64x64 images: 0.3 s instead of 2-4 s),
+    # which matters because the stats are most of a cached dataset's load time. Chunks of about 2**22 values
+    # keep the channel-major copy in the CPU cache.
     chunk = max(1, 2**22 // max(1, x[0].numel()))
     for start in range(0, x.shape[0], chunk):
         part = x[start : start + chunk].transpose(0, 1).reshape(channels, -1)
