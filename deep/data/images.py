@@ -102,7 +102,7 @@ def path_ids(paths: Sequence[FilePath], root: FilePath) -> np.ndarray:
 def channel_stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Per-channel mean and std of uint8 images (N, C, H, W), in [0, 1] units, from exact value histograms."""
     channels = x.shape[1]
-    counts = torch.zeros(channels, 256, dtype=torch.int64)
+    counts = torch.zeros(channels, 256, dtype=torch.int64, device=x.device)
     # Histograms instead of float sums: exact, and 5-10x faster (20,000 64x64 images: 0.3 s instead of 2-4 s),
     # which matters because the stats are most of a cached dataset's load time. Chunks of about 2**22 values
     # keep the channel-major copy in the CPU cache.
@@ -111,7 +111,7 @@ def channel_stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]
         part = x[start : start + chunk].transpose(0, 1).reshape(channels, -1)
         for channel in range(channels):
             counts[channel] += torch.bincount(part[channel], minlength=256)
-    values = torch.arange(256, dtype=torch.float64) / 255.0
+    values = torch.arange(256, dtype=torch.float64, device=x.device) / 255.0
     total = counts.sum(1).double()
     mean = (counts * values).sum(1) / total
     std = ((counts * (values - mean[:, None]).square()).sum(1) / total).sqrt()
