@@ -17,7 +17,7 @@ from PIL import Image
 from deep.data import DATASETS, image_cache
 from deep.data.image_cache import cache_dir, cache_key, cached_images
 from deep.data.images import ResizeCenterCrop, channel_stats, read_images
-from test_data import write_tinyimagenet, write_waterbirds
+from tests.test_data import write_tinyimagenet, write_waterbirds
 
 RNG = np.random.default_rng(0)
 

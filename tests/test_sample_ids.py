@@ -10,7 +10,7 @@ import torch
 
 from deep.data import DATASETS, load_dataset
 from deep.data.base import Split
-from test_data import fixture_path, write_npz
+from tests.test_data import fixture_path, write_npz
 
 
 @pytest.mark.parametrize("name", list(DATASETS))

@@ -15,8 +15,8 @@ from torch import nn
 
 from deep.data.base import Split
 from deep.models import build_model, feature_extractor, resolve_model
-from deep.scores import SCORERS
-from deep.scores.base import ScoreContext
+from deep.query import TraceRecorder
+from deep.scores import SCORERS, QueryModel
 from deep.scores.ssp import prototype_distances
 from deep.train import TrainConfig, train
 
@@ -135,17 +135,20 @@ def test_every_scorer_runs_on_a_user_model_and_ssp_reads_the_hooked_features(use
     n, classes, epochs = 48, 3, 3
     y = torch.arange(n) % classes
     data = Split(torch.randn(n, 4) + y[:, None].float(), y)
-    ctx = ScoreContext(data, epochs, classes, None, torch.device("cpu"), 7, {})
-    recorders = {name: scorer.make(ctx) for name, scorer in SCORERS.items()}
     model = build_model(f"{user_module}:small", classes, (4,))
+    recorder = TraceRecorder(n, torch.device("cpu"))
     cfg = TrainConfig(epochs=epochs, batch_size=16, lr=0.1, augment=False)
-    train(model, data, cfg, seed=0, device="cpu", callbacks=list(recorders.values()), progress=False)
-    for name, recorder in recorders.items():
-        scores = recorder.result()
-        assert scores.shape == (n,) and np.all(np.isfinite(scores)), name
+    train(model, data, cfg, seed=0, device="cpu", callbacks=[recorder.on_epoch], on_batch=[recorder.on_batch],
+          progress=False)
+    scores = {}
+    for name, scorer in SCORERS.items():
+        query = QueryModel(data, classes, None, torch.device("cpu"), 7, epochs, scorer.resolve_options(name, {}),
+                           recorder.trace(n), lambda: model)
+        scores[name] = scorer.score(query)
+        assert scores[name].shape == (n,) and np.all(np.isfinite(scores[name])), name
     with torch.no_grad():
         features = model.eval()[:-1](data.x)
-    np.testing.assert_allclose(recorders["ssp"].result(), prototype_distances(features, y, classes), atol=1e-6)
+    np.testing.assert_allclose(scores["ssp"], prototype_distances(features, y, classes), atol=1e-6)
 
 
 def test_timm_without_timm_says_pip_install_timm(monkeypatch: pytest.MonkeyPatch) -> None:
