@@ -176,4 +176,5 @@ def test_channel_stats_equal_float64_moments(images: np.ndarray) -> None:
     mean, std = channel_stats(torch.from_numpy(images))
     scaled = images.astype(np.float64) / 255.0
     np.testing.assert_allclose(mean, scaled.mean(axis=(0, 2, 3)), rtol=1e-12, atol=1e-15)
-    np.testing.assert_allclose(std, scaled.std(axis=(0, 2, 3)), rtol=1e-9, atol=1e-12)
+    expected = scaled.std(axis=(0, 2, 3))
+    np.testing.assert_allclose(std, np.where(expected > 0, expected, 1.0), rtol=1e-9, atol=1e-12)
