@@ -1,5 +1,5 @@
-"""Shared fixtures: counting the trainings a command starts (here, or in worker processes) and killing a process
-at a chosen checkpoint."""
+"""Shared fixtures: the image cache in a temporary folder, counting the trainings a command starts (here, or in
+worker processes) and killing a process at a chosen checkpoint."""
 
 from __future__ import annotations
 
@@ -53,6 +53,12 @@ if os.environ.get("KILL_AT"):
 
     deep.checkpoint.write_atomic = _write
 '''
+
+
+@pytest.fixture(autouse=True)
+def image_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point $DROP_CACHE (deep.data.image_cache) at this test session's temporary space, never at ~/.cache."""
+    monkeypatch.setenv("DROP_CACHE", str(tmp_path_factory.getbasetemp() / "image_cache"))
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from deep._torchvision import import_torchvision
 from deep.data import DATASETS, DatasetEntry, RawDataset, load_dataset, option_flag
 from deep.data import files
 from deep.data.cifar import CIFAR10, CIFAR100
-from deep.data.images import channel_stats, resize_center_crop
+from deep.data.images import ResizeCenterCrop, channel_stats
 from deep.data.splits import HOLDOUT_TEST_FRACTION
 from deep.data.waterbirds import load_waterbirds
 
@@ -111,6 +111,16 @@ def write_waterbirds(root: Path, per_group_split: int = 2) -> Path:
     return root
 
 
+def write_imagefolder(root: Path, per_class: int = 3) -> Path:
+    """A torchvision ImageFolder tree: train/<class>/*.png and test/<class>/*.png, one solid colour per class."""
+    for split, count in (("train", per_class), ("test", 2)):
+        for label, name in enumerate(["red", "green", "blue"]):
+            (root / split / name).mkdir(parents=True)
+            for i in range(count):
+                Image.new("RGB", (12, 12), COLORS[label]).save(root / split / name / f"{i}.png")
+    return root
+
+
 def write_npz(path: Path, n: int = 60, images: bool = False, **extra: np.ndarray) -> Path:
     """An .npz with X, y (3 classes) and whatever `extra` arrays are given."""
     x = RNG.integers(0, 256, size=(n, 3, 5, 5), dtype=np.uint8) if images else RNG.normal(size=(n, 4))
@@ -154,6 +164,7 @@ def fixture_path(name: str, tmp_path: Path) -> Path | None:
         "tinyimagenet": lambda: write_tinyimagenet(tmp_path),
         "waterbirds": lambda: write_waterbirds(tmp_path / "wb", per_group_split=1),
         "npz": lambda: write_npz(tmp_path / "data.npz", group=np.arange(60) % 2),
+        "imagefolder": lambda: write_imagefolder(tmp_path / "folder"),
     }
     return writers[name]() if name in writers else None
 
@@ -353,7 +364,7 @@ def test_waterbirds_groups_official_splits_and_resize_policy(tmp_path: Path) -> 
 def test_resize_center_crop_drops_the_border() -> None:
     image = Image.new("RGB", (256, 256), (0, 0, 0))
     image.paste((255, 255, 255), (16, 16, 240, 240))
-    cropped = resize_center_crop(224, 256)(image)
+    cropped = ResizeCenterCrop(224, 256)(image)
     assert cropped.size == (224, 224) and np.asarray(cropped).min() == 255
 
 

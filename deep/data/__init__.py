@@ -9,12 +9,13 @@ registry entry (deep.data.registry) are passed as load_dataset(name, options={..
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from deep.data import cifar, mnist, mnist1d, tinyimagenet, waterbirds
+from deep.data import cifar, imagefolder, mnist, mnist1d, tinyimagenet, waterbirds
 from deep.data.base import Dataset, RawDataset, Split
 from deep.data.checks import check_evaluation, check_raw
 from deep.data.debug import load_debug, load_debug_images
@@ -36,6 +37,7 @@ DATASETS: dict[str, DatasetEntry] = {
     "cifar100": cifar.CIFAR100_DATASET,
     "tinyimagenet": tinyimagenet.DATASET,
     "waterbirds": waterbirds.DATASET,
+    "imagefolder": imagefolder.DATASET,
     "debug": DatasetEntry(load_debug),
     "debug_images": DatasetEntry(load_debug_images, defaults=Defaults("cnn", CPU_DEFAULTS.train, recall_prior=1.0)),
     "spurious_digits": DatasetEntry(load_spurious_digits),
@@ -60,6 +62,11 @@ def class_counts(split: Split, num_classes: int) -> list[int]:
     return torch.bincount(split.y, minlength=num_classes).tolist()
 
 
+def numbered(split: Split) -> Split:
+    """`split` itself when it has ids, else a copy whose ids are its row numbers."""
+    return split if split.ids is not None else replace(split, ids=np.arange(len(split)))
+
+
 def load_dataset(name: str, data: Path | str | None = None, *, options: Mapping[str, object] | None = None,
                  seed: int = 0, imbalance: float | None = None, download: bool = False) -> Dataset:
     """Load a registered dataset, check it, and derive its train, validation and reported test splits.
@@ -74,12 +81,15 @@ def load_dataset(name: str, data: Path | str | None = None, *, options: Mapping[
     imbalance I >= 1: the train split becomes long-tailed, class k keeping a random
     floor(N_max * I^(-k/(K-1))) of its rows (class 0 the largest, class K-1 about N_max / I; seeded);
     validation and test stay as they are.
+    Every split carries ids (Split.ids), subsets included; a loader that sets none gets row numbers.
     """
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
     entry = DATASETS[name]
     resolved = entry.resolve(name, options)
     raw = entry.load(None if data is None else Path(data), download, **resolved)
+    raw = replace(raw, train=numbered(raw.train), test=numbered(raw.test),
+                  val=None if raw.val is None else numbered(raw.val))
     label = f"dataset {name} ({raw.source})"
     check_raw(label, raw)
     num_classes = len(raw.classes)

@@ -4,29 +4,33 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 
 @dataclass(frozen=True)
 class Split:
-    """One part of a dataset: inputs, labels and optional group ids, all in memory."""
+    """One part of a dataset: inputs, labels, optional group ids and the stable id of every row."""
 
     x: torch.Tensor  # uint8 images (N, C, H, W) or float32 features (N, D)
     y: torch.Tensor  # int64 labels (N,)
     group: torch.Tensor | None = None  # int64 group ids (N,), e.g. Waterbirds 2*y + place
+    # Each row's id in the source, unique within the split and unchanged by subsets: int64 row numbers (npz,
+    # CIFAR, digits) or str relative file paths (image folders). Lets a subset made here be named elsewhere.
+    ids: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        if self.x.shape[0] != self.y.shape[0]:
-            raise ValueError(f"x has {self.x.shape[0]} rows but y has {self.y.shape[0]}")
-        if self.group is not None and self.group.shape[0] != self.y.shape[0]:
-            raise ValueError(f"group has {self.group.shape[0]} rows but y has {self.y.shape[0]}")
+        for name, rows in (("x", self.x), ("group", self.group), ("ids", self.ids)):
+            if rows is not None and rows.shape[0] != self.y.shape[0]:
+                raise ValueError(f"{name} has {rows.shape[0]} rows but y has {self.y.shape[0]}")
 
     def __len__(self) -> int:
         return int(self.y.shape[0])
 
     def subset(self, index: torch.Tensor) -> Split:
-        """The rows `index` of this split."""
-        return Split(self.x[index], self.y[index], None if self.group is None else self.group[index])
+        """The rows `index` (positions or a boolean mask) of this split, ids included."""
+        return Split(self.x[index], self.y[index], None if self.group is None else self.group[index],
+                     None if self.ids is None else self.ids[np.asarray(index)])
 
 
 @dataclass(frozen=True)

@@ -91,7 +91,9 @@ def read_batches(paths: list[Path], variant: CifarFormat) -> Split:
                              f"{variant.num_classes} classes); replace it with the file from {SOURCE}")
         xs.append(x.astype(np.uint8).reshape(-1, 3, 32, 32))
         ys.append(y.astype(np.int64))
-    return Split(torch.from_numpy(np.concatenate(xs)), torch.from_numpy(np.concatenate(ys)))
+    # ids: the index in the official set, batches in file order (torchvision's CIFAR order too).
+    return Split(torch.from_numpy(np.concatenate(xs)), torch.from_numpy(np.concatenate(ys)),
+                 ids=np.arange(sum(map(len, ys))))
 
 
 def class_names(path: Path, variant: CifarFormat) -> list[str]:

@@ -35,7 +35,9 @@ def synthetic(shape: tuple[int, ...], data: Path | None) -> RawDataset:
     image = len(shape) == 3
     # Images: about 3 standard deviations either side of mid-grey fit in 0..255.
     to_x = (lambda x: np.clip(128 + 40 * x, 0, 255).astype(np.uint8)) if image else (lambda x: x.astype(np.float32))
-    train, test = (Split(torch.from_numpy(to_x(x)), torch.from_numpy(y), torch.from_numpy(g)) for x, y, g in parts)
+    # ids: the row number among the 2 * SIZE rows generated, train first.
+    train, test = (Split(torch.from_numpy(to_x(x)), torch.from_numpy(y), torch.from_numpy(g), i * SIZE + np.arange(SIZE))
+                   for i, (x, y, g) in enumerate(parts))
     mean, std = channel_stats(train.x) if image else (None, None)
     return RawDataset(
         train, test,

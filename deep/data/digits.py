@@ -20,5 +20,6 @@ def load_digits(data: Path | None = None, download: bool = False) -> RawDataset:
     from sklearn.datasets import load_digits as sklearn_digits
 
     x, y = sklearn_digits(return_X_y=True)
-    train, test = holdout(Split(torch.from_numpy((x / 16.0).astype(np.float32)), torch.from_numpy(y.astype(np.int64))))
+    train, test = holdout(Split(torch.from_numpy((x / 16.0).astype(np.float32)), torch.from_numpy(y.astype(np.int64)),
+                                ids=np.arange(len(y))))
     return RawDataset(train, test, classes=[str(k) for k in range(10)], source="sklearn.datasets.load_digits")

@@ -1,10 +1,11 @@
-"""Reading image files into one uint8 array, and per-channel statistics of uint8 images."""
+"""Decoding image files into one uint8 array, the resizing policies, and per-channel statistics of uint8 images."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -12,52 +13,111 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
+# Image files are named by str or Path: folder listings of 100,000 files stay strings, since building a Path
+# per file costs more than the rest of a cached load.
+FilePath = str | os.PathLike
+# A transform's repr names it in the image cache's key, so transforms are frozen dataclasses, not closures.
 Transform = Callable[[Image.Image], Image.Image]
+# What PIL raises on a file it cannot decode: unknown format and truncated data (OSError), bad headers
+# (SyntaxError, ValueError), or more pixels than Image.MAX_IMAGE_PIXELS allows.
+DECODE_ERRORS = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
 
 
-def resize_center_crop(size: int, resize: int) -> Transform:
-    """Resize to resize x resize (aspect not kept), then take the central size x size crop."""
-
-    def transform(image: Image.Image) -> Image.Image:
-        image = image.resize((resize, resize), Image.Resampling.BILINEAR)
-        left = (resize - size) // 2
-        return image.crop((left, left, left + size, left + size))
-
-    return transform
+class ImageSizeError(ValueError):
+    """An image whose size (after the transform) is not the size the array expects."""
 
 
-def read_images(paths: Sequence[Path], size: int, transform: Transform | None = None, desc: str = "images") -> np.ndarray:
-    """Decode `paths` as RGB, apply `transform`, and stack them as uint8 (N, 3, size, size)."""
-    out = np.empty((len(paths), 3, size, size), dtype=np.uint8)
+@dataclass(frozen=True)
+class ResizeCenterCrop:
+    """Resize (both sides to `resize`, or the shorter side when keep_aspect), then take the central size x size crop."""
+
+    size: int
+    resize: int
+    keep_aspect: bool = False
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.size, int) and 1 <= self.size <= self.resize):
+            raise ValueError(f"the image size must be a positive integer no larger than the resize {self.resize}, "
+                             f"got {self.size!r}")
+
+    def __call__(self, image: Image.Image) -> Image.Image:
+        """The resized and cropped image."""
+        width, height = image.size
+        if self.keep_aspect:
+            scale = self.resize / min(width, height)
+            target = (round(width * scale), round(height * scale))
+        else:
+            target = (self.resize, self.resize)
+        image = image.resize(target, Image.Resampling.BILINEAR)
+        left, top = (target[0] - self.size) // 2, (target[1] - self.size) // 2
+        return image.crop((left, top, left + self.size, top + self.size))
+
+
+def decode(path: FilePath, transform: Transform | None = None) -> Image.Image:
+    """The image at `path` as RGB, transformed; ValueError naming the file when it cannot be decoded."""
+    try:
+        with Image.open(path) as image:
+            rgb = image.convert("RGB")  # greyscale, palette and CMYK files become 3 channels alike
+    except DECODE_ERRORS as error:
+        raise ValueError(f"cannot decode the image {path} ({type(error).__name__}: {error}): "
+                         "replace the file with a readable image or delete it") from error
+    return rgb if transform is None else transform(rgb)
+
+
+def read_images(paths: Sequence[FilePath], shape: tuple[int, int], transform: Transform | None = None,
+                desc: str = "images") -> np.ndarray:
+    """Decode `paths` as RGB, apply `transform`, and stack them as uint8 (N, 3, height, width)."""
+    height, width = shape
+    out = np.empty((len(paths), 3, height, width), dtype=np.uint8)
 
     def read(i: int) -> None:
-        with Image.open(paths[i]) as image:
-            rgb = image.convert("RGB")  # some JPEGs in these sets are greyscale or CMYK
-        if transform is not None:
-            rgb = transform(rgb)
-        if rgb.size != (size, size):
-            raise ValueError(f"{paths[i]} is {rgb.size[0]}x{rgb.size[1]} pixels; expected {size}x{size}")
+        rgb = decode(paths[i], transform)
+        if rgb.size != (width, height):
+            raise ImageSizeError(f"{paths[i]} is {rgb.size[0]}x{rgb.size[1]} pixels (width x height); "
+                                 f"expected {width}x{height}")
         out[i] = np.asarray(rgb).transpose(2, 0, 1)
 
     # Pillow releases the GIL while decoding, so threads overlap decoding and file reads.
-    with ThreadPoolExecutor(max_workers=min(16, (os.cpu_count() or 1) + 2)) as pool:
+    pool = ThreadPoolExecutor(max_workers=min(16, (os.cpu_count() or 1) + 2))
+    try:
         for _ in tqdm(pool.map(read, range(len(paths))), total=len(paths), desc=desc, unit="img"):
             pass
+    finally:
+        # On a bad file, stop at once instead of decoding the rest of a large set first.
+        pool.shutdown(cancel_futures=True)
     return out
 
 
+def path_ids(paths: Sequence[FilePath], root: FilePath) -> np.ndarray:
+    """Each path (root/...) relative to `root`, '/'-separated: the stable sample ids of datasets made of files."""
+    # Paths built as Path(root) / ... start with str(Path(root)), which pathlib normalises ("./x/" -> "x"), and
+    # with no prefix at all when that is ".".
+    folder = os.fspath(Path(root))
+    prefix = "" if folder == "." else os.path.join(folder, "")
+    if not all(os.fspath(path).startswith(prefix) for path in paths):
+        raise ValueError(f"path_ids: every path must lie under {prefix}")
+    return np.array([os.fspath(path)[len(prefix):].replace(os.sep, "/") for path in paths])
+
+
 def channel_stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Per-channel mean and std of uint8 images (N, C, H, W), in [0, 1] units."""
+    """Per-channel mean and std of uint8 images (N, C, H, W), in [0, 1] units, from exact value histograms.
+
+    A constant channel gets std 1 instead of 0: these are the normalisation constants, and dividing by 1 keeps
+    such a channel (it carries nothing) at x - mean instead of making every input non-finite.
+    """
     channels = x.shape[1]
-    total = torch.zeros(channels, dtype=torch.float64)
-    squares = torch.zeros(channels, dtype=torch.float64)
-    # About 2**24 values per chunk, so large image sets never get a float copy of the whole array.
-    chunk = max(1, 2**24 // max(1, x[0].numel()))
+    counts = torch.zeros(channels, 256, dtype=torch.int64, device=x.device)
+    # Histograms instead of float sums: exact, and 5-10x faster (20,000 64x64 images: 0.3 s instead of 2-4 s),
+    # which matters because the stats are most of a cached dataset's load time. Chunks of about 2**22 values
+    # keep the channel-major copy in the CPU cache.
+    chunk = max(1, 2**22 // max(1, x[0].numel()))
     for start in range(0, x.shape[0], chunk):
-        part = x[start : start + chunk].to(torch.float64).div_(255.0)
-        total += part.sum(dim=(0, 2, 3))
-        squares += part.square().sum(dim=(0, 2, 3))
-    count = x.shape[0] * x.shape[2] * x.shape[3]
-    mean = total / count
-    std = (squares / count - mean.square()).clamp_min(0.0).sqrt()
+        part = x[start : start + chunk].transpose(0, 1).reshape(channels, -1)
+        for channel in range(channels):
+            counts[channel] += torch.bincount(part[channel], minlength=256)
+    values = torch.arange(256, dtype=torch.float64, device=x.device) / 255.0
+    total = counts.sum(1).double()
+    mean = (counts * values).sum(1) / total
+    std = ((counts * (values - mean[:, None]).square()).sum(1) / total).sqrt()
+    std = torch.where(std > 0, std, torch.ones_like(std))
     return tuple(mean.tolist()), tuple(std.tolist())

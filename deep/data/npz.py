@@ -141,7 +141,7 @@ def from_arrays(arrays: dict[str, np.ndarray], source: str) -> RawDataset:
     # Checked before the holdout, whose per-class loop would otherwise run max(y) + 1 times.
     classes = names(arrays, "classes", contiguous_ids(y, "y"), "{}")
     group_names = None if group is None else names(arrays, "group_names", contiguous_ids(group, "group"), "group {}")
-    whole = Split(x, torch.from_numpy(y), None if group is None else torch.from_numpy(group))
+    whole = Split(x, torch.from_numpy(y), None if group is None else torch.from_numpy(group), ids=np.arange(n))
     if "split" in arrays:
         mask = torch.from_numpy(train_mask(arrays["split"], n))
         train, test = whole.subset(mask.nonzero().squeeze(1)), whole.subset((~mask).nonzero().squeeze(1))

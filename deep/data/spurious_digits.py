@@ -29,7 +29,7 @@ def with_background(split: Split, agreement: float, rng: np.random.Generator) ->
     y = (split.y >= 5).long()
     a = torch.where(torch.from_numpy(rng.random(len(y)) < agreement), y, 1 - y)
     x = torch.where(split.x == 0, BACKGROUND * a[:, None].float(), split.x)
-    return Split(x, y, 2 * y + a)
+    return Split(x, y, 2 * y + a, split.ids)
 
 
 def load_spurious_digits(data: Path | None = None, download: bool = False) -> RawDataset:

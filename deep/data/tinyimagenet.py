@@ -3,6 +3,9 @@
 Train: train/<wnid>/images/*.JPEG (500 per class). Test: the official val set, val/images/*.JPEG labelled by
 val/val_annotations.txt (50 per class); the official test set has no labels and is not read. Class k is the
 k-th wnid in sorted order (as torchvision's ImageFolder numbers them); its name is the first synonym in words.txt.
+Sample ids: the path relative to the tiny-imagenet-200 folder (e.g. "train/n01443537/images/n01443537_0.JPEG"),
+which names an image unambiguously; the distribution defines no numbering of its own. Decoded pixels are cached
+(deep.data.image_cache), so only the first load decodes.
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ import torch
 
 from deep.data.base import RawDataset, Split
 from deep.data.files import Archive, Layout, find_folder
-from deep.data.images import channel_stats, read_images
+from deep.data.image_cache import cached_images
+from deep.data.images import channel_stats, path_ids
 from deep.data.registry import DatasetEntry, Defaults
 from deep.schedule import TrainConfig
 
@@ -67,17 +71,18 @@ def val_files(folder: Path, wnids: list[str]) -> tuple[list[Path], list[int]]:
     return paths, labels
 
 
-def read_split(paths: list[Path], labels: list[int], desc: str) -> Split:
-    """Decoded 64x64 RGB images and their labels."""
-    return Split(torch.from_numpy(read_images(paths, SIZE, desc=desc)), torch.tensor(labels, dtype=torch.int64))
+def read_split(folder: Path, paths: list[Path], labels: list[int], desc: str) -> Split:
+    """Decoded 64x64 RGB images, their labels, and their paths relative to `folder` as ids."""
+    x = torch.from_numpy(cached_images(paths, (SIZE, SIZE), desc=desc))
+    return Split(x, torch.tensor(labels, dtype=torch.int64), ids=path_ids(paths, folder))
 
 
 def load_tinyimagenet(data: Path | None = None, download: bool = False) -> RawDataset:
     """Tiny ImageNet: 100,000 train and 10,000 test (official val) images, uint8 (N, 3, 64, 64), 200 classes."""
     folder = find_folder(LAYOUT, data, download)
     wnids = sorted(line.strip() for line in (folder / "wnids.txt").read_text().splitlines() if line.strip())
-    train = read_split(*train_files(folder, wnids), desc="tinyimagenet train")
-    test = read_split(*val_files(folder, wnids), desc="tinyimagenet val")
+    train = read_split(folder, *train_files(folder, wnids), desc="tinyimagenet train")
+    test = read_split(folder, *val_files(folder, wnids), desc="tinyimagenet val")
     mean, std = channel_stats(train.x)
     return RawDataset(train, test, class_names(folder, wnids), mean=mean, std=std, source=str(folder.resolve()))
 

@@ -5,7 +5,8 @@ metadata.csv columns used: img_filename (relative to the folder), y (0 landbird,
 Unlike the other datasets, validation is the official val split (split == 1), not half of the test split:
 it is returned as RawDataset.val and load_dataset uses it as is; the test split is the official test.
 Images: resized to round(image_size * 256/224) pixels square, then centre-cropped to image_size (the
-evaluation transform of Sagawa et al.; 256 then 224 by default).
+evaluation transform of Sagawa et al.; 256 then 224 by default), cached (deep.data.image_cache) so that only
+the first load decodes. Sample ids: img_filename, the image's path relative to the folder.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import torch
 
 from deep.data.base import RawDataset, Split
 from deep.data.files import Archive, Layout, find_folder
-from deep.data.images import channel_stats, read_images, resize_center_crop
+from deep.data.image_cache import cached_images
+from deep.data.images import ResizeCenterCrop, channel_stats, path_ids
 from deep.data.registry import DatasetEntry, Defaults
 from deep.schedule import TrainConfig
 
@@ -59,14 +61,16 @@ def load_waterbirds(data: Path | None = None, download: bool = False, *, image_s
     """Waterbirds: uint8 (N, 3, image_size, image_size), 2 classes, 4 groups, official train/val/test."""
     folder = find_folder(LAYOUT, data, download)
     paths, values = read_metadata(folder)
-    transform = resize_center_crop(image_size, round(image_size * 256 / 224))
+    transform = ResizeCenterCrop(image_size, round(image_size * 256 / 224))
     y, split, place = values.T
 
     def read(which: int, desc: str) -> Split:
         # One split at a time, so the images are never held twice in memory.
         rows = np.flatnonzero(split == which)
-        x = read_images([paths[i] for i in rows], image_size, transform, desc=f"waterbirds {desc}")
-        return Split(torch.from_numpy(x), torch.from_numpy(y[rows]), torch.from_numpy(2 * y[rows] + place[rows]))
+        files = [paths[i] for i in rows]
+        x = cached_images(files, (image_size, image_size), transform, desc=f"waterbirds {desc}")
+        return Split(torch.from_numpy(x), torch.from_numpy(y[rows]), torch.from_numpy(2 * y[rows] + place[rows]),
+                     ids=path_ids(files, folder))
 
     train, val, test = read(TRAIN, "train"), read(VAL, "val"), read(TEST, "test")
     mean, std = channel_stats(train.x)

@@ -1,4 +1,8 @@
-"""Model registry: name -> builder(num_classes, input_shape, **kwargs) returning a Classifier."""
+"""Model registry: name -> builder(num_classes, input_shape, **kwargs) returning a Classifier.
+
+build_model also takes models from outside the registry: `package.module:function` (your builder) and
+`timm:<name>` (where timm is installed); see deep.models.user.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,10 @@ from typing import Any
 
 from torch import nn
 
+from deep.models import user
 from deep.models.base import Classifier
 from deep.models.cnn import cnn
+from deep.models.features import feature_extractor
 from deep.models.imagenet import resnet50_imagenet
 from deep.models.lenet import lenet300100
 from deep.models.mlp import mlp
@@ -29,11 +35,21 @@ MODELS: dict[str, Builder] = {
 }
 
 
+def resolve_model(name: str) -> Builder:
+    """The builder `name` names: a registry entry, `package.module:function` or `timm:<name>`; ValueError if none."""
+    if name in MODELS:
+        return MODELS[name]
+    if ":" in name:
+        return user.resolve(name)
+    raise ValueError(f"unknown model {name!r}: choose one of {', '.join(MODELS)}, "
+                     "or name your own builder as package.module:function (or timm:<name>)")
+
+
 def build_model(name: str, num_classes: int, input_shape: Sequence[int], **kwargs: Any) -> nn.Module:
     """The model `name` for `num_classes` classes and inputs of shape `input_shape` ((D,) or (C, H, W))."""
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}: choose one of {', '.join(MODELS)}")
-    return MODELS[name](num_classes, tuple(input_shape), **kwargs)
+    model = resolve_model(name)(num_classes, tuple(input_shape), **kwargs)
+    # Registry models are covered by the tests; one from outside is run once on a dummy batch before it trains.
+    return model if name in MODELS else user.checked(model, name, num_classes, input_shape)
 
 
-__all__ = ["MODELS", "Builder", "Classifier", "build_model"]
+__all__ = ["MODELS", "Builder", "Classifier", "build_model", "feature_extractor", "resolve_model"]

@@ -8,20 +8,20 @@ import numpy as np
 import torch
 from torch import nn
 
+from deep.models.features import feature_extractor
 from deep.train import PREDICT_BATCH
 
 
 def model_features(
     model: nn.Module, x: torch.Tensor, prepare: Callable[[torch.Tensor], torch.Tensor], batch_size: int = PREDICT_BATCH
 ) -> torch.Tensor:
-    """Float32 CPU penultimate features (N, F) = `model.embed` in eval mode, batched."""
-    if not hasattr(model, "embed"):
-        raise ValueError(f"{type(model).__name__} has no `embed(x)` method returning penultimate features")
+    """Float32 CPU penultimate features (N, F) of `model` (deep.models.feature_extractor) in eval mode, batched."""
+    embed = feature_extractor(model)
     was_training = model.training
     model.eval()
     try:
         with torch.inference_mode():
-            out = [model.embed(prepare(x[i : i + batch_size])).float().cpu() for i in range(0, len(x), batch_size)]
+            out = [embed(prepare(x[i : i + batch_size])).float().cpu() for i in range(0, len(x), batch_size)]
     finally:
         model.train(was_training)
     return torch.cat(out)
