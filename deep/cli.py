@@ -13,7 +13,8 @@ from deep.data import DATASETS, DEFAULT_ROOT, default_config, option_flag
 
 DEFAULT_DATASET = "mnist1d"  # the main job: CPU-sized, and its classes differ in difficulty
 from deep.methods import METHODS, MethodOptions
-from deep.models import MODELS
+from deep.models import MODELS, resolve_model
+from deep.models.pretrained import weights_id
 from deep.prune import QUOTA_UNITS
 from deep.runs import CorruptRunError
 from deep.scores import SCORERS
@@ -60,8 +61,18 @@ def _add_setup(p: argparse.ArgumentParser) -> None:
             g.add_argument(option_flag(dataset, key), type=option.type, default=None, dest=_option_dest(dataset, key),
                            help=f"{option.help} (--dataset {dataset} only; default: {option.default})")
     g.add_argument("--model", default=None,
-                   help=f"model name, one of {sorted(MODELS)} (default: the dataset's reference model, e.g. vgg16 on "
-                        "cifar10, resnet18 on tinyimagenet, mlp on small CPU data)")
+                   help=f"model name, one of {sorted(MODELS)}; or your own builder as package.module:function, "
+                        "called as function(num_classes, input_shape) and returning an nn.Module that gives logits "
+                        "(importable in every worker: put its folder on PYTHONPATH); or timm:<name> where timm is "
+                        "installed (default: the dataset's reference model, e.g. vgg16 on cifar10, resnet18 on "
+                        "tinyimagenet, mlp on small CPU data)")
+    g.add_argument("--pretrained", default=None, metavar="imagenet|PATH|none",
+                   help="resnet50_imagenet: torchvision's ImageNet weights (from torch's cache; downloaded with "
+                        "--download), a resnet50 state_dict file, or none (default: the dataset's: imagenet on "
+                        "waterbirds); pretrained models see ImageNet-normalised inputs")
+    g.add_argument("--image-size", type=int, default=None, metavar="S",
+                   help="image datasets with an image_size option (imagefolder): resize the shorter side to S and "
+                        "crop the centre (same as --<dataset>-image-size)")
     g.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda when available)")
     g.add_argument("--out", default="runs", metavar="DIR", help="run store folder (default: runs)")
     g.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -104,6 +115,10 @@ def _add_setup(p: argparse.ArgumentParser) -> None:
                         "first (kept first: Toneva et al.) (default: last)")
     q.add_argument("--query-epochs", type=_key_value, nargs="*", default=[], metavar="SCORER=EPOCHS",
                    help="query length per scorer, overriding its default fraction of the schedule, e.g. el2n=3")
+    q.add_argument("--scores", nargs="*", default=[], metavar="NAME=FILE",
+                   help="your own per-sample scores as scorer NAME (protocols NAME, random+NAMEq, NAME+drop; higher = "
+                        "harder = kept first): a .npy/.csv/.txt with one score per training row, or a csv `id,score` "
+                        "by sample id")
     q.add_argument("--scorer-option", type=_scorer_option, nargs="*", default=[], metavar="SCORER.OPTION=VALUE",
                    help="a scorer's option, e.g. dynamic_uncertainty.window=5 (its sliding window J, default 10)")
     q.add_argument("--recall-epochs", type=int, default=None,
@@ -146,7 +161,12 @@ def _data_options(args: argparse.Namespace) -> dict:
     wrong = [option_flag(d, k) for (d, k), v in given.items() if v is not None and d != args.dataset]
     if wrong:
         raise ValueError(f"{', '.join(wrong)} do(es) not apply to --dataset {args.dataset}")
-    return {key: value for (dataset, key), value in given.items() if value is not None and dataset == args.dataset}
+    options = {key: value for (dataset, key), value in given.items() if value is not None and dataset == args.dataset}
+    if args.image_size is not None:
+        if "image_size" not in DATASETS[args.dataset].options:
+            raise ValueError(f"--image-size does not apply to --dataset {args.dataset}: it has no image_size option")
+        options["image_size"] = args.image_size
+    return options
 
 
 def _train_config(args: argparse.Namespace) -> TrainConfig:
@@ -183,9 +203,11 @@ def _setup(args: argparse.Namespace):
     if args.dataset not in DATASETS:
         raise ValueError(f"unknown dataset {args.dataset!r}: choose one of {sorted(DATASETS)}")
     defaults = DATASETS[args.dataset].defaults
+    uses_default_model = args.model is None
     args.model = args.model or defaults.model
-    if args.model not in MODELS:
-        raise ValueError(f"unknown model {args.model!r}: choose one of {sorted(MODELS)}")
+    resolve_model(args.model)  # a clear error for an unknown name or a builder that cannot be imported
+    pretrained = args.pretrained or (defaults.pretrained if uses_default_model else None)
+    weights = weights_id(None if pretrained == "none" else pretrained, args.model, args.download)
     for name, _ in args.query_epochs:
         if name not in SCORERS:
             raise ValueError(f"--query-epochs names unknown scorer {name!r}: choose from {sorted(SCORERS)}")
@@ -195,7 +217,7 @@ def _setup(args: argparse.Namespace):
     if args.never_learned is not None:
         scorer_options.setdefault("forgetting", {})["never_learned"] = args.never_learned
     return Setup(
-        dataset=args.dataset, model=args.model, train=_train_config(args), data=args.data,
+        dataset=args.dataset, model=args.model, weights=weights, train=_train_config(args), data=args.data,
         data_options=_data_options(args), imbalance=args.imbalance, split_seed=args.split_seed,
         query_inits=args.query_inits, query_epochs=dict(args.query_epochs), query_augment=args.query_augment,
         recall_source=args.recall_source or defaults.recall_source, recall_epochs=args.recall_epochs,
@@ -210,8 +232,62 @@ def _setup(args: argparse.Namespace):
 def _runtime(args: argparse.Namespace):
     from deep.tasks import Runtime
 
+    file = args.pretrained if args.pretrained not in (None, "imagenet", "none") else None
     return Runtime(device=args.device, download=args.download, progress=not args.no_progress,
-                   checkpoint_every=args.checkpoint_every)
+                   checkpoint_every=args.checkpoint_every, pretrained_file=file)
+
+
+def _with_inputs(args: argparse.Namespace, setup):
+    """The setup with the user's --scores files named in it, and the input tasks to store before anything runs."""
+    if not args.scores:
+        return setup, []
+    from deep.sweep import check_score_name, external_scores_task
+    from deep.tasks import dataset
+    from deep.vectors import read_scores
+
+    files = {}
+    for spec in args.scores:
+        name, sep, path = spec.partition("=")
+        if not (sep and name and path):
+            raise ValueError(f"--scores takes NAME=FILE, e.g. myscore=scores.npy, got {spec!r}")
+        check_score_name(name)
+        files[name] = path
+    ids = dataset(setup.dataset_key(), args.download).train.ids
+    given = {name: read_scores(path, ids, f"--scores {name}") for name, path in files.items()}
+    setup = replace(setup, external_scores={name: _sha256(values) for name, values in given.items()})
+    inputs = [(external_scores_task(setup, name), {"scorer": name, "source": "file"}, {"scores": values, "ids": ids})
+              for name, values in given.items()]
+    return setup, inputs
+
+
+def _kept_task(args: argparse.Namespace, setup, inputs: list):
+    """The final run of `train --kept FILE`, its subset input task added to `inputs`."""
+    from deep.prune import parse_protocol
+    from deep.sweep import check, final_task, subset_task
+    from deep.tasks import dataset
+    from deep.vectors import read_rows
+
+    check(setup, ["full"], [1.0], [args.seed], args.download)
+    ids = dataset(setup.dataset_key(), args.download).train.ids
+    rows = read_rows(args.kept, ids, "--kept")
+    subset = subset_task(setup, _sha256(rows), int(rows.size))
+    inputs.append((subset, {"count": int(rows.size)}, {"rows": rows, "ids": ids[rows]}))
+    return final_task(setup, parse_protocol("subset"), rows.size / len(ids), args.seed, subset=subset)
+
+
+def _sha256(values: np.ndarray) -> str:
+    import hashlib
+
+    return "sha256:" + hashlib.sha256(np.ascontiguousarray(values).tobytes()).hexdigest()
+
+
+def _write_inputs(out: str, inputs: list) -> None:
+    from deep.runs import RunStore
+    from deep.tasks import write_input
+
+    store = RunStore(out)
+    for task, metrics, arrays in inputs:
+        write_input(store, task, metrics, arrays)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -225,8 +301,14 @@ def cmd_train(args: argparse.Namespace) -> int:
                          "choose a pruning protocol such as random or random+drop")
     if not 0.0 < args.density <= 1.0:
         raise ValueError(f"--density must lie in (0, 1], got {args.density}")
-    setup = _setup(args)
-    (task,) = plan(setup, [args.protocol], [args.density], [args.seed], download=args.download)
+    setup, inputs = _with_inputs(args, _setup(args))
+    if args.kept is not None:
+        if args.protocol != "full" or args.density != 1.0:
+            raise ValueError("--kept gives the training rows itself: drop --protocol and --density")
+        task = _kept_task(args, setup, inputs)
+    else:
+        (task,) = plan(setup, [args.protocol], [args.density], [args.seed], download=args.download)
+    _write_inputs(args.out, inputs)
     launch_local([task], args.out, _runtime(args), LaunchOptions(progress=not args.no_progress))
     run = RunStore(args.out).read(task.config)
     metrics = run.metrics
@@ -247,7 +329,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         raise ValueError(f"--slurm-args takes KEY=VALUE pairs, e.g. account=myproject, got {bad}")
     if args.seeds < 1:
         raise ValueError(f"--seeds must be >= 1 (seeds 0 .. N-1 are run), got {args.seeds}")
-    setup = _setup(args)
+    setup, inputs = _with_inputs(args, _setup(args))
     seeds = list(range(args.seeds))
     if args.dry_run:
         import json
@@ -258,6 +340,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         print(json.dumps(dry_run(setup, tasks, args.protocols), indent=2))
         return 0
     tasks = plan(setup, args.protocols, args.densities, seeds, download=args.download)
+    _write_inputs(args.out, inputs)
     options = LaunchOptions(
         workers=args.workers, progress=not args.no_progress, cluster=args.submitit_cluster, partition=args.partition,
         time_min=args.time, gpus_per_task=args.gpus_per_task, cpus_per_task=args.cpus_per_task, mem_gb=args.mem,
@@ -340,6 +423,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the model init, batches and pruning (default: 0)")
     p.add_argument("--protocol", default="full", help="pruning protocol (default: full, no pruning); see `sweep --help`")
     p.add_argument("--density", type=float, default=1.0, help="fraction of the training set kept, in (0, 1] (default: 1)")
+    p.add_argument("--kept", default=None, metavar="FILE",
+                   help="train on exactly these rows of the training split: row numbers (.npy, or one per line), or "
+                        "sample ids under a header line `id` (export-scores writes both); the run's protocol is "
+                        "`subset`")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser(

@@ -15,7 +15,6 @@ from deep.checkpoint import Checkpointing
 from deep.data.base import Dataset
 from deep.methods import METHODS, MethodInput, MethodOptions
 from deep.metrics import classification_metrics
-from deep.models import build_model
 from deep.prune import keep, smoothed_recalls
 from deep.query import train_config, weights_digest
 from deep.seeds import derive
@@ -53,7 +52,8 @@ def run_final(ctx: Context) -> Outcome:
     raw_recalls, val_sizes = _recalls(ctx, dataset, by_group)
     scores_task = ctx.task.dep("scores")
     train_split = dataset.train
-    kept = keep(
+    subset = ctx.task.dep("subset")
+    kept = ctx.input(subset).array("rows") if subset is not None else keep(
         train_split.y.numpy(), config["density"], config["protocol"],
         scores=None if scores_task is None else ctx.input(scores_task).array("scores"),
         recalls=raw_recalls, groups=train_split.group.numpy() if by_group else None,
@@ -66,23 +66,24 @@ def run_final(ctx: Context) -> Outcome:
     has_groups = train_split.group is not None
     checkpoint = Checkpointing(ctx.checkpoint_path, ctx.runtime.checkpoint_every)
     resume = checkpoint.load()
+    make_model, normalization = ctx.make_model(dataset.num_classes, dataset.input_shape), ctx.normalization(dataset)
     # The method plans first (JTT trains its identification model here, unless resuming), so the final init below
     # is the same whatever the method.
     plan = METHODS[config["method"]].prepare(MethodInput(
         kept_split, kept_split.group if has_groups else kept_split.y,
         dataset.num_groups if has_groups else dataset.num_classes, dataset.num_classes, cfg, config["seed"],
-        device, dataset.normalization, config["model"], dataset.input_shape,
-        MethodOptions(**config["method_options"]), None if resume is None else resume["extra"]["method"],
+        device, normalization, make_model, MethodOptions(**config["method_options"]),
+        None if resume is None else resume["extra"]["method"],
     ))
     checkpoint.extra = lambda: {"method": {k: v.detach().cpu() for k, v in plan.state.items()}}
     torch.manual_seed(seed)
-    model = build_model(config["model"], dataset.num_classes, dataset.input_shape)
+    model = make_model()
     result = train(
         model, kept_split.subset(torch.as_tensor(plan.rows)), cfg, seed=seed, device=device,
-        normalization=dataset.normalization, val=dataset.val, callbacks=plan.callbacks, loss_fn=plan.loss_fn,
+        normalization=normalization, val=dataset.val, callbacks=plan.callbacks, loss_fn=plan.loss_fn,
         progress=ctx.runtime.progress, checkpoint=checkpoint, resume=resume,
     )
-    metrics = evaluate(model, dataset, device)
+    metrics = evaluate(model, dataset, device, normalization)
     labels = train_split.y.numpy()
     recalls = None if raw_recalls is None else smoothed_recalls(raw_recalls, val_sizes, config["recall_prior"] or 0.0)
     metrics.update(
@@ -102,13 +103,14 @@ def run_final(ctx: Context) -> Outcome:
     )
     # "trained" only where the method subsamples the kept set (subg); otherwise it equals "kept".
     trained = {} if plan.rows.size == kept.size else {"trained": kept[plan.rows]}
-    return Outcome(metrics, {"kept": kept, **trained}, history=result.history)
+    arrays = {"kept": kept, "kept_ids": train_split.ids[kept], **trained}
+    return Outcome(metrics, arrays, history=result.history)
 
 
-def evaluate(model: torch.nn.Module, dataset: Dataset, device: torch.device) -> dict:
+def evaluate(model: torch.nn.Module, dataset: Dataset, device: torch.device, normalization: tuple | None) -> dict:
     """Test-set metrics of a trained model (group metrics weighted by the full training set's group sizes)."""
     test = dataset.test
-    pred = predict(model, test.x, normalization=dataset.normalization, device=device).argmax(1)
+    pred = predict(model, test.x, normalization=normalization, device=device).argmax(1)
     train_groups = None
     if test.group is not None and dataset.train.group is not None:
         train_groups = np.bincount(dataset.train.group.numpy(), minlength=dataset.num_groups)

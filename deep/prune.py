@@ -23,9 +23,9 @@ from toy.quotas import ALLOCATIONS, drop_quotas, strategy_quotas
 
 QUOTA_UNITS = ("class", "group")  # what quotas are taken over: classes, or the dataset's groups
 # Paper order: the references first, then each way of using a score, DRoP last.
-PROTOCOL_KINDS = ("full", "random", "score", "random+quota", "score+drop", "random+drop")
+PROTOCOL_KINDS = ("full", "random", "score", "random+quota", "score+drop", "random+drop", "subset")
 _COUNTS = {"full": "all", "random": "global", "score": "global", "random+quota": "strategy",
-           "score+drop": "drop", "random+drop": "drop"}
+           "score+drop": "drop", "random+drop": "drop", "subset": "given"}
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ def parse_protocol(name: str, scorers: Collection[str] | None = None) -> Protoco
     `scorers` are the scorer names to accept; None accepts any name as a scorer (reading stored runs).
     """
     known = (lambda s: bool(s)) if scorers is None else (lambda s: s in scorers)
-    if name in ("full", "random", "random+drop"):
+    if name in ("full", "random", "random+drop", "subset"):  # subset: rows a user gave (train --kept)
         return Protocol(name, name, None)
     if name.endswith("+drop") and known(name[: -len("+drop")]):
         return Protocol(name, "score+drop", name[: -len("+drop")])
@@ -200,6 +200,8 @@ def keep(
     if allocation not in ALLOCATIONS:
         raise ValueError(f"allocation must be one of {ALLOCATIONS}, got {allocation!r}")
     parsed = parse_protocol(protocol)
+    if parsed.kind == "subset":
+        raise ValueError("protocol 'subset' keeps rows you give: index your data with them directly")
     units = y if groups is None else _labels(groups, "groups")
     if units.size != n:
         raise ValueError(f"groups has {units.size} entries but labels has {n}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -20,11 +21,12 @@ from torch import nn
 from deep.checkpoint import Checkpointing
 from deep.data.base import Dataset
 from deep.models import build_model
+from deep.models.pretrained import normalization
 from deep.runs import Run
 from deep.scores import SCORERS, QueryModel, Trace
 from deep.seeds import derive
 from deep.tasks import Context, Outcome
-from deep.train import TrainConfig, train
+from deep.train import Normalization, TrainConfig, train
 
 MODEL_FILE = "model.pt"
 
@@ -76,21 +78,23 @@ class TraceRecorder:
 
 def run_query_training(ctx: Context) -> Outcome:
     """Train one query model on the full training split; keep its weights, trace and best-epoch recalls."""
-    config = ctx.task.config
+    config, dataset = ctx.task.config, ctx.dataset()
     seed = derive(config["seed"], "query", config["init"])
     checkpoint = Checkpointing(ctx.checkpoint_path, ctx.runtime.checkpoint_every)
-    _, outcome = train_query_model(ctx.dataset(), config["model"], train_config(config["train"]), seed,
-                                   ctx.runtime.torch_device, checkpoint, ctx.runtime.progress)
+    _, outcome = train_query_model(
+        dataset, ctx.make_model(dataset.num_classes, dataset.input_shape), ctx.normalization(dataset),
+        train_config(config["train"]), seed, ctx.runtime.torch_device, checkpoint, ctx.runtime.progress,
+    )
     return outcome
 
 
 def train_query_model(
-    dataset: Dataset, model_name: str, cfg: TrainConfig, seed: int, device: torch.device,
-    checkpoint: Checkpointing | None = None, progress: bool = False,
+    dataset: Dataset, make_model: Callable[[], nn.Module], normalization: Normalization | None, cfg: TrainConfig,
+    seed: int, device: torch.device, checkpoint: Checkpointing | None = None, progress: bool = False,
 ) -> tuple[nn.Module, Outcome]:
     """A query model trained from seed `seed` (resuming from `checkpoint` if it holds one), and what it keeps."""
     torch.manual_seed(seed)
-    model = build_model(model_name, dataset.num_classes, dataset.input_shape)
+    model = make_model()
     resume = None if checkpoint is None else checkpoint.load()
     recorder = TraceRecorder(len(dataset.train), device, None if resume is None else resume["extra"])
     if checkpoint is not None:
@@ -100,7 +104,7 @@ def train_query_model(
     history = []
     if cfg.epochs > 0:
         result = train(
-            model, dataset.train, cfg, seed=seed, device=device, normalization=dataset.normalization, val=dataset.val,
+            model, dataset.train, cfg, seed=seed, device=device, normalization=normalization, val=dataset.val,
             callbacks=[recorder.on_epoch], on_batch=[recorder.on_batch], progress=progress,
             checkpoint=checkpoint, resume=resume,
         )
@@ -130,14 +134,16 @@ def query_model(run: Run, dataset: Dataset, device: torch.device, options: dict)
         return model
 
     trace = Trace(run.array("trace_prob"), run.array("trace_correct"))
-    return QueryModel(dataset.train, dataset.num_classes, dataset.normalization, device, run.metrics["seed"],
-                      config["train"]["epochs"], options, trace, load)
+    return QueryModel(dataset.train, dataset.num_classes, normalization(config.get("weights"), dataset.normalization),
+                      device, run.metrics["seed"], config["train"]["epochs"], options, trace, load)
 
 
 def run_scores(ctx: Context) -> Outcome:
     """A scorer's scores averaged over its query trainings; refuses non-finite scores."""
     config, dataset = ctx.task.config, ctx.dataset()
     name = config["scorer"]
+    if "external" in config:
+        raise ValueError(f"the scores {name!r} came from a file that is not in the store: pass --scores {name}=FILE again")
     per_model = []
     for dep in ctx.task.deps:
         query = query_model(ctx.input(dep), dataset, ctx.runtime.torch_device, config["options"])
@@ -146,7 +152,7 @@ def run_scores(ctx: Context) -> Outcome:
     if scores.shape != (len(dataset.train),) or not np.isfinite(scores).all():
         raise ValueError(f"scorer {name!r} gave {scores.shape} scores with non-finite values for "
                          f"{len(dataset.train)} training samples: its scores are not usable")
-    return Outcome({"scorer": name, "inits": len(per_model)}, {"scores": scores})
+    return Outcome({"scorer": name, "inits": len(per_model)}, {"scores": scores, "ids": dataset.train.ids})
 
 
 def run_recalls(ctx: Context) -> Outcome:

@@ -4,7 +4,7 @@ A task's config holds its own settings and the names (hashes) of the tasks it co
 before anything runs and the same settings always map to the same directory. Layout:
 
   <root>/store.json              {"format": FORMAT}: a store written by another format is refused with a message
-  <root>/<kind>/<hash>/          one task (kind: query, scores, recalls, final)
+  <root>/<kind>/<hash>/          one task (kind: query, scores, recalls, final, subset)
       config.json                the full config; its hash must equal the directory name
       metrics.json               the results
       history.csv                one row per training epoch (trainings only)
@@ -39,7 +39,7 @@ import numpy as np
 
 FORMAT = 2
 FORMAT_FILE = "store.json"
-KINDS = ("query", "scores", "recalls", "final")
+KINDS = ("query", "scores", "recalls", "final", "subset")
 DONE = "done"
 CLAIM = "claim"
 CHECKPOINT = "checkpoint.pt"

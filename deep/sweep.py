@@ -17,6 +17,7 @@ densities or seeds to a store never renames, retrains or duplicates a finished t
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
+from functools import cached_property
 
 import numpy as np
 
@@ -25,6 +26,7 @@ from deep.methods import METHODS, MethodOptions
 from deep.prune import QUOTA_UNITS, Protocol, parse_protocol
 from deep.scores import SCORERS
 from deep.methods.jtt import identification_epochs
+from deep.models import build_model, feature_extractor, model_key
 from deep.tasks import Task, closure, dataset
 from deep.train import TrainConfig
 from toy.quotas import ALLOCATIONS
@@ -35,13 +37,21 @@ RECALL_SOURCES = ("scorer", "separate")
 RECALL_FRACTION = 0.1  # a recall model of its own under source "scorer": 16 of 160 epochs, as the reference code
 
 
+def check_score_name(name: str) -> None:
+    """A name for scores given from a file: a new identifier, so that its protocols parse and clash with nothing."""
+    if name in SCORERS or not name.isidentifier():
+        raise ValueError(f"--scores {name}=FILE: the name must be a new identifier, not one of the scorers "
+                         f"{sorted(SCORERS)}")
+
+
 @dataclass(frozen=True)
 class Setup:
     """Everything that identifies the tasks of one sweep except protocol, density and seed."""
 
     dataset: str
-    model: str
+    model: str  # a registry name, package.module:function or timm:<name>
     train: TrainConfig
+    weights: str | None = None  # pretrained weights, as deep.models.pretrained.weights_id names them
     data: str | None = None
     data_options: dict = field(default_factory=dict)  # the dataset's declared options (e.g. mnist1d's samples)
     imbalance: float | None = None
@@ -59,6 +69,7 @@ class Setup:
     quota_unit: str = "class"  # what DRoP and StrategyQ allocate over: "class" or "group"
     method_options: MethodOptions = MethodOptions()
     scorer_options: dict[str, dict] = field(default_factory=dict)  # scorer -> {option: value}, from the CLI
+    external_scores: dict[str, str] = field(default_factory=dict)  # --scores NAME=FILE: name -> sha256 of the scores
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -75,6 +86,8 @@ class Setup:
             raise ValueError(f"--query-inits must be >= 1, got {self.query_inits}")
         if self.recall_source not in RECALL_SOURCES:
             raise ValueError(f"--recall-source must be one of {', '.join(RECALL_SOURCES)}, got {self.recall_source!r}")
+        for name in self.external_scores:
+            check_score_name(name)
         for name, options in self.scorer_options.items():
             if name not in SCORERS:
                 raise ValueError(f"--scorer-option names unknown scorer {name!r}: choose from {sorted(SCORERS)}")
@@ -85,6 +98,11 @@ class Setup:
         key = {"name": self.dataset, "data": self.data, "imbalance": self.imbalance, "split_seed": self.split_seed}
         options = DATASETS[self.dataset].resolve(self.dataset, self.data_options) if self.dataset in DATASETS else {}
         return {**key, "options": options} if options else key
+
+    @cached_property
+    def model_key(self) -> dict:
+        """The config fields that name the model (its weights and, from outside the registry, its code's hash)."""
+        return model_key(self.model, self.weights)
 
     def epochs_for(self, scorer: str) -> int:
         """Query length of a scorer's query models."""
@@ -101,7 +119,8 @@ class Setup:
 
     def recall_recipe(self, scorer: str | None) -> tuple[int, int]:
         """(epochs, inits) of the query models DRoP's recalls come from, for a protocol using `scorer` (or none)."""
-        if self.recall_source == "scorer" and scorer is not None and SCORERS[scorer].epoch_fraction > 0:
+        trained = scorer in SCORERS and SCORERS[scorer].epoch_fraction > 0  # not random, not external scores
+        if self.recall_source == "scorer" and trained:
             return self.epochs_for(scorer), self.inits_for(scorer)
         # A recall model of its own: the reference code's 16-of-160-epoch model, or the whole schedule ("separate").
         default = self.train.epochs if self.recall_source == "separate" else round(RECALL_FRACTION * self.train.epochs)
@@ -116,7 +135,7 @@ class Setup:
 def query_training(setup: Setup, epochs: int, seed: int, init: int) -> Task:
     """One query model of seed `seed`: init `init`, trained on the full data for `epochs` epochs."""
     return Task({
-        "kind": "query", "dataset": setup.dataset_key(), "model": setup.model,
+        "kind": "query", "dataset": setup.dataset_key(), **setup.model_key,
         "train": asdict(setup.query_config(epochs)), "seed": seed, "init": init,
     })
 
@@ -125,8 +144,21 @@ def _query_models(setup: Setup, epochs: int, inits: int, seed: int) -> tuple[Tas
     return tuple(query_training(setup, epochs, seed, init) for init in range(inits))
 
 
+def external_scores_task(setup: Setup, name: str) -> Task:
+    """Scores a user gave (--scores NAME=FILE): an input task the command line writes before anything runs."""
+    return Task({"kind": "scores", "dataset": setup.dataset_key(), "scorer": name,
+                 "external": setup.external_scores[name]})
+
+
+def subset_task(setup: Setup, rows_sha256: str, count: int) -> Task:
+    """Training rows a user gave (train --kept FILE): an input task the command line writes before anything runs."""
+    return Task({"kind": "subset", "dataset": setup.dataset_key(), "rows": rows_sha256, "count": count})
+
+
 def scores_task(setup: Setup, scorer: str, seed: int) -> Task:
-    """A scorer's scores for seed `seed`, averaged over its query models."""
+    """A scorer's scores for seed `seed`, averaged over its query models (or the user's, for external scores)."""
+    if scorer in setup.external_scores:
+        return external_scores_task(setup, scorer)
     deps = _query_models(setup, setup.epochs_for(scorer), setup.inits_for(scorer), seed)
     options = scorer_options(setup, scorer)
     return Task({"kind": "scores", "dataset": setup.dataset_key(), "scorer": scorer, "options": options,
@@ -144,16 +176,16 @@ def recalls_task(setup: Setup, scorer: str | None, seed: int) -> Task:
     return Task({"kind": "recalls", "queries": [d.key for d in deps]}, deps)
 
 
-def final_task(setup: Setup, protocol: Protocol, density: float, seed: int) -> Task:
-    """One final run: the config its directory is named by, and the scores/recalls tasks it consumes."""
+def final_task(setup: Setup, protocol: Protocol, density: float, seed: int, subset: Task | None = None) -> Task:
+    """One final run: the config its directory is named by, and the scores/recalls (or subset) tasks it consumes."""
     d = density_key(protocol.density(density))
     scores = scores_task(setup, protocol.scorer, seed) if protocol.needs_scores else None
     recalls = recalls_task(setup, protocol.scorer, seed) if protocol.needs_recalls else None
-    deps = tuple(t for t in (scores, recalls) if t is not None)
+    deps = tuple(t for t in (scores, recalls, subset) if t is not None)
     return Task({
         "kind": "final",
         "dataset": setup.dataset_key(),
-        "model": setup.model,
+        **setup.model_key,
         "protocol": protocol.name,
         "scorer": protocol.scorer,
         "density": d,
@@ -167,9 +199,10 @@ def final_task(setup: Setup, protocol: Protocol, density: float, seed: int) -> T
         "recall_source": setup.recall_source if protocol.needs_recalls else None,
         "allocation": setup.allocation if protocol.needs_recalls else None,
         "train": asdict(setup.train.scaled_for_density(d)),
-        "scorer_options": scores and scores.config["options"],
+        "scorer_options": scores and scores.config.get("options"),
         "scores": scores and scores.key,
         "recalls": recalls and recalls.key,
+        **({"subset": subset.key} if subset is not None else {}),
     }, deps)
 
 
@@ -184,7 +217,7 @@ def check(
 ) -> list[Protocol]:
     """Validate a grid before any training: protocol names, densities, seeds, query lengths, and (`read_data`) the
     dataset itself, with groups for group quotas."""
-    parsed = [parse_protocol(name, frozenset(SCORERS)) for name in protocols]
+    parsed = [parse_protocol(name, frozenset(SCORERS) | set(setup.external_scores)) for name in protocols]
     if setup.train.epochs < 1:
         raise ValueError(f"--epochs must be >= 1 for the final models, got {setup.train.epochs}")
     if not seeds or min(seeds) < 0:
@@ -193,7 +226,7 @@ def check(
         if not (np.isfinite(d) and 0.0 < density_key(d) <= 1.0):
             raise ValueError(f"--densities must lie in (0, 1] (at least 1e-6), got {d}")
     for p in parsed:
-        if p.scorer is not None:
+        if p.scorer is not None and p.scorer not in setup.external_scores:
             epochs, need = setup.epochs_for(p.scorer), SCORERS[p.scorer].min_epochs
             if epochs < need:
                 raise ValueError(
@@ -205,6 +238,8 @@ def check(
     if not read_data:
         return parsed
     data = dataset(setup.dataset_key(), download)  # loaded (and validated) before anything trains
+    if any(p.scorer == "ssp" for p in parsed):  # SSP needs features: refuse a model without any before training
+        feature_extractor(build_model(setup.model, data.num_classes, data.input_shape), purpose="the ssp scorer")
     if setup.quota_unit == "group" and any(p.uses_quotas for p in parsed):
         if data.num_groups == 0:
             raise ValueError(f"--quota-unit group needs a dataset with groups, and {setup.dataset!r} has none: "
@@ -244,12 +279,12 @@ def full_data_epochs(task: Task) -> float:
 
 def dry_run(setup: Setup, finals: list[Task], protocols: list[str]) -> dict:
     """The fully resolved plan of a sweep, as JSON-ready data: settings, every task and the total training."""
-    parsed = [parse_protocol(name, frozenset(SCORERS)) for name in protocols]
-    scorers = sorted({p.scorer for p in parsed if p.scorer is not None})
+    parsed = [parse_protocol(name, frozenset(SCORERS) | set(setup.external_scores)) for name in protocols]
+    scorers = sorted({p.scorer for p in parsed if p.scorer is not None} - set(setup.external_scores))
     tasks = closure(finals)
     return {
         "dataset": setup.dataset_key(),
-        "model": setup.model,
+        **setup.model_key,
         "method": setup.method,
         "method_options": METHODS[setup.method].config(setup.method_options),
         "quota_unit": setup.quota_unit,

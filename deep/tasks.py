@@ -23,6 +23,8 @@ from tqdm.auto import tqdm
 
 from deep.data import load_dataset
 from deep.data.base import Dataset
+from deep.models import build_model
+from deep.models.pretrained import build_kwargs, normalization
 from deep.runs import CHECKPOINT, CorruptRunError, Run, RunStore, as_stored, canonical_json, config_hash, read_json
 from deep.train import resolve_device
 
@@ -62,6 +64,7 @@ class Runtime:
     download: bool = False
     progress: bool = False
     checkpoint_every: int | None = None  # epochs; None: one once 10 minutes have passed since the last
+    pretrained_file: str | None = None  # the file of --pretrained PATH (configs record its sha256)
 
     @property
     def torch_device(self) -> torch.device:
@@ -117,13 +120,34 @@ class Context:
         """The task's dataset, loaded once per process."""
         return dataset(self.task.config["dataset"], self.runtime.download)
 
+    def make_model(self, num_classes: int, input_shape: tuple[int, ...]) -> Callable[[], torch.nn.Module]:
+        """A factory of the task's model, pretrained weights loaded where its config names some."""
+        kwargs = build_kwargs(self.task.config.get("weights"), self.runtime.pretrained_file)
+        return lambda: build_model(self.task.config["model"], num_classes, input_shape, **kwargs)
+
+    def normalization(self, data: Dataset) -> tuple | None:
+        """The input normalisation the task's model sees (ImageNet's for pretrained weights)."""
+        return normalization(self.task.config.get("weights"), data.normalization)
+
 
 def _runners() -> dict[str, Callable[[Context], Outcome]]:
     # Imported here: the runners' modules import this one for Task, Context and Outcome.
     from deep.experiment import run_final
     from deep.query import run_query_training, run_recalls, run_scores
 
-    return {"query": run_query_training, "scores": run_scores, "recalls": run_recalls, "final": run_final}
+    return {"query": run_query_training, "scores": run_scores, "recalls": run_recalls, "final": run_final,
+            "subset": run_subset}
+
+
+def run_subset(ctx: Context) -> Outcome:
+    """A subset task holds rows a user gave: it is written by the command line, never computed."""
+    raise ValueError("the training rows of this run came from a file that is not in the store: pass --kept FILE again")
+
+
+def write_input(store: RunStore, task: Task, metrics: dict, arrays: dict[str, np.ndarray]) -> None:
+    """Store an input task made from a user's file (scores, rows) unless it is there: it runs like any other."""
+    if not store.done(task.config):
+        store.finish(task.config, metrics, arrays)
 
 
 def _verify(store: RunStore, task: Task) -> None:

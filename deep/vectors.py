@@ -90,3 +90,52 @@ def write_vector(path: str | Path, values: np.ndarray, name: str) -> Path:
         np.savetxt(path, np.asarray(values), fmt="%d" if np.asarray(values).dtype.kind in "iu" else "%.17g",
                    header=name, comments="")
     return path
+
+
+def rows_of_ids(ids: np.ndarray, known: np.ndarray, flag: str) -> np.ndarray:
+    """The row of each id in `known` (a dataset's sample ids); ValueError naming the first unknown or repeated id."""
+    index = {str(value): row for row, value in enumerate(known.tolist())}
+    wanted = [str(value) for value in ids.tolist()]
+    missing = next((value for value in wanted if value not in index), None)
+    if missing is not None:
+        raise ValueError(f"{flag}: sample id {missing!r} is not in the dataset's training set (ids look like "
+                         f"{str(known[0])!r}); export-scores writes the ids of a store's runs")
+    if len(set(wanted)) != len(wanted):
+        raise ValueError(f"{flag}: some sample ids appear twice")
+    return np.array([index[value] for value in wanted], dtype=np.int64)
+
+
+def read_rows(path: str | Path, known_ids: np.ndarray, flag: str) -> np.ndarray:
+    """Training rows from a file: row numbers (.npy of integers, one number per line) or sample ids (a csv or txt
+    whose header line is `id`); sorted, checked to be distinct and in range."""
+    path = Path(path)
+    if path.suffix in (".csv", ".txt") and path.is_file():
+        lines = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+        if lines and lines[0].lower() == "id":
+            return np.sort(rows_of_ids(np.array(lines[1:]), known_ids, flag))
+    values, ids = read_vector(path, flag)
+    if ids is not None:
+        raise ValueError(f"{flag} {path}: give row numbers, or sample ids under a header line `id`")
+    if values.dtype.kind == "f" and not np.equal(np.mod(values, 1), 0).all():
+        raise ValueError(f"{flag} {path}: row numbers must be integers")
+    rows = values.astype(np.int64)
+    if rows.size == 0 or rows.min() < 0 or rows.max() >= len(known_ids) or np.unique(rows).size != rows.size:
+        raise ValueError(f"{flag} {path}: expected distinct row numbers in 0..{len(known_ids) - 1} of the training set")
+    return np.sort(rows)
+
+
+def read_scores(path: str | Path, known_ids: np.ndarray, flag: str) -> np.ndarray:
+    """One finite score per training row, from a file in row order or with an `id,<score>` csv (any order)."""
+    values, ids = read_vector(path, flag)
+    values = values.astype(np.float64)
+    if ids is not None:
+        if len(ids) != len(known_ids):
+            raise ValueError(f"{flag} {path}: {len(ids)} scores for {len(known_ids)} training samples")
+        ordered = np.empty(len(known_ids))
+        ordered[rows_of_ids(ids, known_ids, flag)] = values
+        values = ordered
+    if values.shape != (len(known_ids),):
+        raise ValueError(f"{flag} {path}: {values.size} scores for {len(known_ids)} training samples (one per row)")
+    if not np.isfinite(values).all():
+        raise ValueError(f"{flag} {path}: every score must be finite")
+    return values

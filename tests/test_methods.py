@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from deep.data import load_dataset
 from deep.sweep import Setup, final_task
 from deep.methods import METHODS, MethodInput, MethodOptions
+from deep.models import build_model
 from deep.methods.base import weighted_mean
 from deep.methods.cdbw import difficulty_weights
 from deep.methods.group_dro import dro_update, group_means
@@ -33,7 +34,7 @@ def method_input(options: MethodOptions = MethodOptions(), groups: bool = True) 
     train = load_dataset("debug").train
     return MethodInput(
         train, train.group if groups else train.y, 6 if groups else 3, 3, CFG, 0, torch.device("cpu"), None,
-        "mlp", tuple(train.x.shape[1:]), options,
+        lambda: build_model("mlp", 3, tuple(train.x.shape[1:])), options,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 from pathlib import Path
 
 import pytest
@@ -198,3 +199,18 @@ def test_resnet50_imagenet_without_weights_takes_any_channel_count() -> None:
     model = build_model("resnet50_imagenet", 2, (1, 64, 64)).eval()
     with torch.no_grad():
         assert model(torch.randn(1, 1, 64, 64)).shape == (1, 2)
+
+
+@pytest.mark.parametrize("name", ["vgg16", "vgg19", "resnet18", "lenet300100"])
+def test_reference_models_use_the_authors_init(name: str) -> None:
+    """Xavier-normal weights with gain sqrt(2) and zero biases (their classification_model_base.py); VGG and LeNet
+    batch norm with momentum 0.01."""
+    torch.manual_seed(0)
+    shape = (1, 28, 28) if name == "lenet300100" else (3, 32, 32)
+    model = build_model(name, 10, shape)
+    head = model.head
+    expected = math.sqrt(2) * math.sqrt(2 / (head.in_features + head.out_features))
+    assert float(head.weight.std()) == pytest.approx(expected, rel=0.15)
+    assert torch.count_nonzero(head.bias) == 0
+    if name != "resnet18":
+        assert {m.momentum for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)} == {0.01}

@@ -59,6 +59,7 @@ class Defaults:
     train: Mapping[str, TrainConfig]  # model name -> schedule; "*" for any other model
     recall_prior: float = 0.0  # Beta pseudo-count smoothing DRoP's recalls; 0 = the raw recalls of Algorithm 1
     recall_source: str = "scorer"  # where DRoP's recalls come from (see deep.sweep)
+    pretrained: str | None = None  # --pretrained of the default model: "imagenet", or None (trained from scratch)
 
     def schedule(self, model: str) -> TrainConfig:
         """The reference schedule of `model` on this dataset."""

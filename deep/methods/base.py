@@ -44,8 +44,7 @@ class MethodInput:
     seed: int
     device: torch.device
     normalization: Normalization | None
-    model: str  # model name, for methods that train a model of their own (JTT)
-    input_shape: tuple[int, ...]
+    make_model: Callable[[], torch.nn.Module]  # a fresh model as the final run builds it (JTT trains one of its own)
     options: MethodOptions
     resume: dict[str, torch.Tensor] | None = None  # the plan's `state` from a checkpoint: continue from it
 

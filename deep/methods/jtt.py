@@ -12,7 +12,6 @@ from __future__ import annotations
 import torch
 
 from deep.methods.base import Method, MethodInput, MethodOptions, Plan, every_row, weighted_loss
-from deep.models import build_model
 from deep.seeds import derive
 from deep.train import predict, train
 
@@ -30,7 +29,7 @@ def identification_errors(data: MethodInput) -> torch.Tensor:
     """Boolean mask of the kept samples that an ERM model trained for T epochs misclassifies."""
     seed = derive(data.seed, "jtt")
     torch.manual_seed(seed)
-    model = build_model(data.model, data.num_classes, data.input_shape)
+    model = data.make_model()
     cfg = data.cfg.truncated(identification_epochs(data.options, data.cfg.epochs))
     train(model, data.train, cfg, seed=seed, device=data.device, normalization=data.normalization, progress=False)
     logits = predict(model, data.train.x, normalization=data.normalization, device=data.device)

@@ -45,6 +45,14 @@ def resolve_model(name: str) -> Builder:
                      "or name your own builder as package.module:function (or timm:<name>)")
 
 
+def model_key(name: str, weights: str | None = None) -> dict:
+    """The fields a task's config names its model by: the name, pretrained weights (deep.models.pretrained) and, for a
+    model from outside the registry, a fingerprint of its code."""
+    resolve_model(name)
+    return {"model": name, **({"weights": weights} if weights else {}),
+            **({} if name in MODELS else {"model_source": user.fingerprint(name)})}
+
+
 def build_model(name: str, num_classes: int, input_shape: Sequence[int], **kwargs: Any) -> nn.Module:
     """The model `name` for `num_classes` classes and inputs of shape `input_shape` ((D,) or (C, H, W))."""
     model = resolve_model(name)(num_classes, tuple(input_shape), **kwargs)
@@ -52,4 +60,4 @@ def build_model(name: str, num_classes: int, input_shape: Sequence[int], **kwarg
     return model if name in MODELS else user.checked(model, name, num_classes, input_shape)
 
 
-__all__ = ["MODELS", "Builder", "Classifier", "build_model", "feature_extractor", "resolve_model"]
+__all__ = ["MODELS", "Builder", "Classifier", "build_model", "feature_extractor", "model_key", "resolve_model"]

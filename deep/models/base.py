@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -49,13 +50,27 @@ def image_shape(input_shape: Sequence[int], model: str, min_size: int = 1) -> tu
     return shape
 
 
-def conv_bn_relu(in_channels: int, out_channels: int, stride: int = 1) -> nn.Sequential:
+REFERENCE_BN_MOMENTUM = 0.01  # the DRoP authors' models (their VGGs and LeNet); torch's default is 0.1
+
+
+def conv_bn_relu(in_channels: int, out_channels: int, stride: int = 1, bn_momentum: float = 0.1) -> nn.Sequential:
     """3x3 convolution (padding 1, no bias), batch norm, ReLU."""
     return nn.Sequential(
         nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False),
-        nn.BatchNorm2d(out_channels),
+        nn.BatchNorm2d(out_channels, momentum=bn_momentum),
         nn.ReLU(),
     )
+
+
+def reference_init(model: nn.Module) -> nn.Module:
+    """The DRoP authors' initialisation (their classification_model_base.py): Xavier-normal weights with gain sqrt(2)
+    for every Linear and Conv2d layer, zero biases. Returns the model."""
+    for module in model.modules():
+        if isinstance(module, (nn.Linear, nn.Conv2d)):
+            nn.init.xavier_normal_(module.weight, gain=math.sqrt(2))
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+    return model
 
 
 def pooled_features() -> nn.Sequential:

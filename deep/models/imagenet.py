@@ -39,7 +39,7 @@ def resnet50_imagenet(
     download: bool = False,
 ) -> Classifier:
     """torchvision ResNet-50 with a new `num_classes` head; backbone weights from the file `weights`,
-    or torchvision's IMAGENET1K_V2 (needs network) when `download`, else random."""
+    or torchvision's IMAGENET1K_V1 (needs network) when `download`, else random."""
     channels, _, _ = image_shape(input_shape, "resnet50_imagenet")
     pretrained = weights is not None or download
     if weights is not None and download:
@@ -48,10 +48,10 @@ def resnet50_imagenet(
         raise ValueError(f"pretrained resnet50_imagenet needs 3-channel images, got input_shape {tuple(input_shape)}")
     models = import_torchvision().models
     try:
-        backbone = models.resnet50(weights=models.ResNet50_Weights.IMAGENET1K_V2 if download else None)
+        backbone = models.resnet50(weights=models.ResNet50_Weights.IMAGENET1K_V1 if download else None)
     except OSError as err:  # urllib's URLError is an OSError
         raise RuntimeError(
-            f"could not download the IMAGENET1K_V2 resnet50 weights ({err}): save them elsewhere and pass weights=<path>"
+            f"could not download the IMAGENET1K_V1 resnet50 weights ({err}): save them elsewhere and pass weights=<path>"
         ) from err
     if channels != 3:
         backbone.conv1 = nn.Conv2d(channels, 64, kernel_size=7, stride=2, padding=3, bias=False)

@@ -12,10 +12,10 @@ from collections.abc import Sequence
 
 from torch import nn
 
-from deep.models.base import Classifier
+from deep.models.base import REFERENCE_BN_MOMENTUM as BN_MOMENTUM
+from deep.models.base import Classifier, reference_init
 
 WIDTHS = (300, 100)
-BN_MOMENTUM = 0.01
 
 
 def lenet300100(num_classes: int, input_shape: Sequence[int]) -> Classifier:
@@ -28,10 +28,4 @@ def lenet300100(num_classes: int, input_shape: Sequence[int]) -> Classifier:
         # No bias: the batch norm that follows has its own shift.
         layers += [nn.Linear(width_in, width_out, bias=False), nn.BatchNorm1d(width_out, momentum=BN_MOMENTUM),
                    nn.ReLU()]
-    model = Classifier(nn.Sequential(*layers), WIDTHS[-1], num_classes)
-    for module in model.modules():
-        if isinstance(module, nn.Linear):
-            nn.init.xavier_normal_(module.weight, gain=math.sqrt(2))
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
-    return model
+    return reference_init(Classifier(nn.Sequential(*layers), WIDTHS[-1], num_classes))

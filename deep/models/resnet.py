@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from deep.models.base import Classifier, image_shape, pooled_features
+from deep.models.base import Classifier, image_shape, pooled_features, reference_init
 
 
 def _bn_conv(in_channels: int, out_channels: int, kernel: int, stride: int = 1) -> nn.Sequential:
@@ -54,7 +54,8 @@ def cifar_resnet(
             block = Block(in_channels, 64 * 2**stage, 2 if stage and not i else 1, bottleneck)
             layers.append(block)
             in_channels = block.out_channels
-    return Classifier(nn.Sequential(*layers, pooled_features()), in_channels, num_classes)
+    # The DRoP authors initialise every model alike (Xavier-normal, gain sqrt(2)): their ResNet-18 too.
+    return reference_init(Classifier(nn.Sequential(*layers, pooled_features()), in_channels, num_classes))
 
 
 def resnet18(num_classes: int, input_shape: Sequence[int]) -> Classifier:

@@ -8,8 +8,10 @@ dummy batch, so that a wrong output is an error before training rather than a cr
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -83,3 +85,17 @@ def checked(model: Any, name: str, num_classes: int, input_shape: Sequence[int])
         raise ValueError(f"--model {name!r} returns {got} for a batch of shape {tuple(batch.shape)}; expected "
                          f"logits of shape (2, {num_classes}): one row per input, one column per class")
     return model
+
+
+def fingerprint(name: str) -> str:
+    """What identifies a model from outside the registry beyond its name: the sha256 of the module's source file
+    (editing the builder makes new runs, never reuses stale ones), or timm's version."""
+    if name.startswith(TIMM_PREFIX):
+        import timm
+
+        return f"timm=={timm.__version__}"
+    module = importlib.import_module(name.partition(":")[0])
+    source = getattr(module, "__file__", None)
+    if source is None:
+        raise ValueError(f"--model {name!r}: module {module.__name__!r} has no source file to identify its runs by")
+    return "sha256:" + hashlib.sha256(Path(source).read_bytes()).hexdigest()

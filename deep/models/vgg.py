@@ -1,4 +1,9 @@
-"""CIFAR-style VGG with batch norm: a 3x3 conv stack with five max-pools and one linear head."""
+"""CIFAR-style VGG with batch norm: a 3x3 conv stack with five max-pools and one linear head.
+
+As the DRoP authors' VGGs (models/vgg16.py, vgg19.py, classification_model_base.py): batch-norm momentum 0.01 and
+Xavier-normal init (gain sqrt(2)). Theirs flatten the last 512 x (H/32)^2 map; ours average-pools it, the same on
+32-pixel CIFAR images (a 1x1 map) and usable on larger ones.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ from collections.abc import Sequence
 
 from torch import nn
 
-from deep.models.base import Classifier, conv_bn_relu, image_shape, pooled_features
+from deep.models.base import REFERENCE_BN_MOMENTUM, Classifier, conv_bn_relu, image_shape, pooled_features, reference_init
 
 # Number of conv layers in each of the five stages (widths WIDTHS); every stage ends with a 2x max-pool.
 STAGES: dict[str, tuple[int, ...]] = {
@@ -23,10 +28,10 @@ def cifar_vgg(num_classes: int, input_shape: Sequence[int], name: str) -> Classi
     layers: list[nn.Module] = []
     for count, width in zip(STAGES[name], WIDTHS):
         for _ in range(count):
-            layers.append(conv_bn_relu(in_channels, width))
+            layers.append(conv_bn_relu(in_channels, width, bn_momentum=REFERENCE_BN_MOMENTUM))
             in_channels = width
         layers.append(nn.MaxPool2d(2))
-    return Classifier(nn.Sequential(*layers, pooled_features()), in_channels, num_classes)
+    return reference_init(Classifier(nn.Sequential(*layers, pooled_features()), in_channels, num_classes))
 
 
 def vgg16(num_classes: int, input_shape: Sequence[int]) -> Classifier:
