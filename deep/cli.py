@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -322,8 +323,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from deep.report import format_summary, load_results
     from deep.sweep import plan
 
-    if args.workers is not None and args.launcher == "local":
-        raise ValueError("--workers needs --launcher processes or --launcher submitit (local runs in this process)")
+    if args.launcher == "local" and (args.workers is not None or args.runs_per_device is not None):
+        raise ValueError("--workers and --runs-per-device need --launcher auto, processes or submitit (local runs "
+                         "in this process)")
     bad = [arg for arg in args.slurm_args if "=" not in arg]
     if bad:
         raise ValueError(f"--slurm-args takes KEY=VALUE pairs, e.g. account=myproject, got {bad}")
@@ -342,7 +344,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     tasks = plan(setup, args.protocols, args.densities, seeds, download=args.download)
     _write_inputs(args.out, inputs)
     options = LaunchOptions(
-        workers=args.workers, progress=not args.no_progress, cluster=args.submitit_cluster, partition=args.partition,
+        workers=args.workers, runs_per_device=args.runs_per_device, progress=not args.no_progress,
+        cluster=args.submitit_cluster, partition=args.partition,
         time_min=args.time, gpus_per_task=args.gpus_per_task, cpus_per_task=args.cpus_per_task, mem_gb=args.mem,
         array_parallelism=args.array_parallelism, log_dir=args.slurm_log_dir,
         slurm_args=dict(arg.split("=", 1) for arg in args.slurm_args),
@@ -448,13 +451,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     w = p.add_argument_group("workers (they share only the run store: any number may run one sweep, and a "
                              "killed one's runs are taken over)")
-    w.add_argument("--launcher", default="local", choices=list(LAUNCHERS),
-                   help="local: this process; processes: --workers processes on this machine; submitit: a SLURM "
-                        "job array of --workers jobs (default: local)")
+    w.add_argument("--launcher", default=os.environ.get("DROP_LAUNCHER", "auto"), choices=list(LAUNCHERS),
+                   help="auto: processes when this machine would run more than one worker (several GPUs or CPU "
+                        "cores), else local; local: this process; processes: worker processes on this machine; "
+                        "submitit: a SLURM job array of --workers jobs (default: $DROP_LAUNCHER, else auto)")
     w.add_argument("--workers", type=int, default=None, metavar="N",
-                   help="processes: worker processes, each given one GPU (default: one per visible GPU, else one "
-                        "per CPU core); submitit: jobs in the array (required)")
-    slurm = p.add_argument_group("SLURM job array (with --launcher submitit; each job is one worker)")
+                   help="processes: worker processes in all, dealt round-robin over the visible GPUs (default: "
+                        "--runs-per-device per GPU, else one per CPU core); submitit: jobs in the array (required)")
+    w.add_argument("--runs-per-device", type=_positive_int, default=None, metavar="K",
+                   help="K workers share each visible GPU (processes: K per GPU; submitit: K per GPU of each job), "
+                        "or K CPU workers without a GPU (default: 1 per GPU, else one per CPU core, each with one "
+                        "torch thread)")
+    slurm = p.add_argument_group("SLURM job array (with --launcher submitit; each job runs --runs-per-device "
+                                 "workers per GPU)")
     slurm.add_argument("--partition", default=None, help="SLURM partition (default: the cluster's default)")
     slurm.add_argument("--time", type=int, default=24 * 60, metavar="MINUTES",
                    help="time limit of each job; a job that reaches it is requeued and resumes (default: 1440)")

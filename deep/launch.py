@@ -1,26 +1,33 @@
 """Launchers: who works through a sweep's tasks. `local` in this process, `processes` as worker processes on
-this machine (one per GPU), `submitit` as a SLURM job array. Every one runs `deep.tasks.work`, the one execution
-path. Workers share nothing but the run store, whose claims keep two of them from running one task and let a
-live worker take over a dead one's tasks; the parent only watches the store (one progress bar, counted by
-looking up each task's own directory) and the workers (a failed worker stops the sweep)."""
+this machine (K per GPU, or one per CPU core), `submitit` as a SLURM job array (each job K workers per GPU of its
+own), and `auto` (the default) picks `processes` when this machine would run more than one worker, else `local`.
+Every one runs `deep.tasks.work`, the one execution path. Workers share nothing but the run store, whose claims keep
+two of them from running one task and let a live worker take over a dead one's tasks; the parent only watches the
+store (one progress bar, counted by looking up each task's own directory) and the workers (a failed worker stops
+the sweep)."""
 
 from __future__ import annotations
 
 import multiprocessing as mp
 import os
 import queue
+import signal
 import sys
 import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 from tqdm.auto import tqdm
 
 from deep.runs import Claim, RunStore
 from deep.tasks import POLL_S, Runtime, Task, closure, work
+
+STOP_GRACE_S = 60.0  # how long stopped workers get to release their claims before they are killed
+States = Callable[[], list[tuple[str, str]]]  # each worker's (state, message), see `watch`
 
 
 class WorkerError(RuntimeError):
@@ -31,7 +38,8 @@ class WorkerError(RuntimeError):
 class LaunchOptions:
     """How many workers and, for SLURM, what each job of the array asks for."""
 
-    workers: int | None = None  # processes: one per visible GPU, else one per CPU core; submitit: required
+    workers: int | None = None  # processes: worker processes in all (default: see worker_count); submitit: jobs
+    runs_per_device: int | None = None  # K workers per GPU (default 1); without GPUs, K workers (default: one per core)
     progress: bool = True
     cluster: str = "slurm"  # submitit's executor: "slurm", or "local" to run the job array on this machine
     partition: str | None = None
@@ -46,7 +54,7 @@ class LaunchOptions:
 
 @dataclass(frozen=True)
 class SweepWorker:
-    """One worker of a sweep, picklable so that a spawned process or a SLURM job can run it."""
+    """One worker of a sweep, picklable so that a spawned process can run it."""
 
     tasks: list[Task]
     root: str
@@ -59,15 +67,175 @@ class SweepWorker:
         """Work through the sweep until every task is finished."""
         if self.gpu is not None:  # before anything touches CUDA in this process
             os.environ["CUDA_VISIBLE_DEVICES"] = self.gpu
-        if self.threads:
+        if self.threads:  # before any work: workers sharing cores must not each start a thread per core
             torch.set_num_threads(self.threads)
         work(self.tasks, RunStore(self.root), self.runtime, self.index)
 
+
+def _cpu_count() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def visible_gpus(runtime: Runtime) -> list[str]:
+    """The GPUs workers are dealt, as CUDA_VISIBLE_DEVICES names them for child processes; none when the runtime
+    names one device (--device cpu or cuda:1: every worker uses that one) or there is no GPU."""
+    if runtime.device not in (None, "cuda"):
+        return []
+    count = torch.cuda.device_count()
+    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
+    return (listed.split(",") if listed else [str(i) for i in range(count)])[:count]
+
+
+def _check_counts(workers: int | None, runs_per_device: int | None) -> None:
+    for name, value in (("--workers", workers), ("--runs-per-device", runs_per_device)):
+        if value is not None and value < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
+
+
+def worker_count(gpus: list[str], cpu: bool, cores: int, workers: int | None, runs_per_device: int | None) -> int:
+    """Workers on one machine (or SLURM job): `workers` in all, else K = `runs_per_device` per GPU, or K on the one
+    device; K defaults to 1 on a GPU and to one per core (`cores`) on the CPU (`cpu`)."""
+    _check_counts(workers, runs_per_device)
+    if workers is not None and runs_per_device is not None:
+        raise ValueError("give --workers (workers in all) or --runs-per-device (workers per device), not both")
+    if workers is not None:
+        return workers
+    return (runs_per_device or (cores if cpu else 1)) * max(1, len(gpus))
+
+
+def worker_gpus(gpus: list[str], count: int) -> list[str | None]:
+    """The GPU each of `count` workers sees, dealt round-robin over `gpus`; all None (the runtime's device) without."""
+    return [gpus[i % len(gpus)] if gpus else None for i in range(count)]
+
+
+def machine_workers(
+    tasks: list[Task], root: str, runtime: Runtime, workers: int | None, runs_per_device: int | None, cores: int,
+    job: int = 0,
+) -> list[SweepWorker]:
+    """The workers of one machine (or of SLURM job `job`): their GPUs, indices and a share of `cores` each."""
+    gpus = visible_gpus(runtime)
+    n = worker_count(gpus, runtime.torch_device.type == "cpu", cores, workers, runs_per_device)
+    threads = max(1, cores // n)  # n workers share the cores instead of each using all of them
+    return [SweepWorker(tasks, root, runtime, job * n + i, threads, gpu) for i, gpu in enumerate(worker_gpus(gpus, n))]
+
+
+def _release_and_end(signum: int, frame: object) -> None:
+    """Release this process's claims, then end by the same signal (its parent sees a killed worker, not a failure)."""
+    Claim.release_all()
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+def _run_worker(worker: SweepWorker, errors: mp.Queue) -> None:
+    """A worker process's main: SIGTERM releases its claims before it ends; an exception sends its traceback to the
+    parent and exits with 1."""
+    signal.signal(signal.SIGTERM, _release_and_end)
+    # SLURM's time-out warning may reach every process of a job: the job's own process handles it (SweepJob).
+    signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+    try:
+        worker()
+    except BaseException:
+        errors.put((worker.index, traceback.format_exc()))
+        sys.exit(1)
+
+
+class WorkerPool:
+    """Workers as processes on this machine, started on entering and stopped (killed) on leaving."""
+
+    running: ClassVar[list[WorkerPool]] = []  # the pools of this process, stopped together when a SLURM job requeues
+
+    def __init__(self, workers: list[SweepWorker]) -> None:
+        ctx = mp.get_context("spawn")  # a fresh interpreter per worker: safe with CUDA and with torch's threads
+        self.errors = ctx.Queue()
+        self.procs = [ctx.Process(target=_run_worker, name=f"sweep-worker-{w.index}", args=(w, self.errors))
+                      for w in workers]
+
+    def states(self) -> list[tuple[str, str]]:
+        """Each worker's (state, message) for `watch`."""
+        return [self._state(i, proc) for i, proc in enumerate(self.procs)]
+
+    def _state(self, i: int, proc: mp.process.BaseProcess) -> tuple[str, str]:
+        if proc.exitcode is None or proc.exitcode == 0:
+            return ("running" if proc.exitcode is None else "done"), ""
+        if proc.exitcode < 0:
+            return "lost", f"{proc.name} was killed by signal {-proc.exitcode}; the other workers take over its tasks"
+        try:
+            index, trace = self.errors.get(timeout=10)
+        except queue.Empty:  # it died before it could report (e.g. while starting): its output says why
+            index, trace = i, f"exit code {proc.exitcode}, see its output above"
+        return "failed", f"worker {index} of {len(self.procs)} failed:\n{trace}"
+
+    def stop(self, signum: int = signal.SIGKILL) -> None:
+        """Send `signum` to every live worker and wait for all (SIGTERM: each releases its claims first)."""
+        for proc in self.procs:
+            if proc.is_alive():
+                os.kill(proc.pid, signum)
+        for proc in self.procs:
+            proc.join(STOP_GRACE_S)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+
+    def __enter__(self) -> WorkerPool:
+        WorkerPool.running.append(self)
+        for proc in self.procs:
+            proc.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:  # also when interrupted: no worker outlives the pool
+        self.stop()
+        WorkerPool.running.remove(self)
+
+
+def watch(states: States, stop: Callable[[], None], tick: Callable[[], None] = lambda: None) -> None:
+    """Poll the workers until none runs, calling `tick` in between; `states()` gives each worker's (state, message),
+    a state being "running", "done", "failed" (stops the others and raises WorkerError) or "lost" (killed from
+    outside: reported once, and the others take over its tasks once its claims go stale)."""
+    lost: set[int] = set()
+    while True:
+        current = states()
+        for i, (state, message) in enumerate(current):
+            if state == "failed":
+                stop()
+                raise WorkerError(message)
+            if state == "lost" and i not in lost:
+                lost.add(i)
+                tqdm.write(message, file=sys.stderr)
+        if all(state != "running" for state, _ in current):
+            return
+        tick()
+        time.sleep(POLL_S)
+
+
+@dataclass(frozen=True)
+class SweepJob:
+    """One job of a SLURM array: its workers (K per GPU of the job, or per its cores on the CPU; see worker_count)
+    as processes, or in the job's own process when it has one; the job ends when all of them end."""
+
+    tasks: list[Task]
+    root: str
+    runtime: Runtime
+    index: int
+    runs_per_device: int | None = None
+    cores: int | None = None  # None: the cores the job may use
+
+    def __call__(self) -> None:
+        """Work through the sweep until every task is finished."""
+        workers = machine_workers(self.tasks, self.root, self.runtime, None, self.runs_per_device,
+                                  self.cores or _cpu_count(), self.index)
+        if len(workers) == 1:
+            workers[0]()
+            return
+        with WorkerPool(workers) as pool:
+            watch(pool.states, pool.stop)
+
     def checkpoint(self) -> object:
-        """On a SLURM time-out, requeue the same worker: its claims are released at once, so that it (or any
-        worker) resumes its trainings from their last checkpoints without waiting for the claims to go stale."""
+        """On a SLURM time-out, requeue the same job: its workers release their claims at once, so that it (or any
+        worker) resumes their trainings from their last checkpoints without waiting for the claims to go stale."""
         from submitit.helpers import DelayedSubmission
 
+        for pool in WorkerPool.running:
+            pool.stop(signal.SIGTERM)
         Claim.release_all()
         return DelayedSubmission(self)
 
@@ -86,25 +254,6 @@ class _Progress:
         self.bar.n = self.done
         self.bar.refresh()
 
-    def watch(self, states: Callable[[], list[tuple[str, str]]], stop: Callable[[], None]) -> None:
-        """Refresh the bar while any worker runs; `states()` gives each worker's (state, message), a state being
-        "running", "done", "failed" (stops the others and the sweep) or "lost" (killed from outside: reported once,
-        and the others take over its runs once its claims go stale)."""
-        lost: set[int] = set()
-        while True:
-            current = states()
-            for i, (state, message) in enumerate(current):
-                if state == "failed":
-                    stop()
-                    raise WorkerError(message)
-                if state == "lost" and i not in lost:
-                    lost.add(i)
-                    tqdm.write(message, file=sys.stderr)
-            if all(state != "running" for state, _ in current):
-                return
-            self.refresh()
-            time.sleep(POLL_S)
-
     def __enter__(self) -> _Progress:
         return self
 
@@ -117,22 +266,6 @@ class _Progress:
                 f"the workers stopped with {len(self.tasks) - self.done} of {len(self.tasks)} tasks unfinished: "
                 "run the same command again to resume (finished tasks are kept)"
             )
-
-
-def _cpu_count() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def _visible_gpus() -> list[str]:
-    """The ids of the GPUs this process may use, as CUDA_VISIBLE_DEVICES names them for child processes."""
-    count = torch.cuda.device_count()
-    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
-    return (listed.split(",") if listed else [str(i) for i in range(count)])[:count]
-
-
-def _check_workers(workers: int | None) -> None:
-    if workers is not None and workers < 1:
-        raise ValueError(f"--workers must be >= 1, got {workers}")
 
 
 def launch_local(tasks: list[Task], root: str, runtime: Runtime, options: LaunchOptions) -> None:
@@ -148,62 +281,25 @@ def launch_local(tasks: list[Task], root: str, runtime: Runtime, options: Launch
         work(tasks, progress.store, runtime, on_done=count)
 
 
-def _report_failure(worker: SweepWorker, errors: mp.Queue) -> None:
-    """Run a worker in a child process; on an exception, send its traceback to the parent and exit with 1."""
-    try:
-        worker()
-    except BaseException:
-        errors.put((worker.index, traceback.format_exc()))
-        sys.exit(1)
-
-
 def launch_processes(tasks: list[Task], root: str, runtime: Runtime, options: LaunchOptions) -> None:
-    """Run the sweep in worker processes on this machine: one GPU each where there are GPUs, else CPU workers."""
-    _check_workers(options.workers)
-    gpus = _visible_gpus() if runtime.device in (None, "cuda") else []
-    # By default one worker per GPU; on CPU one per core; on one named GPU (--device cuda:1) just one.
-    n = options.workers or len(gpus) or (_cpu_count() if runtime.torch_device.type == "cpu" else 1)
-    threads = max(1, _cpu_count() // n)  # n workers share the cores instead of each using all of them
-    ctx = mp.get_context("spawn")  # a fresh interpreter per worker: safe with CUDA and with torch's threads
-    errors = ctx.Queue()
-    procs = [
-        ctx.Process(
-            target=_report_failure, name=f"sweep-worker-{i}",
-            args=(SweepWorker(tasks, root, runtime, i, threads, gpus[i % len(gpus)] if gpus else None), errors),
-        )
-        for i in range(n)
-    ]
+    """Run the sweep in worker processes on this machine: K per visible GPU, or one per CPU core (see worker_count)."""
+    workers = machine_workers(tasks, root, runtime, options.workers, options.runs_per_device, _cpu_count())
+    with WorkerPool(workers) as pool, _Progress(root, tasks, options.progress) as progress:
+        watch(pool.states, pool.stop, progress.refresh)
 
-    def state(i: int, proc: mp.Process) -> tuple[str, str]:
-        if proc.exitcode is None or proc.exitcode == 0:
-            return ("running" if proc.exitcode is None else "done"), ""
-        if proc.exitcode < 0:
-            return "lost", f"worker {i} was killed by signal {-proc.exitcode}; the other workers take over its tasks"
-        try:
-            index, trace = errors.get(timeout=10)
-        except queue.Empty:  # it died before it could report (e.g. while starting): its output says why
-            index, trace = i, f"exit code {proc.exitcode}, see its output above"
-        return "failed", f"worker {index} of {n} failed:\n{trace}"
 
-    def kill_all() -> None:
-        for proc in procs:
-            if proc.is_alive():
-                proc.kill()
-
-    for proc in procs:
-        proc.start()
-    try:
-        with _Progress(root, tasks, options.progress) as progress:
-            progress.watch(lambda: [state(i, proc) for i, proc in enumerate(procs)], stop=kill_all)
-    finally:  # also when interrupted: no worker outlives the sweep
-        kill_all()
-        for proc in procs:
-            proc.join()
+def launch_auto(tasks: list[Task], root: str, runtime: Runtime, options: LaunchOptions) -> None:
+    """`processes` when this machine would run more than one worker (several GPUs or CPU cores, --workers or
+    --runs-per-device above 1), else `local`: one worker gains nothing from a process of its own."""
+    count = worker_count(visible_gpus(runtime), runtime.torch_device.type == "cpu", _cpu_count(), options.workers,
+                         options.runs_per_device)
+    (launch_processes if count > 1 else launch_local)(tasks, root, runtime, options)
 
 
 def launch_submitit(tasks: list[Task], root: str, runtime: Runtime, options: LaunchOptions) -> None:
-    """Submit the sweep as a job array of `options.workers` SLURM jobs (one GPU each) and watch it finish."""
-    _check_workers(options.workers)
+    """Submit the sweep as a job array of `options.workers` SLURM jobs and watch it finish; each job runs K =
+    `options.runs_per_device` workers per GPU it has (see SweepJob)."""
+    _check_counts(options.workers, options.runs_per_device)
     if options.workers is None:
         raise ValueError("--launcher submitit needs --workers N: the number of jobs in the array that share the sweep")
     try:
@@ -224,8 +320,8 @@ def launch_submitit(tasks: list[Task], root: str, runtime: Runtime, options: Lau
         **({"slurm_array_parallelism": options.array_parallelism} if options.array_parallelism else {}),
         **({"slurm_additional_parameters": options.slurm_args} if options.slurm_args else {}),
     )
-    workers = [SweepWorker(tasks, root, runtime, i, options.cpus_per_task) for i in range(options.workers)]
-    jobs = executor.submit_array(workers)
+    jobs = executor.submit_array([SweepJob(tasks, root, runtime, i, options.runs_per_device, options.cpus_per_task)
+                                  for i in range(options.workers)])
     tqdm.write(f"submitted {len(jobs)} {executor.cluster} jobs ({', '.join(j.job_id for j in jobs[:3])}"
                f"{', ...' if len(jobs) > 3 else ''}); their logs are in {folder}", file=sys.stderr)
 
@@ -245,10 +341,11 @@ def launch_submitit(tasks: list[Task], root: str, runtime: Runtime, options: Lau
             job.cancel(check=False)
 
     with _Progress(root, tasks, options.progress) as progress:
-        progress.watch(lambda: [state(job) for job in jobs], stop=cancel_all)
+        watch(lambda: [state(job) for job in jobs], cancel_all, progress.refresh)
 
 
 LAUNCHERS: dict[str, Callable[[list[Task], str, Runtime, LaunchOptions], None]] = {
+    "auto": launch_auto,
     "local": launch_local,
     "processes": launch_processes,
     "submitit": launch_submitit,

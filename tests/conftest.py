@@ -12,6 +12,9 @@ import pytest
 import deep.experiment
 import deep.query
 
+# Sweeps run in this process unless a test names a launcher (or clears this): the tests count trainings here.
+os.environ.setdefault("DROP_LAUNCHER", "local")
+
 # Loaded by every Python process started while the test's PYTHONPATH names its folder. TRAINING_LOG: count the
 # trainings that final runs and query tasks start, in processes the test cannot monkeypatch. KILL_AT=save:N kills
 # the process with SIGKILL right after its N-th checkpoint is written; KILL_AT=write:N kills it half-way through

@@ -1,5 +1,6 @@
-"""Launchers on digits: worker processes and a submitit job array give the local sweep's runs, each trained
-once; a SIGKILLed worker's run is taken over; a failed worker stops the sweep; a corrupt cached score is redone."""
+"""Launchers on digits: worker processes (K per device) and a submitit job array give the local sweep's runs, each
+trained once; workers are dealt to devices as asked; a requeued job's workers release their claims at once; a
+SIGKILLed worker's run is taken over; a failed worker stops the sweep; a corrupt cached score is redone."""
 
 from __future__ import annotations
 
@@ -8,18 +9,25 @@ import signal
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from deep import launch
 from deep.cli import main
-from deep.launch import WorkerError
+from deep.data import default_config
+from deep.launch import SweepJob, WorkerError, machine_workers, visible_gpus, worker_count, worker_gpus
 from deep.runs import RunStore
+from deep.sweep import Setup, plan
+from deep.tasks import Runtime
 from tests.conftest import count_trainings
 
-FAST = ["--epochs", "4", "--query-inits", "1", "--no-progress"]
-SWEEP = ["sweep", "--dataset", "digits", "--protocols", "full", "random+drop", "--densities", "0.3", "--seeds", "1", *FAST]
+# On the CPU wherever the tests run: runs made in different processes are compared exactly.
+FAST = ["--epochs", "4", "--query-inits", "1", "--no-progress", "--device", "cpu"]
+SWEEP = ["sweep", "--dataset", "digits", "--protocols", "full", "random+drop", "--densities", "0.3", "--seeds", "1",
+         *FAST]
 
 
 @pytest.fixture(scope="module")
@@ -50,11 +58,15 @@ def _assert_same_runs(out: Path, reference: Path) -> None:
             np.testing.assert_allclose(runs[key], value, rtol=1e-6)
 
 
+SUBMITIT_CPU = ["--launcher", "submitit", "--submitit-cluster", "local", "--gpus-per-task", "0", "--time", "5"]
+
+
 @pytest.mark.parametrize("launcher", [
     ["--launcher", "processes", "--workers", "2"],
-    ["--launcher", "submitit", "--submitit-cluster", "local", "--workers", "2", "--gpus-per-task", "0",
-     "--cpus-per-task", "1", "--time", "5"],
-], ids=["processes", "submitit"])
+    ["--launcher", "auto", "--runs-per-device", "2"],  # two CPU workers of one torch thread each
+    [*SUBMITIT_CPU, "--workers", "2", "--cpus-per-task", "1"],
+    [*SUBMITIT_CPU, "--workers", "1", "--cpus-per-task", "2", "--runs-per-device", "2"],  # one job, two processes
+], ids=["processes", "auto-runs-per-device", "submitit", "submitit-runs-per-device"])
 def test_parallel_sweep_equals_local_and_trains_each_run_once(
     tmp_path: Path, local_sweep: tuple[Path, Counter], worker_trainings, launcher: list[str]
 ) -> None:
@@ -63,6 +75,59 @@ def test_parallel_sweep_equals_local_and_trains_each_run_once(
     assert main([*SWEEP, *launcher, "--out", str(out)]) == 0
     _assert_same_runs(out, reference)
     assert worker_trainings() == local_counts == Counter(final=2, query=1)  # the recall query stage, once
+
+
+@pytest.mark.parametrize("gpus, cpu, cores, workers, per_device, expected", [
+    (["0", "1"], False, 16, None, None, 2),  # one per GPU
+    (["0", "1"], False, 16, None, 4, 8),  # K per GPU
+    (["0", "1"], False, 16, 3, None, 3),  # --workers: in all
+    ([], True, 8, None, None, 8),  # CPU: one per core
+    ([], True, 8, None, 2, 2),  # CPU: K workers
+    ([], False, 8, None, None, 1),  # one named GPU (--device cuda:1)
+    ([], False, 8, None, 3, 3),  # K on the named GPU
+])
+def test_worker_count(gpus: list[str], cpu: bool, cores: int, workers: int | None, per_device: int | None,
+                      expected: int) -> None:
+    assert worker_count(gpus, cpu, cores, workers, per_device) == expected
+
+
+@pytest.mark.parametrize("workers, per_device, message", [
+    (2, 2, "not both"), (0, None, "--workers must be >= 1"), (None, 0, "--runs-per-device must be >= 1"),
+])
+def test_worker_count_refuses(workers: int | None, per_device: int | None, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        worker_count(["0"], False, 4, workers, per_device)
+
+
+def test_workers_are_dealt_round_robin_over_the_gpus() -> None:
+    assert worker_gpus(["3", "5"], 5) == ["3", "5", "3", "5", "3"]
+    assert worker_gpus([], 2) == [None, None]
+
+
+@pytest.fixture
+def two_gpus(monkeypatch: pytest.MonkeyPatch) -> None:
+    """torch sees two GPUs, listed in CUDA_VISIBLE_DEVICES as 3 and 5."""
+    monkeypatch.setattr(launch.torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
+
+
+def test_machine_workers_k_per_gpu_with_their_share_of_cores(two_gpus: None) -> None:
+    workers = machine_workers([], "runs", Runtime(device="cuda"), None, 2, cores=16, job=1)
+    assert [(w.gpu, w.index, w.threads) for w in workers] == [("3", 4, 4), ("5", 5, 4), ("3", 6, 4), ("5", 7, 4)]
+    cpu = machine_workers([], "runs", Runtime(device="cpu"), None, None, cores=3)
+    assert [(w.gpu, w.index, w.threads) for w in cpu] == [(None, 0, 1), (None, 1, 1), (None, 2, 1)]
+
+
+def test_visible_gpus_follow_cuda_visible_devices(two_gpus: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert visible_gpus(Runtime()) == visible_gpus(Runtime(device="cuda")) == ["3", "5"]
+    assert visible_gpus(Runtime(device="cpu")) == visible_gpus(Runtime(device="cuda:1")) == []
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    assert visible_gpus(Runtime()) == ["0", "1"]
+
+
+def test_cli_refuses_workers_in_this_process(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main([*SWEEP, "--launcher", "local", "--runs-per-device", "2", "--out", str(tmp_path)]) == 2
+    assert "--launcher auto, processes or submitit" in capsys.readouterr().err
 
 
 def _claims(out: Path) -> list[Path]:
@@ -128,3 +193,26 @@ def test_corrupt_cached_scores_are_recomputed_not_used(tmp_path: Path, monkeypat
     assert trained == Counter(final=1)
     (scores_run,) = RunStore(tmp_path).runs("scores")
     np.testing.assert_array_equal(scores_run.array("scores"), scores)  # checksum holds again, same model same scores
+
+
+def test_requeued_job_releases_its_workers_claims_at_once_and_resumes(tmp_path: Path, worker_trainings) -> None:
+    out = tmp_path / "runs"
+    setup = Setup("digits", "mlp", replace(default_config("digits", "mlp"), epochs=60))
+    tasks = plan(setup, ["full", "random"], [0.5], [0])
+    job = SweepJob(tasks, str(out), Runtime(device="cpu"), 0, runs_per_device=2, cores=2)
+    log = tmp_path / "trainings.log"
+    with ThreadPoolExecutor(1) as pool:
+        running = pool.submit(job)  # in a thread: here, this process plays the SLURM job's own process
+        start = time.time()
+        while not (log.exists() and log.read_text()):
+            assert time.time() - start < 120 and not running.done(), "no worker started training"
+            time.sleep(0.02)
+        requeued = job.checkpoint()  # what submitit calls on SLURM's time-out signal
+        assert not _claims(out)  # released, not left to go stale
+        running.result(timeout=60)  # both workers ended (killed by SIGTERM): the job's process returns
+    assert requeued.function is job
+    requeued.result()  # the requeued job finishes the sweep
+    runs = list(RunStore(out).runs("final"))
+    assert sorted((r.config["protocol"], r.config["density"]) for r in runs) == [("full", 1.0), ("random", 0.5)]
+    assert not _claims(out)
+    assert 2 <= worker_trainings()["final"] <= 4  # a stopped training starts again, at most once per run
