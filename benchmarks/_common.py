@@ -70,8 +70,9 @@ def load_average() -> str:
     return ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def provenance(device: torch.device, runs: int, extra: dict[str, object] | None = None) -> str:
-    """Date, machine, versions, threads, load and (on a GPU) the card and driver: printed before any timing."""
+def provenance(device: torch.device, runs: int | None, extra: dict[str, object] | None = None) -> str:
+    """Date, machine, versions, threads, load, (on a GPU) the card and driver and (given `runs`) the rounds per case:
+    printed before any timing."""
     lines = {
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "cpu": f"{cpu_model()}, {os.cpu_count()} cores",
@@ -84,7 +85,8 @@ def provenance(device: torch.device, runs: int, extra: dict[str, object] | None 
     if device.type == "cuda":
         lines["gpu"] = f"{torch.cuda.get_device_name(device)}, driver {gpu_driver()}, CUDA {torch.version.cuda}"
         lines["cudnn"] = torch.backends.cudnn.version()
-    lines["runs"] = f"{runs} per case (rounds of the three ways interleaved; the best round is reported)"
+    if runs is not None:
+        lines["runs"] = f"{runs} per case (rounds of the three ways interleaved; the best round is reported)"
     lines.update(extra or {})
     return "\n".join(f"{key:<14} {value}" for key, value in lines.items())
 
@@ -264,13 +266,17 @@ class Targets:
     bare_slowdown: float
 
 
-def verdict(ok: bool, judged: bool) -> str:
-    """PASS or FAIL, or a note that a smoke run's timings are not judged."""
-    return ("PASS" if ok else "FAIL") if judged else "(smoke run: not judged)"
+SMOKE = "smoke run: not judged"
 
 
-def report(case: Case, speeds: Speeds, targets: Targets, judged: bool = True) -> bool:
-    """Print samples/s and the two ratios; True when both goals are met on wall-clock speed (or when not judged).
+def verdict(ok: bool, unjudged: str | None = None) -> str:
+    """PASS or FAIL, or, when the result is not judged, why not (e.g. SMOKE)."""
+    return f"({unjudged})" if unjudged else ("PASS" if ok else "FAIL")
+
+
+def report(case: Case, speeds: Speeds, targets: Targets, unjudged: str | None = None) -> bool:
+    """Print samples/s and the two ratios; True when both goals are met on wall-clock speed (or when `unjudged`
+    says why they are not judged).
 
     On a CPU the ratios per CPU second of this process are printed beside them, for information.
     """
@@ -288,5 +294,5 @@ def report(case: Case, speeds: Speeds, targets: Targets, judged: bool = True) ->
         ratios = [speeds[top][c] / speeds[bottom][c] for c in clocks]
         passed &= bound(ratios[0])
         shown = " ".join(f"{r:7.2f}x" for r in ratios)
-        print(f"  {top + ' / ' + bottom:<36} {shown}  goal {goal:<8} {verdict(bound(ratios[0]), judged)}")
-    return not judged or passed
+        print(f"  {top + ' / ' + bottom:<36} {shown}  goal {goal:<8} {verdict(bound(ratios[0]), unjudged)}")
+    return bool(unjudged) or passed
