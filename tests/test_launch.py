@@ -18,7 +18,9 @@ import pytest
 from deep import launch
 from deep.cli import main
 from deep.data import default_config
-from deep.launch import SweepJob, WorkerError, machine_workers, visible_gpus, worker_count, worker_gpus
+from deep.launch import (
+    LaunchOptions, SweepJob, WorkerError, machine_workers, visible_gpus, worker_count, worker_gpus,
+)
 from deep.runs import RunStore
 from deep.sweep import Setup, plan
 from deep.tasks import Runtime
@@ -123,6 +125,29 @@ def test_visible_gpus_follow_cuda_visible_devices(two_gpus: None, monkeypatch: p
     assert visible_gpus(Runtime(device="cpu")) == visible_gpus(Runtime(device="cuda:1")) == []
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
     assert visible_gpus(Runtime()) == ["0", "1"]
+
+
+@pytest.mark.parametrize("device, count, options, expected", [
+    ("cpu", 2, LaunchOptions(), "processes"),  # one worker per core
+    ("cpu", 1, LaunchOptions(), "local"),
+    ("cpu", 1, LaunchOptions(runs_per_device=2), "processes"),
+    ("cpu", 4, LaunchOptions(workers=1), "local"),
+    ("cuda", 1, LaunchOptions(), "local"),  # one GPU, one run on it
+    ("cuda", 2, LaunchOptions(), "processes"),
+    ("cuda", 1, LaunchOptions(runs_per_device=4), "processes"),
+])
+def test_auto_starts_processes_only_for_more_than_one_worker(
+    device: str, count: int, options: LaunchOptions, expected: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`count`: the cores (on the CPU) or the GPUs there are."""
+    monkeypatch.setattr(launch, "_cpu_count", lambda: count if device == "cpu" else 16)
+    monkeypatch.setattr(launch.torch.cuda, "device_count", lambda: count if device == "cuda" else 0)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    called = []
+    monkeypatch.setattr(launch, "launch_local", lambda *args: called.append("local"))
+    monkeypatch.setattr(launch, "launch_processes", lambda *args: called.append("processes"))
+    launch.launch_auto([], "runs", Runtime(device=device), options)
+    assert called == [expected]
 
 
 def test_cli_refuses_workers_in_this_process(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
