@@ -10,20 +10,23 @@ first K measured (the reference, K = 1):
   - wall epochs/s: every epoch over the sweep's wall time, the workers' start-up included.
 Goal (issue 14, on a GPU): K = 4 at least 2x the steady epochs/s of K = 1.
 
-Projection: the grid of `python -m deep sweep --dataset cifar100 --model M` (DEFAULT_PROTOCOLS x DEFAULT_DENSITIES x
-3 seeds, 2 query inits, 160 epochs) as deep.sweep.plan builds it, in full-data-epoch equivalents
+Projection: the default grid of `python -m deep sweep --dataset cifar100 --model M` (6 protocols x 9 densities x
+3 seeds, the reference query recipe, 160 epochs), in full-data-epoch equivalents as its `--dry-run` totals them
+(deep.sweep.full_data_epochs),
     E_total = sum over final runs r of E'_r * d_r  +  sum over query trainings q of E_q
 (E'_r the density-scaled epochs of run r and d_r its density; query trainings see all the data; scoring and recall
-tasks train nothing and are left out), times the seconds of one CIFAR-100 epoch (50,000 images) at the best K.
-A pruned run validates on the whole validation set every epoch, which this counts at d_r of its cost: the projection
-is a slight underestimate (validation is a forward pass over a tenth as many images as an epoch trains on).
+tasks train nothing), times the seconds of one CIFAR-100 epoch (50,000 images) at the best K. A pruned run validates
+on the whole validation set every epoch, which this counts at d_r of its cost: the projection is a slight
+underestimate (validation is a forward pass over a tenth as many images as an epoch trains on).
 Run from the repository root: `python benchmarks/sweep_throughput.py`; `--device cpu --quick` is a smoke run (CPU
 workers, K = 1 and 2, tiny sizes) whose ratio is printed but not judged. Exit status 1 if the goal fails.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import json
 import sys
 import tempfile
@@ -36,14 +39,15 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from a source checkout
 
 from benchmarks._common import SMOKE, arguments, load_average, provenance, verdict  # noqa: E402
+from deep.cli import main as deep_main  # noqa: E402
+from deep.data import default_config  # noqa: E402
 from deep.launch import LaunchOptions, launch_processes  # noqa: E402
 from deep.runs import HISTORY, RunStore  # noqa: E402
-from deep.sweep import DEFAULT_DENSITIES, DEFAULT_PROTOCOLS, Setup, plan  # noqa: E402
-from deep.tasks import Runtime, Task, closure  # noqa: E402
-from deep.train import default_config, resolve_device  # noqa: E402
+from deep.sweep import Setup, plan  # noqa: E402
+from deep.tasks import Runtime, Task  # noqa: E402
+from deep.train import resolve_device  # noqa: E402
 
 CIFAR_TRAIN_IMAGES = 50_000
-GRID_SEEDS = 3
 GOAL_K, GOAL_SPEEDUP = 4, 2.0
 # Train images, classes, epochs per run, runs per sweep (a multiple of every K, so that no worker idles at the end),
 # the K measured and the model (VGG-19: the paper's CIFAR-100 grid).
@@ -82,12 +86,10 @@ def write_images(path: Path, train: int, classes: int, seed: int) -> Path:
     return path
 
 
-def cifar100_setup(data: Path, model: str, epochs: int | None = None) -> Setup:
-    """The CIFAR-100 protocol for `model` on the npz at `data` (`epochs` instead of its 160, without milestones)."""
-    protocol = default_config("cifar100", model)
-    if epochs is not None:
-        # Random labels: a smaller step keeps the loss finite; the speed of a step does not depend on it.
-        protocol = replace(protocol, epochs=epochs, milestones=(), lr=0.01)
+def cifar100_setup(data: Path, model: str, epochs: int) -> Setup:
+    """The CIFAR-100 protocol for `model` on the npz at `data`, `epochs` long instead of 160, without milestones."""
+    # Random labels: a smaller step keeps the loss finite; the speed of a step does not depend on it.
+    protocol = replace(default_config("cifar100", model), epochs=epochs, milestones=(), lr=0.01)
     return Setup("npz", model, protocol, data=str(data))
 
 
@@ -111,11 +113,14 @@ def sweep_throughput(tasks: list[Task], k: int, device: str, out: Path) -> Throu
     return Throughput(k, epochs, wall, float(np.mean(seconds)))
 
 
-def grid_epochs(data: Path, model: str) -> float:
-    """The CIFAR-100 grid's full-data-epoch equivalents: sum of epochs x density over final runs and query trainings."""
-    tasks = closure(plan(cifar100_setup(data, model), DEFAULT_PROTOCOLS, DEFAULT_DENSITIES, list(range(GRID_SEEDS))))
-    trainings = [t.config for t in tasks if t.kind in ("final", "query")]
-    return sum(config["train"]["epochs"] * config.get("density", 1.0) for config in trainings)
+def grid_epochs(model: str) -> float:
+    """The default CIFAR-100 grid's full-data-epoch equivalents, from `python -m deep sweep --dry-run`."""
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        status = deep_main(["sweep", "--dataset", "cifar100", "--model", model, "--dry-run"])
+    if status != 0:
+        raise RuntimeError(f"sweep --dry-run --dataset cifar100 --model {model} failed: {printed.getvalue()}")
+    return float(json.loads(printed.getvalue())["total_full_data_epochs"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -140,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         data = write_images(Path(tmp) / "images.npz", size["images"], size["classes"], args.seed)
         tasks = plan(cifar100_setup(data, model, size["epochs"]), ["full"], [], list(range(size["tasks"])))
         results = [sweep_throughput(tasks, k, str(device), Path(tmp) / f"runs_k{k}") for k in ks]
-        total = grid_epochs(data, model)
+    total = grid_epochs(model)
     reference = results[0]
     print(f"\n{'K':>3} {'epochs':>7} {'wall s':>8} {'epoch s':>8} {'steady ep/s':>12} {'wall ep/s':>10} "
           f"{'steady / K=' + str(reference.k):>14} {'wall / K=' + str(reference.k):>12}")
@@ -158,8 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     best = max(results, key=lambda r: r.steady)
     cifar_epoch_s = CIFAR_TRAIN_IMAGES / size["images"] / best.steady
     hours = total * cifar_epoch_s / 3600
-    print(f"\nCIFAR-100 grid, {model}: {total:.0f} full-data-epoch equivalents (sum of E' d over final runs and E over "
-          f"query trainings) x {cifar_epoch_s:.2f} s per 50,000-image epoch at K = {best.k} = {hours:.1f} "
+    print(f"\nCIFAR-100 grid, {model}: {total:.0f} full-data-epoch equivalents (sweep --dry-run: E' d over final runs, "
+          f"E over query trainings) x {cifar_epoch_s:.2f} s per 50,000-image epoch at K = {best.k} = {hours:.1f} "
           f"{'GPU' if device.type == 'cuda' else 'CPU'}-hours on one such device")
     if args.json:
         Path(args.json).write_text(json.dumps({

@@ -39,7 +39,8 @@ IMAGES = TrainConfig(epochs=6, batch_size=32, lr=0.05, augment=True)
 # (full) and 0.6 (random at d = 0.5) accuracy points, so the difference of two trainings has a std under 0.9
 # points: 3 points (8 of the 270 test digits) is 3.4 of those stds, while a broken GPU path loses far more.
 ACCURACY_POINTS = 3.0
-SWEEP = ["sweep", "--protocols", "full", "random", "--densities", "0.5", "--seeds", "1", "--no-progress"]
+SWEEP = ["sweep", "--dataset", "digits", "--protocols", "full", "random", "--densities", "0.5", "--seeds", "1",
+         "--no-progress"]
 
 
 def test_crop_flip_on_the_gpu_generator_gives_seeded_padded_crops() -> None:
@@ -53,6 +54,16 @@ def test_crop_flip_on_the_gpu_generator_gives_seeded_padded_crops() -> None:
         assert matches, "a GPU output is not a crop of the padded image"
         flips.append(matches[0] >= 9)  # the second half of the candidates are the flipped crops
     assert 0 < sum(flips) < len(flips)
+
+
+def test_translate_on_the_gpu_generator_shifts_within_its_range() -> None:
+    """CIFAR's RandomAffine-style shift (translate 0.15 on 32 px: -5 .. 5 pixels), drawn on the GPU."""
+    x = torch.zeros(500, 1, 32, 32, dtype=torch.uint8, device=CUDA)
+    x[:, :, 16, 16] = 255  # one bright pixel: where it lands is the shift
+    out = crop_flip(x, torch.Generator(device=CUDA).manual_seed(0), translate=0.15, flip=False)
+    assert torch.equal(out, crop_flip(x, torch.Generator(device=CUDA).manual_seed(0), translate=0.15, flip=False))
+    shifts = (out[:, 0] == 255).nonzero()[:, 1:].cpu() - 16
+    assert len(shifts) == len(x) and int(shifts.abs().max()) == 5 and len(shifts.unique()) == 11
 
 
 def _train_images(cfg: TrainConfig, **kwargs: object) -> tuple[nn.Module, TrainResult]:
