@@ -130,12 +130,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs-per-device", type=int, nargs="+", default=None, metavar="K",
                         help="the K to measure, the first being the reference (default: 1 2 4 8; --quick: 1 2)")
     parser.add_argument("--model", default=None, help="registry model (default: vgg19, the grid's; --quick: cnn)")
+    for name, meaning in (("images", "training images"), ("epochs", "epochs per run"), ("tasks", "runs per sweep")):
+        parser.add_argument(f"--{name}", type=int, default=None, help=f"{meaning} (default: the size's)")
     parser.add_argument("--json", default=None, metavar="FILE", help="also write the numbers to FILE as JSON")
     args = parser.parse_args(argv)
     device = resolve_device(args.device)
     if device.type != "cuda" and not args.quick:
         raise ValueError(f"the full sizes need a GPU and device is {device}: add --quick for a smoke run on the CPU")
     size = SIZES["quick" if args.quick else "full"]
+    size = {**size, **{k: getattr(args, k) for k in ("images", "epochs", "tasks") if getattr(args, k)}}
     ks, model = args.runs_per_device or size["ks"], args.model or size["model"]
     print(provenance(device, None, {
         "sweep": f"{size['tasks']} runs of {size['epochs']} epochs, {model}, {size['images']} random 3x32x32 train "
