@@ -212,12 +212,13 @@ def trainer_seconds(model: nn.Module, case: Case, device: torch.device, seed: in
 
 
 def batch_work(case: Case, device: torch.device, seed: int) -> Callable[[torch.Tensor], torch.Tensor]:
-    """What the trainer does to each raw batch: crop + flip (images, when cfg.augment), then normalise on `device`."""
+    """What the trainer does to each raw batch: shift + flip (images, when cfg.augment), then normalise on `device`."""
     inputs = InputPipeline(case.normalization, device)
     if not case.augment:
         return inputs
     generator = torch.Generator(device=device).manual_seed(seed)
-    return lambda xb: inputs(crop_flip(xb.to(device, non_blocking=True), generator))
+    padding, translate = case.cfg.crop_padding, case.cfg.translate
+    return lambda xb: inputs(crop_flip(xb.to(device, non_blocking=True), generator, padding, translate=translate))
 
 
 def premade_batches(case: Case, device: torch.device, seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
