@@ -38,12 +38,13 @@ from benchmarks._common import (  # noqa: E402
     SMOKE, Case, Targets, arguments, load_average, measure, provenance, random_images, report, seeded_model, verdict,
 )
 from deep.augment import default_padding  # noqa: E402
+from deep.data import default_config  # noqa: E402
 from deep.data.base import Dataset, Split  # noqa: E402
 from deep.data.images import channel_stats  # noqa: E402
+from deep.models import build_model  # noqa: E402
 from deep.query import train_query_model  # noqa: E402
 from deep.scores import SCORERS, QueryModel, Trace  # noqa: E402
 from deep.sweep import Setup  # noqa: E402
-from deep.data import default_config  # noqa: E402
 from deep.train import Normalization, resolve_device  # noqa: E402
 
 TARGETS = Targets(loader_speedup=3.0, bare_slowdown=1.25)
@@ -114,7 +115,8 @@ def query_seconds(
     cfg = setup.query_config(epochs)
     start = time.perf_counter()
     for init in range(inits):
-        model, outcome = train_query_model(dataset, "vgg16", cfg, seed + init, device)
+        model, outcome = train_query_model(dataset, lambda: build_model("vgg16", CLASSES, (3, 32, 32)),
+                                           dataset.normalization, cfg, seed + init, device)
         trace = Trace(outcome.arrays["trace_prob"], outcome.arrays["trace_correct"])
         query = QueryModel(dataset.train, CLASSES, dataset.normalization, device, seed + init, epochs, {}, trace,
                            lambda model=model: model)
