@@ -84,11 +84,16 @@ def write_json(path: Path, obj: object) -> None:
 
 
 def read_json(path: Path) -> dict:
-    """Read a JSON file; a file that is not valid JSON is a CorruptRunError naming it."""
+    """Read a stored JSON object; a file that is missing, not valid JSON or not an object is a CorruptRunError naming it."""
     try:
-        return json.loads(Path(path).read_text())
+        value = json.loads(Path(path).read_text())
+    except FileNotFoundError as error:
+        raise CorruptRunError(f"{path} is missing") from error
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise CorruptRunError(f"{path} is not valid JSON ({error})") from error
+    if not isinstance(value, dict):
+        raise CorruptRunError(f"{path} holds {type(value).__name__} JSON where an object belongs")
+    return value
 
 
 def history_csv(history: Sequence[dict]) -> bytes:
@@ -111,6 +116,11 @@ class CorruptRunError(RuntimeError):
 
 class StoreFormatError(ValueError):
     """A run store written by another version of this package."""
+
+
+def claim_is_stale(claim: Path, ttl: float) -> bool:
+    """Whether a claim belongs to nobody: no heartbeat for `ttl` seconds, its process died on this host, or garbage."""
+    return time.time() - claim.stat().st_mtime >= ttl or _owner_is_dead(claim)
 
 
 def _owner_is_dead(claim: Path) -> bool:
@@ -146,6 +156,11 @@ class Run:
 
     def _checksums(self) -> dict[str, str]:
         return read_json(self.path / "checksums.json")
+
+    def verify(self) -> None:
+        """Check every checksummed file of the run; CorruptRunError naming the first one missing or damaged."""
+        for name in self._checksums():
+            self.file(name)
 
     def array_names(self) -> list[str]:
         """Names of the arrays saved with the run (what `array` takes), sorted."""
@@ -224,9 +239,16 @@ class RunStore:
         """Refuse a store written by another format, with what to do about it."""
         if self.root.exists() and not self.root.is_dir():
             raise StoreFormatError(f"run store {self.root} is a file, not a folder: pass a folder to --out")
+        for kind in KINDS:
+            if (self.root / kind).exists() and not (self.root / kind).is_dir():
+                raise StoreFormatError(f"{self.root / kind} is a file where the folder of the {kind} tasks belongs: "
+                                       "move it out of the run store")
         marker = self.root / FORMAT_FILE
         if marker.is_file():
-            found = read_json(marker).get("format")
+            try:
+                found = read_json(marker).get("format")
+            except CorruptRunError as error:
+                raise CorruptRunError(f"{error}: run `python -m deep check {self.root} --fix` to write it again") from error
             if found != FORMAT:
                 raise StoreFormatError(
                     f"run store {self.root} has format {found}, this version reads format {FORMAT}: "
@@ -285,7 +307,7 @@ class RunStore:
     def _take_over_stale(self, claim: Path) -> bool:
         """Remove a claim whose heartbeat stopped, whose process died here or that is garbage; True when removed."""
         try:
-            if time.time() - claim.stat().st_mtime < self.claim_ttl and not _owner_is_dead(claim):
+            if not claim_is_stale(claim, self.claim_ttl):
                 return False
             stale = claim.with_name(f".stale-{uuid.uuid4().hex}.tmp")
             os.rename(claim, stale)
@@ -324,7 +346,7 @@ class RunStore:
 
     def read(self, config: dict) -> Run:
         """The finished task with this config; CorruptRunError if it is unfinished or its files disagree."""
-        run = self._read(self.path(config))
+        run = read_finished(self.path(config), verify=False)
         if run is None:
             raise CorruptRunError(f"{self.path(config)} is not finished")
         return run
@@ -332,16 +354,6 @@ class RunStore:
     def invalidate(self, config: dict) -> None:
         """Mark a finished task as unfinished (e.g. a corrupt array) so that it is computed again."""
         (self.path(config) / DONE).unlink(missing_ok=True)
-
-    @staticmethod
-    def _read(path: Path) -> Run | None:
-        """The finished task in `path`, None if unfinished; CorruptRunError if its files disagree with its name."""
-        if not (path / DONE).exists():
-            return None
-        config = read_json(path / "config.json")
-        if config_hash(config) != path.name or config.get("kind") != path.parent.name:
-            raise CorruptRunError(f"{path / 'config.json'} does not belong to {path} (its hash is {config_hash(config)})")
-        return Run(path, config, read_json(path / "metrics.json"))
 
     def remove_if_empty(self, config: dict) -> None:
         """Remove a task's directory when it holds nothing (a failed run left no checkpoint), and with it a store
@@ -360,21 +372,55 @@ class RunStore:
                 pass
 
     def runs(self, kind: str) -> Iterator[Run]:
-        """Every finished task of one kind, in name order."""
-        folder = self.root / kind
-        if not folder.is_dir():
-            return
-        for path in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
-            run = self._read(path)
+        """Every finished task of one kind, in name order, each verified whole: a damaged one is a CorruptRunError
+        that names it and says how to recompute it, never a result used as if it were sound."""
+        for path in task_folders(self.root / kind):
+            try:
+                run = read_finished(path)
+            except CorruptRunError as error:
+                raise CorruptRunError(
+                    f"{error}: run `python -m deep check {self.root} --fix` to mark the damaged tasks unfinished, "
+                    "then the sweep that made them again to recompute them"
+                ) from error
             if run is not None:
                 yield run
 
 
-def _remove_temp_files(path: Path, keep: Path) -> None:
-    """Delete the temporary files of writers that died in `path`; other workers' fresh claim drafts stay."""
+def task_folders(folder: Path) -> list[Path]:
+    """The task directories in one kind folder, in name order (none when the folder does not exist)."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def read_finished(path: Path, verify: bool = True) -> Run | None:
+    """The finished task in `path` (None if unfinished), with every checksummed file checked unless `verify` is
+    False; CorruptRunError naming what is damaged or disagrees with the directory's name."""
+    if not (path / DONE).exists():
+        return None
+    config = read_json(path / "config.json")
+    if config_hash(config) != path.name or config.get("kind") != path.parent.name:
+        raise CorruptRunError(f"{path / 'config.json'} does not belong to {path} (its hash is {config_hash(config)})")
+    run = Run(path, config, read_json(path / "metrics.json"))
+    if verify:
+        run.verify()
+    return run
+
+
+def dead_temp_files(path: Path, keep: Path | None = None) -> list[Path]:
+    """The temporary files in `path` of writers that died (call it where no live worker writes): everything but
+    `keep` and other workers' fresh claim drafts."""
+    dead = []
     for tmp in path.glob(".*.tmp"):
         try:
             if tmp != keep and not (tmp.name.startswith(".claim.") and time.time() - tmp.stat().st_mtime < 60):
-                tmp.unlink()
+                dead.append(tmp)
         except FileNotFoundError:
             pass
+    return dead
+
+
+def _remove_temp_files(path: Path, keep: Path) -> None:
+    """Delete the temporary files of writers that died in `path`; other workers' fresh claim drafts stay."""
+    for tmp in dead_temp_files(path, keep):
+        tmp.unlink(missing_ok=True)
