@@ -5,15 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from toy.commandline import add_debug_flag, number, output_folder, run_command
 from toy.figures import FIGURES, FigureSettings, make_figures
-
-
-def _positive_int(text: str) -> int:
-    """argparse type: an integer >= 1."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,32 +25,35 @@ def build_parser() -> argparse.ArgumentParser:
         "each is written as NAME.png plus NAME.json holding the numbers it was drawn from.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    figures.add_argument("--out", type=Path, default=Path("figures"), help="directory to write into (created if missing)")
-    figures.add_argument("--seed", type=int, default=defaults.seed, help="seed of every random draw (same seed, same figures)")
-    figures.add_argument("--datasets", type=_positive_int, default=defaults.datasets,
+    figures.add_argument("--out", type=output_folder, default="figures", help="directory to write into (created if missing)")
+    figures.add_argument("--seed", type=number(int, 0), default=defaults.seed,
+                         help="seed of every random draw (same seed, same figures)")
+    figures.add_argument("--datasets", type=number(int, 1), default=defaults.datasets,
                          help="number of sampled datasets pruned and fitted in Figures 3 and 4(b)")
-    figures.add_argument("--points", type=_positive_int, default=defaults.points,
+    figures.add_argument("--points", type=number(int, 2), default=defaults.points,
                          help="points per sampled dataset in Figures 3 and 4(b) (at least 2)")
-    figures.add_argument("--models", type=_positive_int, default=defaults.models,
+    figures.add_argument("--models", type=number(int, 1), default=defaults.models,
                          help="number of random mixtures drawn for Figure 4(a)")
     figures.add_argument("--only", nargs="+", choices=list(FIGURES), metavar="NAME",
                          help=f"draw only these figures, among: {', '.join(FIGURES)} (default: all)")
     figures.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    add_debug_flag(parser, commands.choices.values())
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        settings = FigureSettings(seed=args.seed, datasets=args.datasets, points=args.points, models=args.models,
-                                  progress=not args.no_progress)
-    except ValueError as error:
-        parser.error(str(error))
-    for path in make_figures(args.out, settings, args.only):
+def _figures(args: argparse.Namespace) -> int:
+    settings = FigureSettings(seed=args.seed, datasets=args.datasets, points=args.points, models=args.models,
+                              progress=not args.no_progress)
+    for path in make_figures(Path(args.out), settings, args.only):
         print(path)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status (2 and one line for a bad value, 1 and one line for any other
+    error, --debug adds the traceback)."""
+    args = build_parser().parse_args(argv)
+    return run_command(lambda: _figures(args), "python -m toy figures", (ValueError,), args.debug)
 
 
 if __name__ == "__main__":

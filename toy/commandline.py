@@ -1,0 +1,91 @@
+"""What both command lines (`python -m toy`, `python -m deep`) share: argparse types that refuse a bad value at the
+door, naming the flag, and the top-level handler that turns any error into one line. Standard library only, so that
+toy keeps needing nothing of deep."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import tempfile
+import traceback
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+
+def _bounds(low: float | None, high: float | None, low_open: bool, high_open: bool) -> str:
+    if low is not None and high is not None:
+        return f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    if low is not None:
+        return f"{'>' if low_open else '>='} {low:g}"
+    return f"{'<' if high_open else '<='} {high:g}"
+
+
+def number(kind: type[int] | type[float], low: float | None = None, high: float | None = None, *,
+           low_open: bool = False, high_open: bool = False) -> Callable[[str], int | float]:
+    """An argparse type: a finite int or float in [low, high] (an end open where asked); argparse's message for
+    anything else names the flag and says what it takes."""
+    wanted = f"{'an integer' if kind is int else 'a finite number'} {_bounds(low, high, low_open, high_open)}"
+
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r}") from None
+        too_low = low is not None and (value < low or (low_open and value == low))
+        too_high = high is not None and (value > high or (high_open and value == high))
+        if (isinstance(value, float) and not math.isfinite(value)) or too_low or too_high:
+            raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r}")
+        return value
+
+    parse.__name__ = wanted  # what argparse calls the type in its own messages
+    return parse
+
+
+def output_folder(text: str) -> str:
+    """An argparse type: a folder that exists or can be created, and that this process can write into. Nothing is
+    created: a refused command leaves no folder behind."""
+    path = Path(text).absolute()
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir():
+        raise argparse.ArgumentTypeError(f"{existing} is a file, not a folder: choose another folder")
+    try:  # the only reliable test: permission bits say nothing about root, read-only mounts or ACLs
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        raise argparse.ArgumentTypeError(f"cannot write in {existing} ({error.strerror}): choose a folder you can write to")
+    return text
+
+
+def add_debug_flag(parser: argparse.ArgumentParser, subcommands: Iterable[argparse.ArgumentParser]) -> None:
+    """`--debug`, before or after the subcommand: show the traceback of an error."""
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
+    for sub in subcommands:  # SUPPRESS: a subcommand without the flag keeps the top-level value
+        sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show the full traceback of an error")
+
+
+def one_line(error: BaseException) -> str:
+    """An error's message on one line: a multi-line message (e.g. a worker's traceback) by its first and last lines."""
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(error).__name__
+    return lines[0] if len(lines) == 1 else f"{lines[0]} ... {lines[-1]}"
+
+
+def run_command(command: Callable[[], int], name: str, user_errors: tuple[type[BaseException], ...], debug: bool) -> int:
+    """Run a command and return its exit status: 2 with one line for an error the user can fix (`user_errors`), 1
+    with one line naming the command for any other, 130 when interrupted; `debug` also prints the traceback."""
+    try:
+        return command()
+    except KeyboardInterrupt as error:
+        caught, status, message = error, 130, f"{name} interrupted"
+    except user_errors as error:
+        caught, status, message = error, 2, one_line(error)
+    except Exception as error:
+        caught, status = error, 1
+        message = (f"{name} failed: {type(error).__name__}: {one_line(error)} (this is not a known user error: run "
+                   "again with --debug for the traceback, and report it if it persists)")
+    if debug:
+        traceback.print_exception(caught)
+    print(f"error: {message}", file=sys.stderr)
+    return status
