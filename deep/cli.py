@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
+import torch
 
 from deep.data import DATASETS, DEFAULT_ROOT, default_config, option_flag
 
@@ -17,12 +16,21 @@ from deep.methods import METHODS, MethodOptions
 from deep.models import MODELS, resolve_model
 from deep.models.pretrained import weights_id
 from deep.prune import QUOTA_UNITS
-from deep.runs import CorruptRunError
+from deep.runs import CorruptRunError, RunStore
 from deep.scores import SCORERS
 from deep.scores.forgetting import NEVER_LEARNED
 from deep.sweep import DEFAULT_DENSITIES, DEFAULT_PROTOCOLS, RECALL_SOURCES
 from deep.train import DivergedError, TrainConfig
+from toy.commandline import add_debug_flag, number, output_folder, run_command
 from toy.quotas import ALLOCATIONS
+
+# Errors a user can fix from the message: exit status 2. Anything else is exit status 1 (see `main`).
+USER_ERRORS = (ValueError, FileNotFoundError, CorruptRunError, DivergedError)  # StoreFormatError is a ValueError
+# argparse types of the numeric flags: a value outside the range is refused before anything runs, naming the flag.
+POSITIVE_INT, NON_NEGATIVE_INT = number(int, 1), number(int, 0)
+POSITIVE, NON_NEGATIVE, AT_LEAST_ONE = number(float, 0, low_open=True), number(float, 0), number(float, 1)
+FRACTION = number(float, 0, 1, high_open=True)  # [0, 1): momentum, label smoothing
+DENSITY = number(float, 1e-6, 1)  # runs are named by densities rounded to 6 decimals (deep.sweep.density_key)
 
 
 def _key_value(text: str) -> tuple[str, int]:
@@ -40,10 +48,21 @@ def _scorer_option(text: str) -> tuple[str, str, str]:
     return scorer, key, value
 
 
-def _positive_int(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
-    return int(text)
+def _device(text: str) -> str:
+    """argparse type: a device this machine's torch can train on (cpu, cuda, cuda:N)."""
+    try:
+        device = torch.device(text)
+    except RuntimeError:
+        device = None
+    if device is None or device.type not in ("cpu", "cuda"):
+        raise argparse.ArgumentTypeError(f"unknown device {text!r}: use cpu, cuda or cuda:N")
+    gpus = torch.cuda.device_count() if device.type == "cuda" else 0
+    if device.type == "cuda" and gpus == 0:
+        raise argparse.ArgumentTypeError(
+            f"{text}: torch {torch.__version__} sees no CUDA GPU here: use --device cpu, or leave --device out")
+    if device.type == "cuda" and device.index is not None and device.index >= gpus:
+        raise argparse.ArgumentTypeError(f"{text}: torch sees {gpus} GPU(s) here, cuda:0 .. cuda:{gpus - 1}")
+    return text
 
 
 def _add_setup(p: argparse.ArgumentParser) -> None:
@@ -53,9 +72,9 @@ def _add_setup(p: argparse.ArgumentParser) -> None:
     g.add_argument("--data", default=None, metavar="PATH",
                    help=f"file or folder of the dataset (default: {DEFAULT_ROOT}/<dataset>; $DROP_DATA moves the root)")
     g.add_argument("--download", action="store_true", help="download the dataset into --data when it is missing")
-    g.add_argument("--imbalance", type=float, default=None, metavar="I",
+    g.add_argument("--imbalance", type=AT_LEAST_ONE, default=None, metavar="I",
                    help="make the training set long-tailed: class sizes decay exponentially from N_max to N_max/I")
-    g.add_argument("--split-seed", type=int, default=0,
+    g.add_argument("--split-seed", type=NON_NEGATIVE_INT, default=0,
                    help="seed of the validation/test halving of the test split (default: 0)")
     for dataset, entry in DATASETS.items():
         for key, option in entry.options.items():
@@ -71,37 +90,37 @@ def _add_setup(p: argparse.ArgumentParser) -> None:
                    help="resnet50_imagenet: torchvision's ImageNet weights (from torch's cache; downloaded with "
                         "--download), a resnet50 state_dict file, or none (default: the dataset's: imagenet on "
                         "waterbirds); pretrained models see ImageNet-normalised inputs")
-    g.add_argument("--image-size", type=int, default=None, metavar="S",
+    g.add_argument("--image-size", type=POSITIVE_INT, default=None, metavar="S",
                    help="image datasets with an image_size option (imagefolder): resize the shorter side to S and "
                         "crop the centre (same as --<dataset>-image-size)")
-    g.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda when available)")
-    g.add_argument("--out", default="runs", metavar="DIR", help="run store folder (default: runs)")
+    g.add_argument("--device", type=_device, default=None, help="cpu, cuda, cuda:1, ... (default: cuda when available)")
+    g.add_argument("--out", type=output_folder, default="runs", metavar="DIR", help="run store folder (default: runs)")
     g.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    g.add_argument("--checkpoint-every", type=_positive_int, default=None, metavar="N",
+    g.add_argument("--checkpoint-every", type=POSITIVE_INT, default=None, metavar="N",
                    help="write a training checkpoint every N epochs (default: at the end of an epoch once 10 minutes "
                         "have passed since the last, so short runs write none); a killed or requeued run resumes "
                         "from its last checkpoint")
     t = p.add_argument_group("training schedule (defaults: the reference protocol for the dataset and model)")
-    t.add_argument("--epochs", type=int, help="epochs on the full data (pruned runs scale it: E' = int((0.5+0.5d)E/d))")
-    t.add_argument("--batch-size", type=int, help="mini-batch size")
-    t.add_argument("--lr", type=float, help="initial learning rate")
-    t.add_argument("--momentum", type=float, help="SGD momentum")
+    t.add_argument("--epochs", type=POSITIVE_INT, help="epochs on the full data (pruned runs scale it: E' = int((0.5+0.5d)E/d))")
+    t.add_argument("--batch-size", type=POSITIVE_INT, help="mini-batch size")
+    t.add_argument("--lr", type=POSITIVE, help="initial learning rate")
+    t.add_argument("--momentum", type=FRACTION, help="SGD momentum")
     t.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=None, help="Nesterov momentum")
-    t.add_argument("--weight-decay", type=float, help="weight decay")
-    t.add_argument("--milestones", type=int, nargs="*", help="epochs at which the learning rate is multiplied by --gamma")
-    t.add_argument("--gamma", type=float, help="learning-rate drop factor at each milestone")
-    t.add_argument("--label-smoothing", type=float, help="label smoothing of the cross-entropy")
+    t.add_argument("--weight-decay", type=NON_NEGATIVE, help="weight decay")
+    t.add_argument("--milestones", type=POSITIVE_INT, nargs="*", help="epochs at which the learning rate is multiplied by --gamma")
+    t.add_argument("--gamma", type=POSITIVE, help="learning-rate drop factor at each milestone")
+    t.add_argument("--label-smoothing", type=FRACTION, help="label smoothing of the cross-entropy")
     t.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                    help="random shift + flip on image batches")
-    t.add_argument("--crop-padding", type=int, default=None, metavar="PIXELS",
+    t.add_argument("--crop-padding", type=NON_NEGATIVE_INT, default=None, metavar="PIXELS",
                    help="shift by cropping from the zero-padded image (RandomCrop(H, padding)); default: the dataset's "
                         "(4 on tinyimagenet, H/8 elsewhere)")
-    t.add_argument("--translate", type=float, default=None, metavar="T",
+    t.add_argument("--translate", type=number(float, 0, 1), default=None, metavar="T",
                    help="shift by up to T times the image size instead (RandomAffine(translate=(T, T))); default: the "
                         "dataset's (0.15 on CIFAR)")
     t.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None, help="torch.compile the model")
     q = p.add_argument_group("query stage (scores and DRoP's validation recalls)")
-    q.add_argument("--query-inits", type=int, default=None,
+    q.add_argument("--query-inits", type=POSITIVE_INT, default=None,
                    help="query models per scorer and seed, scores and recalls averaged over them (default: each "
                         "scorer's own, as in the reference code: 5 for el2n and grand, 1 for the others)")
     q.add_argument("--query-augment", action=argparse.BooleanOptionalAction, default=False,
@@ -122,32 +141,32 @@ def _add_setup(p: argparse.ArgumentParser) -> None:
                         "by sample id")
     q.add_argument("--scorer-option", type=_scorer_option, nargs="*", default=[], metavar="SCORER.OPTION=VALUE",
                    help="a scorer's option, e.g. dynamic_uncertainty.window=5 (its sliding window J, default 10)")
-    q.add_argument("--recall-epochs", type=int, default=None,
+    q.add_argument("--recall-epochs", type=POSITIVE_INT, default=None,
                    help="query length of recall models that are not a scorer's: random+drop's under --recall-source "
                         "scorer (default: 10%% of the schedule), every DRoP run's under separate (default: all of it)")
-    q.add_argument("--recall-prior", type=float, default=None, metavar="ALPHA",
+    q.add_argument("--recall-prior", type=NON_NEGATIVE, default=None, metavar="ALPHA",
                    help="smooth DRoP's validation recalls to (correct + ALPHA) / (n + 2 ALPHA) per class or group, so that "
                    "a unit with no error seen on a small validation set keeps some data; 0 = the raw recalls of the "
                    "paper's Algorithm 1 (default: the dataset's: 0 on the paper's datasets, 1 (Laplace's rule) on "
                    "small CPU data)")
-    q.add_argument("--quota-exponent", type=float, default=1.0, metavar="BETA",
+    q.add_argument("--quota-exponent", type=POSITIVE, default=1.0, metavar="BETA",
                    help="DRoP keeps class k at a density proportional to error_k ** BETA; 1 = the paper's Algorithm 1, "
                         "BETA < 1 tempers the quotas towards proportional pruning (default: 1)")
     q.add_argument("--allocation", default="density", choices=ALLOCATIONS,
                    help="density: DRoP's class densities proportional to error (the paper's Algorithm 1); count: class "
                         "counts proportional to error (the authors' code; differs on imbalanced data) (default: density)")
-    q.add_argument("--min-count", type=int, default=0, help="DRoP keeps at least this many samples of every class, or group with --quota-unit group (default: 0)")
+    q.add_argument("--min-count", type=NON_NEGATIVE_INT, default=0, help="DRoP keeps at least this many samples of every class, or group with --quota-unit group (default: 0)")
     m = p.add_argument_group("method (how the final model trains on the kept samples) and quota unit")
     m.add_argument("--method", default="erm", choices=list(METHODS), help="; ".join(
         f"{name}: {method.help}" for name, method in METHODS.items()) + " (default: erm)")
     m.add_argument("--quota-unit", default="class", choices=QUOTA_UNITS,
                    help="allocate DRoP / StrategyQ quotas over classes, or over groups (needs data with groups, e.g. "
                         "waterbirds: group = 2 y + place) from per-group validation accuracy (default: class)")
-    m.add_argument("--dro-step", type=float, default=None, metavar="ETA",
+    m.add_argument("--dro-step", type=POSITIVE, default=None, metavar="ETA",
                    help=f"group_dro: step size of the exponentiated-gradient group weights (default: {MethodOptions.dro_step})")
-    m.add_argument("--jtt-upweight", type=float, default=None, metavar="LAMBDA",
+    m.add_argument("--jtt-upweight", type=AT_LEAST_ONE, default=None, metavar="LAMBDA",
                    help=f"jtt: loss weight of the identification model's training errors (default: {MethodOptions.jtt_upweight:g})")
-    m.add_argument("--jtt-epochs", type=int, default=None, metavar="T",
+    m.add_argument("--jtt-epochs", type=POSITIVE_INT, default=None, metavar="T",
                    help="jtt: epochs of the ERM identification model (default: a fifth of the schedule)")
 
 
@@ -300,8 +319,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.protocol == "full" and args.density != 1.0:
         raise ValueError(f"--protocol full trains on all the data (density 1), got --density {args.density}: "
                          "choose a pruning protocol such as random or random+drop")
-    if not 0.0 < args.density <= 1.0:
-        raise ValueError(f"--density must lie in (0, 1], got {args.density}")
+    RunStore(args.out)  # a store of another format or layout is refused before any data loads
     setup, inputs = _with_inputs(args, _setup(args))
     if args.kept is not None:
         if args.protocol != "full" or args.density != 1.0:
@@ -329,8 +347,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     bad = [arg for arg in args.slurm_args if "=" not in arg]
     if bad:
         raise ValueError(f"--slurm-args takes KEY=VALUE pairs, e.g. account=myproject, got {bad}")
-    if args.seeds < 1:
-        raise ValueError(f"--seeds must be >= 1 (seeds 0 .. N-1 are run), got {args.seeds}")
+    RunStore(args.out)  # a store of another format or layout is refused before any data loads
     setup, inputs = _with_inputs(args, _setup(args))
     seeds = list(range(args.seeds))
     if args.dry_run:
@@ -412,6 +429,17 @@ def cmd_export_scores(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    """Report every problem of a run store, one line each (damaged tasks, stale claims, temporary files of dead
+    writers, missing inputs); with --fix, repair what can be repaired. Exit status 0 when no problem is left,
+    3 when some are (2: not a run store; 1: an unexpected error)."""
+    from deep.check import check_store
+
+    result = check_store(args.runs, fix=args.fix, progress=not args.no_progress)
+    print("\n".join(result.lines()))
+    return 3 if result.remaining else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `python -m deep`."""
     parser = argparse.ArgumentParser(
@@ -423,9 +451,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train and evaluate one model", description=cmd_train.__doc__)
     _add_setup(p)
-    p.add_argument("--seed", type=int, default=0, help="seed of the model init, batches and pruning (default: 0)")
+    p.add_argument("--seed", type=NON_NEGATIVE_INT, default=0, help="seed of the model init, batches and pruning (default: 0)")
     p.add_argument("--protocol", default="full", help="pruning protocol (default: full, no pruning); see `sweep --help`")
-    p.add_argument("--density", type=float, default=1.0, help="fraction of the training set kept, in (0, 1] (default: 1)")
+    p.add_argument("--density", type=DENSITY, default=1.0, help="fraction of the training set kept, in (0, 1] (default: 1)")
     p.add_argument("--kept", default=None, metavar="FILE",
                    help="train on exactly these rows of the training split: row numbers (.npy, or one per line), or "
                         "sample ids under a header line `id` (export-scores writes both); the run's protocol is "
@@ -441,9 +469,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_setup(p)
     p.add_argument("--protocols", nargs="+", default=DEFAULT_PROTOCOLS,
                    help=f"protocols to run (default: {' '.join(DEFAULT_PROTOCOLS)})")
-    p.add_argument("--densities", type=float, nargs="+", default=DEFAULT_DENSITIES,
+    p.add_argument("--densities", type=DENSITY, nargs="+", default=DEFAULT_DENSITIES,
                    help="densities d in (0, 1] (default: 0.1 ... 0.9)")
-    p.add_argument("--seeds", type=int, default=3, help="number of seeds, run as 0 .. N-1 (default: 3)")
+    p.add_argument("--seeds", type=POSITIVE_INT, default=3, help="number of seeds, run as 0 .. N-1 (default: 3)")
     p.add_argument("--dry-run", action="store_true",
                    help="print the fully resolved plan as JSON (settings, every query and final task with its epochs, "
                         "the total in full-data-epoch equivalents) without reading data or training anything")
@@ -455,22 +483,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto: processes when this machine would run more than one worker (several GPUs or CPU "
                         "cores), else local; local: this process; processes: worker processes on this machine; "
                         "submitit: a SLURM job array of --workers jobs (default: $DROP_LAUNCHER, else auto)")
-    w.add_argument("--workers", type=int, default=None, metavar="N",
+    w.add_argument("--workers", type=POSITIVE_INT, default=None, metavar="N",
                    help="processes: worker processes in all, dealt round-robin over the visible GPUs (default: "
                         "--runs-per-device per GPU, else one per CPU core); submitit: jobs in the array (required)")
-    w.add_argument("--runs-per-device", type=_positive_int, default=None, metavar="K",
+    w.add_argument("--runs-per-device", type=POSITIVE_INT, default=None, metavar="K",
                    help="K workers share each visible GPU (processes: K per GPU; submitit: K per GPU of each job), "
                         "or K CPU workers without a GPU (default: 1 per GPU, else one per CPU core, each with one "
                         "torch thread)")
     slurm = p.add_argument_group("SLURM job array (with --launcher submitit; each job runs --runs-per-device "
                                  "workers per GPU)")
     slurm.add_argument("--partition", default=None, help="SLURM partition (default: the cluster's default)")
-    slurm.add_argument("--time", type=int, default=24 * 60, metavar="MINUTES",
+    slurm.add_argument("--time", type=POSITIVE_INT, default=24 * 60, metavar="MINUTES",
                    help="time limit of each job; a job that reaches it is requeued and resumes (default: 1440)")
-    slurm.add_argument("--gpus-per-task", type=int, default=1, help="GPUs per job (default: 1)")
-    slurm.add_argument("--cpus-per-task", type=int, default=None, help="CPU cores per job, also its torch threads")
-    slurm.add_argument("--mem", type=float, default=None, metavar="GB", help="memory per job in GB")
-    slurm.add_argument("--array-parallelism", type=int, default=None, metavar="N",
+    slurm.add_argument("--gpus-per-task", type=NON_NEGATIVE_INT, default=1, help="GPUs per job (default: 1)")
+    slurm.add_argument("--cpus-per-task", type=POSITIVE_INT, default=None, help="CPU cores per job, also its torch threads")
+    slurm.add_argument("--mem", type=POSITIVE, default=None, metavar="GB", help="memory per job in GB")
+    slurm.add_argument("--array-parallelism", type=POSITIVE_INT, default=None, metavar="N",
                    help="at most this many jobs of the array run at once (default: submitit's, 256)")
     slurm.add_argument("--slurm-log-dir", default=None, metavar="DIR",
                    help="folder of the jobs' scripts, logs and pickles (default: <out>/_slurm)")
@@ -482,7 +510,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="tables and figures from a run store", description=cmd_report.__doc__)
     p.add_argument("runs", help="run store folder")
-    p.add_argument("--out", default=None, metavar="DIR", help="write figures and summary tables here")
+    p.add_argument("--out", type=output_folder, default=None, metavar="DIR", help="write figures and summary tables here")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser(
@@ -494,7 +522,7 @@ def build_parser() -> argparse.ArgumentParser:
         "deep.prune.keep in Python.",
     )
     p.add_argument("--labels", required=True, metavar="FILE", help="the class label of every training row")
-    p.add_argument("--density", required=True, type=float, help="fraction of the rows to keep, in (0, 1]")
+    p.add_argument("--density", required=True, type=DENSITY, help="fraction of the rows to keep, in (0, 1]")
     p.add_argument("--protocol", required=True, help="random, random+drop, S, random+Sq or S+drop")
     p.add_argument("--scores", default=None, metavar="FILE", help="one score per row (higher = harder = kept first)")
     p.add_argument("--recalls", default=None, metavar="FILE", help="DRoP: one validation recall per class (or group)")
@@ -504,28 +532,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--groups", default=None, metavar="FILE",
                    help="a group id per row: quotas over groups instead of classes (recalls then per group)")
     p.add_argument("--allocation", default="density", choices=ALLOCATIONS, help="DRoP's allocation (default: density)")
-    p.add_argument("--quota-exponent", type=float, default=1.0, metavar="BETA",
+    p.add_argument("--quota-exponent", type=POSITIVE, default=1.0, metavar="BETA",
                    help="DRoP: density proportional to error ** BETA (default: 1)")
-    p.add_argument("--min-count", type=int, default=0, help="DRoP keeps at least this many rows per unit (default: 0)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random choices (default: 0)")
+    p.add_argument("--min-count", type=NON_NEGATIVE_INT, default=0, help="DRoP keeps at least this many rows per unit (default: 0)")
+    p.add_argument("--seed", type=NON_NEGATIVE_INT, default=0, help="seed of the random choices (default: 0)")
     p.add_argument("--out", required=True, metavar="FILE", help="where to write the kept row indices (.npy or .csv)")
     p.set_defaults(func=cmd_prune)
 
     p = sub.add_parser("export-scores", help="export scores and kept indices to shareable files",
                        description=cmd_export_scores.__doc__)
     p.add_argument("runs", help="run store folder")
-    p.add_argument("--out", required=True, metavar="DIR",
+    p.add_argument("--out", type=output_folder, required=True, metavar="DIR",
                    help="export folder: manifest.json, scores/<hash>.npz per query stage, kept/<hash>.npz per run")
     p.set_defaults(func=cmd_export_scores)
+
+    p = sub.add_parser("check", help="report (and with --fix repair) every problem of a run store",
+                       description=cmd_check.__doc__)
+    p.add_argument("runs", help="run store folder")
+    p.add_argument("--fix", action="store_true",
+                   help="mark damaged tasks unfinished (the next sweep recomputes them), delete stale claims and "
+                        "temporary files of dead writers, write a missing store.json")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=cmd_check)
+    add_debug_flag(parser, sub.choices.values())
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: parse, run, and turn user errors into one clear line and exit status 2."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except (ValueError, FileNotFoundError, CorruptRunError, DivergedError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    """Entry point: parse and run; an error the user can fix is one line and exit status 2, any other error one line
+    naming the command and exit status 1 (--debug adds the traceback)."""
+    args = build_parser().parse_args(argv)
+    return run_command(lambda: args.func(args), f"python -m deep {args.command}", USER_ERRORS, args.debug)
