@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deep.runs import Run, RunStore, read_json, write_json
+from deep.runs import KINDS, Run, RunStore, read_json, write_json
 
 MANIFEST = "manifest.json"
 SECTIONS = {"scores": "scores", "recalls": "recalls", "kept": "final"}  # export subfolder -> kind of task exported
@@ -42,17 +42,25 @@ def _export_run(run: Run, folder: Path, section: str) -> dict:
 
 
 def export_store(root: Path | str, out: Path | str) -> Path:
-    """Write every finished scores, recalls and final task under `root` into the export folder `out`; returns the manifest."""
+    """Write every finished scores, recalls and final task under `root` into the export folder `out`; returns the manifest.
+
+    Every task is read and verified before anything is written, so that a damaged store (a CorruptRunError naming
+    the task) or an empty one leaves no half-written export and no empty folders behind.
+    """
     root, out = Path(root), Path(out)
     if not root.is_dir():
         raise FileNotFoundError(f"run folder {root} does not exist: pass the folder a sweep wrote its runs to")
+    if out.resolve() == root.resolve() or any(out.resolve().is_relative_to((root / kind).resolve()) for kind in KINDS):
+        raise ValueError(f"--out {out} would write into the task folders of the run store {root}: "
+                         "export to a folder outside them")
     store = RunStore(root)
-    manifest: dict[str, list[dict]] = {}
-    for section, kind in SECTIONS.items():
-        (out / section).mkdir(parents=True, exist_ok=True)
-        manifest[section] = [_export_run(run, out, section) for run in store.runs(kind)]
-    if not any(manifest.values()):
+    runs = {section: list(store.runs(kind)) for section, kind in SECTIONS.items()}
+    if not any(runs.values()):
         raise ValueError(f"no finished runs under {root}: run a sweep into it first")
+    manifest: dict[str, list[dict]] = {}
+    for section, section_runs in runs.items():
+        (out / section).mkdir(parents=True, exist_ok=True)
+        manifest[section] = [_export_run(run, out, section) for run in section_runs]
     path = out / MANIFEST
     write_json(path, manifest)
     return path
