@@ -94,3 +94,18 @@ def count_trainings(patch: pytest.MonkeyPatch) -> Counter:
 def trainings(monkeypatch: pytest.MonkeyPatch) -> Counter:
     """The trainings started in this process by final runs and query tasks, counted as they start."""
     return count_trainings(monkeypatch)
+
+
+# A sweep with every kind of task (query, scores, recalls, final) that takes seconds on a CPU.
+TINY_SWEEP = ["--epochs", "2", "--query-inits", "1", "--densities", "0.5", "--seeds", "1", "--no-progress",
+              "--protocols", "random", "el2n+drop"]
+
+
+@pytest.fixture(scope="session")
+def tiny_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished run store of TINY_SWEEP, made once per session: tests copy it before changing anything."""
+    from deep.cli import main
+
+    root = tmp_path_factory.mktemp("tiny") / "runs"
+    assert main(["sweep", *TINY_SWEEP, "--out", str(root)]) == 0
+    return root
