@@ -2,7 +2,7 @@
 
 A store can be damaged from outside: a file deleted, truncated or edited, a worker killed with -9 mid-write. The
 check reads every task the way the commands read it and lists
-- the format file: missing, not valid JSON, or of another format (then nothing else is checked);
+- the format file: missing or not valid JSON; a store of another format or layout (then nothing else is checked);
 - finished tasks whose config.json, metrics.json or checksums.json is missing or broken, whose config's hash
   disagrees with the directory or kind folder, or whose checksummed arrays and files are missing or damaged:
   the fix removes `done`, so that the next sweep recomputes the task;
@@ -29,6 +29,7 @@ from deep.runs import (
 
 # The config fields in which a task names the tasks it consumes (written by deep.sweep), and their kind.
 INPUT_FIELDS = {"scores": "scores", "recalls": "recalls", "queries": "query"}
+STATES = ("finished", "damaged", "unfinished", "in progress")  # of a task folder, as the summary line counts them
 
 
 @dataclass(frozen=True)
@@ -83,9 +84,6 @@ class Check:
         summary = f"{self.root}: {sum(self.tasks.values())} tasks" + (f" ({states})" if states else "") + ": "
         summary += (f"{found} problems" + (f", {fixed} fixed" if fixed else "")) if found else "no problems"
         return [problem.line(done) for problem, done in self.problems] + [summary]
-
-
-STATES = ("finished", "damaged", "unfinished", "in progress")
 
 
 def _format_problem(root: Path) -> tuple[Problem | None, bool]:

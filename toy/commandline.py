@@ -38,7 +38,6 @@ def number(kind: type[int] | type[float], low: float | None = None, high: float 
             raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r}")
         return value
 
-    parse.__name__ = wanted  # what argparse calls the type in its own messages
     return parse
 
 
