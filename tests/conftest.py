@@ -97,8 +97,8 @@ def trainings(monkeypatch: pytest.MonkeyPatch) -> Counter:
 
 
 # A sweep with every kind of task (query, scores, recalls, final) that takes seconds on a CPU.
-TINY_SWEEP = ["--dataset", "digits", "--model", "mlp", "--epochs", "2", "--query-inits", "1", "--densities", "0.5", "--seeds", "1", "--no-progress",
-              "--protocols", "random", "el2n+drop"]
+TINY_SWEEP = ["--dataset", "digits", "--model", "mlp", "--epochs", "2", "--query-inits", "1", "--densities", "0.5",
+              "--seeds", "1", "--no-progress", "--protocols", "random", "el2n+drop"]
 
 
 @pytest.fixture(scope="session")
