@@ -7,8 +7,8 @@ check reads every task the way the commands read it and lists
   disagrees with the directory or kind folder, or whose checksummed arrays and files are missing or damaged:
   the fix removes `done`, so that the next sweep recomputes the task;
 - stale claims and temporary files of writers that died: the fix deletes them;
-- finished tasks whose recorded inputs (a final run's scores and recalls, a scores or recalls task's query
-  trainings) are not finished: the sweep that made them recomputes the inputs when run again;
+- finished tasks whose recorded inputs (a final run's scores, recalls or subset, a scores or recalls task's query
+  trainings) are not finished: the command that made them recomputes the inputs when run again;
 - files where a task folder belongs.
 Tasks a live worker owns are left alone: what they hold is work in progress.
 """
@@ -28,7 +28,7 @@ from deep.runs import (
 )
 
 # The config fields in which a task names the tasks it consumes (written by deep.sweep), and their kind.
-INPUT_FIELDS = {"scores": "scores", "recalls": "recalls", "queries": "query"}
+INPUT_FIELDS = {"scores": "scores", "recalls": "recalls", "queries": "query", "subset": "subset"}
 STATES = ("finished", "damaged", "unfinished", "in progress")  # of a task folder, as the summary line counts them
 
 
@@ -126,7 +126,8 @@ def _input_problems(run: Run) -> list[Problem]:
             if not (root / kind / key / DONE).exists():
                 problems.append(Problem(
                     run.path, f"{run.path} consumed {root / kind / key}, which is not finished",
-                    "run the sweep that made it again: it recomputes missing inputs",
+                    "run the command that made it again: it recomputes missing inputs (and stores --kept and "
+                    "--scores files again)",
                 ))
     return problems
 

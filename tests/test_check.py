@@ -70,8 +70,8 @@ def test_a_consumer_of_an_input_just_marked_unfinished_is_reported(tmp_path: Pat
     (store.path(SCORES) / "scores.npy").write_bytes(b"garbage")
     status, lines = _check(tmp_path, "--fix", capsys=capsys)
     assert status == 3  # the final run's input is gone until the sweep recomputes it
-    assert lines[1] == (f"{store.path(FINAL)} consumed {store.path(SCORES)}, which is not finished: run the sweep that "
-                        "made it again: it recomputes missing inputs")
+    assert lines[1] == (f"{store.path(FINAL)} consumed {store.path(SCORES)}, which is not finished: run the command "
+                        "that made it again: it recomputes missing inputs (and stores --kept and --scores files again)")
 
 
 def test_missing_inputs_are_reported(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
