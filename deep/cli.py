@@ -559,7 +559,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: parse and run; an error the user can fix is one line and exit status 2, any other error one line
-    naming the command and exit status 1 (--debug adds the traceback)."""
-    args = build_parser().parse_args(argv)
+    """Entry point: parse and run, returning the exit status: 2 with one line for a value argparse refuses or an error
+    the user can fix, 1 with one line naming the command for any other error (--debug adds the traceback)."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exit:  # argparse has printed its message (or the help)
+        return exit.code
     return run_command(lambda: args.func(args), f"python -m deep {args.command}", USER_ERRORS, args.debug)

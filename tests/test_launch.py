@@ -5,6 +5,7 @@ SIGKILLed worker's run is taken over; a failed worker stops the sweep; a corrupt
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 from collections import Counter
@@ -19,7 +20,7 @@ from deep import launch
 from deep.cli import main
 from deep.data import default_config
 from deep.launch import (
-    LaunchOptions, SweepJob, WorkerError, machine_workers, visible_gpus, worker_count, worker_gpus,
+    LaunchOptions, SweepJob, machine_workers, visible_gpus, worker_count, worker_gpus,
 )
 from deep.runs import RunStore
 from deep.sweep import Setup, plan
@@ -195,11 +196,12 @@ def test_sigkilled_worker_is_taken_over_and_every_run_is_present_once(tmp_path: 
     assert worker_trainings()["final"] == 3  # the killed worker's run was started again by the other worker
 
 
-def test_failed_worker_stops_the_sweep_with_its_error(tmp_path: Path) -> None:
+def test_failed_worker_stops_the_sweep_with_its_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     argv = ["sweep", "--dataset", "digits", "--lr", "1e30", "--protocols", "full", "--densities", "0.5", "--seeds", "1", *FAST,
             "--launcher", "processes", "--workers", "1", "--out", str(tmp_path / "runs")]
-    with pytest.raises(WorkerError, match="worker 0 of 1 failed(.|\n)*diverged at epoch 1"):
-        main(argv)
+    assert main(argv) == 1  # the worker's error, in one line: the first and last lines of its traceback
+    assert re.fullmatch(r"error: python -m deep sweep failed: WorkerError: worker 0 of 1 failed: \.\.\. "
+                        r".*DivergedError: training diverged at epoch 1 .*\n", capsys.readouterr().err)
     assert not (tmp_path / "runs").exists()  # the failed run left no empty folders
 
 

@@ -82,8 +82,7 @@ def run_command(command: Callable[[], int], name: str, user_errors: tuple[type[B
         caught, status, message = error, 2, one_line(error)
     except Exception as error:
         caught, status = error, 1
-        message = (f"{name} failed: {type(error).__name__}: {one_line(error)} (this is not a known user error: run "
-                   "again with --debug for the traceback, and report it if it persists)")
+        message = f"{name} failed: {type(error).__name__}: {one_line(error)} (run again with --debug for the traceback)"
     if debug:
         traceback.print_exception(caught)
     print(f"error: {message}", file=sys.stderr)
