@@ -247,6 +247,8 @@ class RunStore:
         if marker.is_file():
             try:
                 found = read_json(marker).get("format")
+                if not isinstance(found, int):  # garbled: every version writes an integer
+                    raise CorruptRunError(f"{marker} holds no format number")
             except CorruptRunError as error:
                 raise CorruptRunError(f"{error}: run `python -m deep check {self.root} --fix` to write it again") from error
             if found != FORMAT:
