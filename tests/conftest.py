@@ -96,9 +96,9 @@ def trainings(monkeypatch: pytest.MonkeyPatch) -> Counter:
     return count_trainings(monkeypatch)
 
 
-# A sweep with every kind of task (query, scores, recalls, final) that takes seconds on a CPU.
+# A sweep with every kind of task (query, scores, recalls, final) that takes seconds on a CPU, in one process.
 TINY_SWEEP = ["--dataset", "digits", "--model", "mlp", "--epochs", "2", "--query-inits", "1", "--densities", "0.5",
-              "--seeds", "1", "--no-progress", "--protocols", "random", "el2n+drop"]
+              "--seeds", "1", "--no-progress", "--protocols", "random", "el2n+drop", "--launcher", "local"]
 
 
 @pytest.fixture(scope="session")

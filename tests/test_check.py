@@ -270,6 +270,8 @@ def test_no_corruption_changes_a_reported_number_silently(tiny_store: Path, data
         assert bool(check.remaining) != _means_the_same(file, originals[file]), check.lines()
         if isinstance(seen, Exception):
             assert check.remaining
+        if isinstance(seen, StoreFormatError):  # e.g. a digit of store.json flipped: another version's store, as far
+            return  # as anyone can tell, and that is never rewritten
         check_store(root, fix=True)
         assert all("which is not finished" in problem.what for problem, _ in check_store(root).problems)
         assert not isinstance(_observe(root), CorruptRunError)
