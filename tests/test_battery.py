@@ -102,6 +102,15 @@ def test_a_bad_value_is_refused_at_the_door(tmp_path: Path, monkeypatch: pytest.
     assert _tree(tmp_path) == ["a_file"]
 
 
+def test_device_names_are_checked_against_the_gpus_torch_sees(monkeypatch: pytest.MonkeyPatch,
+                                                               capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    parse = deep.cli.build_parser().parse_args
+    assert [parse([*SWEEP, "--device", d]).device for d in ("cpu", "cuda", "cuda:1")] == ["cpu", "cuda", "cuda:1"]
+    status, err = _run([*SWEEP, "--device", "cuda:2"], capsys)
+    assert status == 2 and "argument --device: cuda:2: torch sees 2 GPU(s) here, cuda:0 .. cuda:1" in err
+
+
 @pytest.mark.parametrize("argv, named", [
     pytest.param(["--seed", "-1"], "--seed", id="--seed -1"),
     pytest.param(["--out", "a_file"], "--out", id="--out a_file"),
