@@ -78,9 +78,14 @@ def write_atomic(path: Path, data: bytes) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def json_bytes(obj: object) -> bytes:
+    """`obj` as the indented JSON text the store writes."""
+    return (json.dumps(obj, indent=2, sort_keys=True, allow_nan=True) + "\n").encode()
+
+
 def write_json(path: Path, obj: object) -> None:
     """Write `obj` as indented JSON, atomically."""
-    write_atomic(path, (json.dumps(obj, indent=2, sort_keys=True, allow_nan=True) + "\n").encode())
+    write_atomic(path, json_bytes(obj))
 
 
 def read_json(path: Path) -> dict:
@@ -309,13 +314,23 @@ class RunStore:
     def _take_over_stale(self, claim: Path) -> bool:
         """Remove a claim whose heartbeat stopped, whose process died here or that is garbage; True when removed."""
         try:
+            judged = claim.read_bytes()
             if not claim_is_stale(claim, self.claim_ttl):
                 return False
             stale = claim.with_name(f".stale-{uuid.uuid4().hex}.tmp")
             os.rename(claim, stale)
-            stale.unlink()
         except FileNotFoundError:
             return False  # another worker took it over first
+        if stale.read_bytes() != judged:
+            # Between our look and our rename another worker replaced the stale claim with its own fresh one: give
+            # it back (a link never overwrites; if the slot is taken again, that worker's claim stands).
+            try:
+                os.link(stale, claim)
+            except FileExistsError:
+                pass
+            stale.unlink()
+            return False
+        stale.unlink()
         return True
 
     def finish(
@@ -337,11 +352,11 @@ class RunStore:
             blobs[f"{name}.npy"] = buffer.getvalue()
         if history is not None:
             blobs[HISTORY] = history_csv(history)
+        # config.json and metrics.json are checksummed too: a number edited in place is damage, never a result.
+        blobs.update({"config.json": json_bytes(config), "metrics.json": json_bytes(metrics)})
         for name, data in blobs.items():
             write_atomic(path / name, data)
         write_json(path / "checksums.json", {name: hashlib.sha256(data).hexdigest() for name, data in blobs.items()})
-        write_json(path / "config.json", config)
-        write_json(path / "metrics.json", metrics)
         write_atomic(path / DONE, f"{time.strftime('%Y-%m-%dT%H:%M:%S')}\n".encode())
         (path / CHECKPOINT).unlink(missing_ok=True)
         return path

@@ -25,7 +25,7 @@ from deep.data import load_dataset
 from deep.data.base import Dataset
 from deep.models import build_model
 from deep.models.pretrained import build_kwargs, normalization
-from deep.runs import CHECKPOINT, CorruptRunError, Run, RunStore, as_stored, canonical_json, config_hash, read_json
+from deep.runs import CHECKPOINT, CorruptRunError, Run, RunStore, as_stored, canonical_json, config_hash
 from deep.train import resolve_device
 
 POLL_S = 1.0  # how often a worker waiting on another worker's task looks at the store again
@@ -150,11 +150,6 @@ def write_input(store: RunStore, task: Task, metrics: dict, arrays: dict[str, np
         store.finish(task.config, metrics, arrays)
 
 
-def _verify(store: RunStore, task: Task) -> None:
-    """Read a finished task back whole (config, metrics and every checksum); CorruptRunError if anything is off."""
-    run = store.read(task.config)
-    for name in read_json(run.path / "checksums.json"):
-        run.file(name)
 
 
 def execute(task: Task, store: RunStore, runtime: Runtime) -> str:
@@ -175,7 +170,7 @@ def execute(task: Task, store: RunStore, runtime: Runtime) -> str:
         with claim:
             for dep in task.deps:
                 try:
-                    _verify(store, dep)
+                    store.read(dep.config).verify()
                 except CorruptRunError as error:
                     tqdm.write(f"warning: {error}; computing {dep.kind} task {dep.key} again", file=sys.stderr)
                     store.invalidate(dep.config)
