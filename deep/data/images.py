@@ -119,5 +119,7 @@ def channel_stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]
     total = counts.sum(1).double()
     mean = (counts * values).sum(1) / total
     std = ((counts * (values - mean[:, None]).square()).sum(1) / total).sqrt()
-    std = torch.where(std > 0, std, torch.ones_like(std))
+    # Constant exactly when one value occurs: the float std of such a channel can be rounding noise (3e-18), not 0.
+    constant = (counts > 0).sum(1) == 1
+    std = torch.where(constant, torch.ones_like(std), std)
     return tuple(mean.tolist()), tuple(std.tolist())
