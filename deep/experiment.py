@@ -100,6 +100,7 @@ def run_final(ctx: Context) -> Outcome:
         epochs=cfg.epochs,
         resumed_from_epochs=result.resumed_from_epochs,
         weights_sha256=weights_digest(model),
+        dataset_info=dataset.info,  # provenance: where the data were read from, split sizes, options
     )
     # "trained" only where the method subsamples the kept set (subg); otherwise it equals "kept".
     trained = {} if plan.rows.size == kept.size else {"trained": kept[plan.rows]}

@@ -45,6 +45,7 @@ def test_mlp_on_digits_reaches_95_and_is_not_trained_twice(tmp_path: Path, train
         assert key in metrics
     assert len(metrics["class_accuracy"]) == 10 and metrics["worst_class_accuracy"] <= metrics["accuracy"]
     assert metrics["resumed_from_epochs"] == []
+    assert metrics["dataset_info"]["sizes"]["train"] == metrics["num_train"]  # the data's provenance travels along
     history = (run.path / "history.csv").read_text().splitlines()
     assert history[0] == "epoch,train_loss,lr,val_accuracy,val_worst_class_accuracy,seconds"
     assert len(history) == 1 + run.config["train"]["epochs"]
@@ -317,3 +318,9 @@ def test_dataset_defaults_reach_the_runs(tmp_path: Path, capsys: pytest.CaptureF
     assert main(["sweep", "--dataset", "digits", "--dataset", "digits", "--protocols", "random+drop", "--recall-prior", "0", "--dry-run",
                  *GRID]) == 0
     assert json.loads(capsys.readouterr().out)["recall_prior"] == 0.0
+    assert main(["sweep", "--dataset", "digits", "--protocols", "forgetting+drop", "--never-learned", "first",
+                 "--dry-run", *GRID]) == 0
+    assert json.loads(capsys.readouterr().out)["query"]["forgetting"]["options"] == {"never_learned": "first"}
+    assert main(["sweep", "--dataset", "waterbirds", "--pretrained", "none", "--dry-run"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["model"] == "resnet50_imagenet" and plan["train"]["epochs"] == 300 and "weights" not in plan

@@ -149,12 +149,20 @@ def test_sample_shapes_distribution_and_seed() -> None:
         ({"phi0": 1.0}, "phi0"),
         ({"phi0": 0.0}, "phi0"),
         ({"mu1": float("nan")}, "mu1"),
+        ({"sigma0": 1e-17}, "sigma0"),  # t* would round to mu0 and R0 read 0.5 instead of ~0
+        ({"sigma1": 1e-12, "mu1": 50.0}, "sigma1"),
     ],
 )
 def test_invalid_parameters_raise(kwargs: dict[str, float], name: str) -> None:
     params = {"mu0": -1.0, "mu1": 1.0, "sigma0": 0.5, "sigma1": 1.0} | kwargs
     with pytest.raises(ValueError, match=name):
         TwoGaussians(**params)
+
+
+def test_tiny_but_representable_sigma_still_gives_risks() -> None:
+    model = TwoGaussians(-1.0, 1.0, 1e-9, 1.0)  # just above the bound: t* sits ~1e-8 right of mu0
+    r0, r1 = model.class_risks(model.t_star())
+    assert r0 < 1e-6 and r1 == pytest.approx(0.02275, abs=1e-4)
 
 
 def test_invalid_arguments_raise() -> None:

@@ -214,3 +214,32 @@ def test_reference_models_use_the_authors_init(name: str) -> None:
     assert torch.count_nonzero(head.bias) == 0
     if name != "resnet18":
         assert {m.momentum for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)} == {0.01}
+
+
+def test_pretrained_weights_are_named_by_content_and_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from deep.models import pretrained
+
+    file = tmp_path / "weights.pt"
+    file.write_bytes(b"some state dict")
+    weights = pretrained.weights_id(str(file), "resnet50_imagenet")
+    assert weights == "sha256:" + __import__("hashlib").sha256(b"some state dict").hexdigest()
+    moved = tmp_path / "elsewhere.pt"
+    moved.write_bytes(b"some state dict")
+    assert pretrained.weights_id(str(moved), "resnet50_imagenet") == weights  # the name does not matter
+    assert pretrained.build_kwargs(weights, str(moved)) == {"weights": str(moved)}
+    other = tmp_path / "other.pt"
+    other.write_bytes(b"other weights")
+    with pytest.raises(ValueError, match="pass that file again"):
+        pretrained.build_kwargs(weights, str(other))
+    with pytest.raises(ValueError, match="--pretrained applies to resnet50_imagenet"):
+        pretrained.weights_id(str(file), "mlp")
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        pretrained.weights_id(str(tmp_path / "missing.pt"), "resnet50_imagenet")
+    monkeypatch.setattr(pretrained, "cached_imagenet_file", lambda: tmp_path / "not-cached.pth")
+    with pytest.raises(ValueError, match="--download"):
+        pretrained.weights_id("imagenet", "resnet50_imagenet")
+    assert pretrained.weights_id("imagenet", "resnet50_imagenet", download=True) == pretrained.IMAGENET_ID
+    assert pretrained.build_kwargs(pretrained.IMAGENET_ID, None) == {"download": True}
+    # Pretrained models see ImageNet statistics, others the dataset's.
+    assert pretrained.normalization(weights, ((0.5,), (0.2,))) == pretrained.IMAGENET_NORMALIZATION
+    assert pretrained.normalization(None, ((0.5,), (0.2,))) == ((0.5,), (0.2,))

@@ -30,6 +30,9 @@ def _validated_prior_ratio(prior_ratio: ArrayLike) -> np.ndarray:
     return ratio
 
 
+MIN_RELATIVE_SIGMA = 1e-10  # the smallest sigma, relative to max(|mu|, sigma), whose risks float64 computes
+
+
 @dataclass(frozen=True)
 class TwoGaussians:
     """x | y ~ N(mu_y, sigma_y^2) with P(y = 0) = phi0; classify by 1(x > t), t in R ∪ {±inf}."""
@@ -51,6 +54,13 @@ class TwoGaussians:
             raise ValueError(f"mu0 must be < mu1 (class 1 lies to the right), got mu0={self.mu0}, mu1={self.mu1}")
         if not 0 < self.phi0 < 1:
             raise ValueError(f"phi0 must lie strictly between 0 and 1, got {self.phi0!r}")
+        # Thresholds sit a few sigma from a mean: a sigma below ~1e-10 of the problem's scale puts them within float64
+        # rounding of the mean itself (sigma0 = 1e-18 at mu0 = -1 gave t* = mu0 and R0 = 0.5 instead of ~0).
+        scale = max(abs(self.mu0), abs(self.mu1), self.sigma0, self.sigma1)
+        for name in ("sigma0", "sigma1"):
+            if getattr(self, name) < MIN_RELATIVE_SIGMA * scale:
+                raise ValueError(f"{name}={getattr(self, name)!r} is below {MIN_RELATIVE_SIGMA:g} of the problem's scale "
+                                 f"({scale:g}): float64 cannot place a threshold that close to a mean; rescale x")
 
     @property
     def phi1(self) -> float:
