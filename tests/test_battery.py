@@ -46,7 +46,9 @@ def _tree(folder: Path) -> list[str]:
 def _cli(args: list[str], timeout: float) -> subprocess.CompletedProcess:
     """`python -m deep ARGS` in a process of its own, this checkout first on its path; fails the test on a hang."""
     paths = [str(Path(deep.__file__).parents[1]), *filter(None, [os.environ.get("PYTHONPATH")])]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(paths)}
+    # The same torch thread count as this process: reductions summed in another order train other weights, and the
+    # tests compare a run recomputed there with one made here.
+    env = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads()), "PYTHONPATH": os.pathsep.join(paths)}
     return subprocess.run([sys.executable, "-m", "deep", *args], capture_output=True, text=True, timeout=timeout, env=env)
 
 
