@@ -1,9 +1,10 @@
 """The one execution path: tasks, what runs them, and the loop every command and launcher works through.
 
-A task is a config (its own settings plus the names of the tasks it consumes) and those tasks. Four kinds:
+A task is a config (its own settings plus the names of the tasks it consumes) and those tasks. The kinds:
 `query` (one query model trained on the full data: weights, per-epoch trace, validation recalls), `scores` (a
-scorer's scores averaged over query models), `recalls` (DRoP's validation recalls averaged over query models)
-and `final` (prune, train from scratch, evaluate). `train`, `sweep` and every launcher call `work`, which runs
+scorer's scores averaged over query models, or read from a user's file), `recalls` (DRoP's validation recalls
+averaged over query models), `final` (prune, train from scratch, evaluate) and `subset` (training rows a user
+gave; like file scores, written by the command line before anything runs). `train`, `sweep` and every launcher call `work`, which runs
 each task through `execute` once its inputs are finished; "finished" is a lookup of the task's own directory.
 """
 
@@ -43,7 +44,7 @@ class Task:
 
     @property
     def kind(self) -> str:
-        """query, scores, recalls or final."""
+        """query, scores, recalls, final or subset."""
         return self.config["kind"]
 
     @cached_property
@@ -52,7 +53,7 @@ class Task:
         return config_hash(self.config)
 
     def dep(self, kind: str) -> Task | None:
-        """The consumed task of this kind (final runs consume at most one scores and one recalls task)."""
+        """The consumed task of this kind (a final run consumes at most one scores, recalls and subset task)."""
         return next((d for d in self.deps if d.kind == kind), None)
 
 

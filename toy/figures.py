@@ -383,7 +383,7 @@ def plot_risk_ratios(data: dict[str, Any]) -> Figure:
     right.plot([paper] * len(curves["separations"]), curves["proxy_at_paper_sigma_ratio"], "o", color="black", ms=4)
     right.annotate(
         rf"at $\sigma_0/\sigma_1$ = {paper:g}:" "\nproxy " + ", ".join(f"{v:.2f}" for v in curves["proxy_at_paper_sigma_ratio"])
-        + "\n" + rf"for $\mu_1-\mu_0$ = " + ", ".join(f"{g:g}" for g in curves["separations"]) + f"\n(exact {paper:g})",
+        + "\n" + r"for $\mu_1-\mu_0$ = " + ", ".join(f"{g:g}" for g in curves["separations"]) + f"\n(exact {paper:g})",
         (paper, curves["proxy_at_paper_sigma_ratio"][0]), xytext=(-165, -75), textcoords="offset points", fontsize=8.5,
         arrowprops={"arrowstyle": "->", "lw": 0.8}, bbox={"facecolor": "white", "alpha": 0.9, "lw": 0.5})
     right.set_xlim(1e-2, 1.0)
