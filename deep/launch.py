@@ -16,7 +16,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import ClassVar
 
@@ -69,7 +69,8 @@ class SweepWorker:
             os.environ["CUDA_VISIBLE_DEVICES"] = self.gpu
         if self.threads:  # before any work: workers sharing cores must not each start a thread per core
             torch.set_num_threads(self.threads)
-        work(self.tasks, RunStore(self.root), self.runtime, self.index)
+        # The parent (or the SLURM log) shows the one sweep bar; per-training bars of many workers would interleave.
+        work(self.tasks, RunStore(self.root), replace(self.runtime, progress=False), self.index)
 
 
 def _cpu_count() -> int:

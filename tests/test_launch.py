@@ -243,3 +243,11 @@ def test_requeued_job_releases_its_workers_claims_at_once_and_resumes(tmp_path: 
     assert sorted((r.config["protocol"], r.config["density"]) for r in runs) == [("full", 1.0), ("random", 0.5)]
     assert not _claims(out)
     assert 2 <= worker_trainings()["final"] <= 4  # a stopped training starts again, at most once per run
+
+
+def test_worker_processes_show_one_bar_not_their_trainings(tmp_path: Path, capfd: pytest.CaptureFixture) -> None:
+    argv = ["sweep", "--dataset", "digits", "--protocols", "full", "random", "--densities", "0.5", "--seeds", "1",
+            "--epochs", "3", "--device", "cpu", "--launcher", "processes", "--workers", "2", "--out", str(tmp_path)]
+    assert main(argv) == 0
+    err = capfd.readouterr().err
+    assert "sweep:" in err and "train:" not in err  # the parent's bar only: workers' bars would interleave
