@@ -57,7 +57,7 @@ class TrainConfig:
             raise ValueError(f"invalid TrainConfig ({'; '.join(failed)}): {self}")
 
     def scaled_for_density(self, density: float) -> TrainConfig:
-        """This config for a fraction `density` of the data: E' = scaled_epochs(E, d), milestones m -> int(m E' / E)
+        """This config for a fraction `density` of the data: E' = scaled_epochs(E, d), milestones m -> int(m (E' / E))
         (the reference code's `epochs_correction`)."""
         epochs = scaled_epochs(self.epochs, density)
         return replace(self, epochs=epochs, milestones=_milestones(self.milestones, epochs / self.epochs))

@@ -227,7 +227,8 @@ def test_scaled_for_density(epochs: int, fractions: list[float], density: float)
     cfg = TrainConfig(epochs=epochs, batch_size=8, lr=0.1, milestones=milestones)
     scaled = cfg.scaled_for_density(density)
     assert scaled.epochs == int((0.5 + 0.5 * density) * epochs / density) >= epochs
-    assert scaled.milestones == tuple(int(m * scaled.epochs / epochs) for m in milestones)  # the reference rule
+    # The reference rule, in its order of operations: int(m * (E' / E)), which can differ by one from int(m * E' / E).
+    assert scaled.milestones == tuple(int(m * (scaled.epochs / epochs)) for m in milestones)
     assert dataclasses.replace(scaled, epochs=epochs, milestones=milestones) == cfg
 
 
@@ -238,7 +239,7 @@ def test_compressed_and_truncated_schedules(epochs: int, fractions: list[float],
     cfg = TrainConfig(epochs=epochs, batch_size=8, lr=0.1, milestones=milestones)
     squeezed = cfg.compressed(short)
     assert squeezed.epochs == short and all(0 < m <= short for m in squeezed.milestones)
-    assert set(squeezed.milestones) == {int(m * short / epochs) for m in milestones} - {0}
+    assert set(squeezed.milestones) == {int(m * (short / epochs)) for m in milestones} - {0}
     cut = cfg.truncated(short)
     assert cut.epochs == short and cut.milestones == tuple(m for m in milestones if m < short)
 
