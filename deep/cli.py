@@ -30,7 +30,7 @@ USER_ERRORS = (ValueError, FileNotFoundError, CorruptRunError, DivergedError)  #
 POSITIVE_INT, NON_NEGATIVE_INT = number(int, 1), number(int, 0)
 POSITIVE, NON_NEGATIVE, AT_LEAST_ONE = number(float, 0, low_open=True), number(float, 0), number(float, 1)
 FRACTION = number(float, 0, 1, high_open=True)  # [0, 1): momentum, label smoothing
-DENSITY = number(float, 1e-6, 1)  # runs are named by densities rounded to 6 decimals (deep.sweep.density_key)
+DENSITY = number(float, 1e-6, 1)  # runs are named by densities rounded to 6 decimals (deep.prune.density_key)
 
 
 def _key_value(text: str) -> tuple[str, int]:

@@ -71,6 +71,16 @@ class Protocol:
         return 1.0 if self.kind == "full" else float(density)
 
 
+# Densities equal to this many decimals are one density (0.3 from a CLI, 0.30000000000000004 from a range):
+# a difference of 1e-6 is under one sample below a million samples.
+DENSITY_DECIMALS = 6
+
+
+def density_key(density: float) -> float:
+    """A density as runs are named, grouped and shown by it: rounded to DENSITY_DECIMALS."""
+    return round(float(density), DENSITY_DECIMALS)
+
+
 def parse_protocol(name: str, scorers: Collection[str] | None = None) -> Protocol:
     """Parse a protocol name such as `el2n`, `random+el2nq`, `el2n+drop`, `random+drop`, `random` or `full`.
 

@@ -111,8 +111,13 @@ def history_csv(history: Sequence[dict]) -> bytes:
     return out.getvalue().encode()
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+def file_sha256(path: str | Path) -> str:
+    """sha256 of a file's bytes, read a block at a time (weight files can be large)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 class CorruptRunError(RuntimeError):
@@ -175,7 +180,7 @@ class Run:
         """The path of the stored file `name` (an array's `<name>.npy`, or e.g. `model.pt`), checksum verified."""
         path = self.path / name
         expected = self._checksums().get(name)
-        if expected is None or not path.is_file() or _sha256(path) != expected:
+        if expected is None or not path.is_file() or file_sha256(path) != expected:
             raise CorruptRunError(f"{path} is missing or does not match its recorded checksum")
         return path
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from deep.data import DATASETS
 from deep.methods import METHODS, MethodOptions
-from deep.prune import QUOTA_UNITS, Protocol, parse_protocol
+from deep.prune import QUOTA_UNITS, Protocol, density_key, parse_protocol
 from deep.scores import SCORERS
 from deep.methods.jtt import identification_epochs
 from deep.models import build_model, feature_extractor, model_key
@@ -204,11 +204,6 @@ def final_task(setup: Setup, protocol: Protocol, density: float, seed: int, subs
         "recalls": recalls and recalls.key,
         **({"subset": subset.key} if subset is not None else {}),
     }, deps)
-
-
-def density_key(density: float) -> float:
-    """A density as runs are named by it: rounded to 6 decimals, so 0.3 and 0.30000000000000004 are one run."""
-    return round(float(density), 6)
 
 
 def check(

@@ -9,10 +9,11 @@ ImageNet statistics it was trained on, not the dataset's own.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import torch
+
+from deep.runs import file_sha256
 
 IMAGENET = "imagenet"
 # torchvision's first ImageNet weights, as the group-DRO reference code loads them (pretrained=True).
@@ -20,15 +21,6 @@ IMAGENET_ID = "torchvision:ResNet50_Weights.IMAGENET1K_V1"
 IMAGENET_FILE = "resnet50-0676ba61.pth"  # its name in torch's hub cache
 IMAGENET_NORMALIZATION = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 PRETRAINABLE = ("resnet50_imagenet",)
-
-
-def file_sha256(path: str | Path) -> str:
-    """sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def cached_imagenet_file() -> Path:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from deep.prune import PROTOCOL_KINDS, Protocol, parse_protocol
+from deep.prune import PROTOCOL_KINDS, Protocol, density_key, parse_protocol
 from deep.runs import Run, RunStore
 
 EXPERIMENT_FIELDS = ("dataset", "data", "split_seed", "model", "method", "quota_unit", "imbalance")
@@ -21,9 +21,6 @@ REQUIRED_METRICS = (
     "accuracy", "worst_class_accuracy", "class_accuracy", "max_min_gap", "class_accuracy_std",
     "class_counts", "class_density",
 )
-# Densities equal to this many decimals are one density (0.3 from a CLI, 0.30000000000000004 from a range):
-# a difference of 1e-6 is under one sample below a million samples.
-DENSITY_DECIMALS = 6
 MAX_DIFFERENCES = 4  # config differences named when two runs collide in one cell
 
 
@@ -66,11 +63,6 @@ LINE_FIELDS = ("protocol", *VARIANT_FIELDS)
 def final_runs(root: Path) -> Iterator[Run]:
     """Every finished final run of the store at `root`: the report's only access to the store."""
     return RunStore(root).runs("final")
-
-
-def density_key(density: float) -> float:
-    """A density as the report compares, groups and shows it (rounded to DENSITY_DECIMALS)."""
-    return round(float(density), DENSITY_DECIMALS)
 
 
 def _row(run: Run) -> dict:
