@@ -405,9 +405,15 @@ def official_quoter(select_size: int, class_sizes: list[int], scores: list[float
     return quota
 
 
+def sampler_counts(quota: list[int], select_size: int) -> list[int]:
+    """What the official sampler takes of each class (utils.py): int(class_quota * select_size), the quota being the
+    fraction quota_k / select_size that quoters/drop.py returns."""
+    return [int(q / select_size * select_size) for q in quota] if select_size else list(quota)
+
+
 def filled_in_expectation(quota: list[int], class_sizes: list[int], select_size: int) -> np.ndarray:
     """The documented deterministic stand-in for the official random fill: each class gets its expected share."""
-    counts, sizes = np.array(quota), np.array(class_sizes)
+    counts, sizes = np.array(sampler_counts(quota, select_size)), np.array(class_sizes)
     missing, pool = select_size - counts.sum(), sizes - counts
     if missing == 0:
         return counts
@@ -432,7 +438,7 @@ def test_count_allocation_is_the_official_quoter(density: float, sizes: list[int
     quota = official_quoter(total, sizes, [(1 - r) ** exponent for r in recalls])
     counts = drop_quotas(density, sizes, recalls, exponent=exponent, allocation="count")
     np.testing.assert_array_equal(counts, filled_in_expectation(quota, sizes, total))
-    assert np.all(counts >= quota)
+    assert np.all(counts >= sampler_counts(quota, total))
 
 
 def test_official_quoter_skips_the_class_after_a_capped_one() -> None:
@@ -458,7 +464,7 @@ def test_count_fill_is_the_mean_of_the_official_random_fill() -> None:
     """The official code fills the shortfall with uniform draws from every unselected sample; its mean is ours."""
     density, sizes, recalls = 0.3, [5000, 500, 50, 5], [0.95, 0.9, 0.7, 0.2]
     total = budget(density, np.array(sizes))
-    quota = np.array(official_quoter(total, sizes, [1 - r for r in recalls]))
+    quota = np.array(sampler_counts(official_quoter(total, sizes, [1 - r for r in recalls]), total))
     missing = total - quota.sum()
     assert missing >= 2  # the case must leave something to fill
     draws = np.random.default_rng(0).multivariate_hypergeometric(np.array(sizes) - quota, missing, size=20_000)

@@ -16,27 +16,28 @@ the allocation towards proportional pruning, beta > 1 sharpens it: two unsaturat
 ratio (e_i/e_j)^beta. Everything below (water-filling, floors, corners) is the same mechanism on e_k^beta. If e_k^beta
 underflows to 0 (an absurd beta), that class counts as a zero-error class.
 
-Two allocations (`allocation`):
+Three allocations (`allocation`), two mechanisms:
 - "density" (default): density proportional to error, the paper's Algorithm 1, as above (weights N_k e_k^beta).
-- "count": class COUNTS proportional to error, n_k = min(N_k, c e_k^beta) (weights e_k^beta), as the authors'
-  official quoter does (avysogorets/fair-data-pruning, quoters/drop.py). The two differ exactly when class sizes
-  differ: on balanced data N_k is a common factor and they coincide (up to the integer rounding below).
-  `drop_densities` returns the continuous fixed point n_k / N_k of that quoter. `drop_quotas` reproduces its
-  integer counts exactly: n_k = int(S e_k / sum_j e_j); classes over their size are capped and their excess E
-  is re-spread over the remaining classes as int(E e_k / Z) (Z = the remaining classes' error sum), pass after
-  pass, until a pass caps no class; a pass that caps a class skips the class after it (the official `for` loop
-  removes items from the list it iterates over), which is reproduced too. The int() floors leave a shortfall
-  (at most a few samples per class), which the official selection step (utils.py, `get_idxs_from_scores` then
-  `dosample`) fills with samples drawn uniformly at random from everything not yet selected, whatever the class.
-  A quota function must be deterministic (the same run keeps the same counts; the rng belongs to the selection
-  inside classes), so `drop_quotas` fills the shortfall with its EXPECTATION: class k receives
-  F (N_k - n_k) / sum_j (N_j - n_j) of the F missing samples (the mean of that uniform draw, a multivariate
-  hypergeometric), rounded by largest remainder. Two official details are deliberately not reproduced, both
-  within one sample per class: the budget is floor(d N + 0.5) as everywhere here (the official scheduler takes
-  int(d N)), and the official selection re-derives each count as int((n_k / S) S), which loses a sample to float
-  rounding for some (n_k, S) (29 / 100 * 100 = 28.999...); that sample would also go to the random fill.
-  The official loop divides by zero when the classes it spreads over all have zero error; here those corners
-  follow the same limit as the density allocation (see below), with equal counts in place of equal densities.
+- "count" and "official": class COUNTS proportional to error, n_k = min(N_k, c e_k^beta) (weights e_k^beta), as the
+  authors' official quoter does (avysogorets/fair-data-pruning, quoters/drop.py). `drop_densities` returns the
+  continuous fixed point n_k / N_k of that quoter (the same for both). The integer counts reproduce its arithmetic
+  exactly: n_k = int(S e_k / sum_j e_j); classes over their size are capped and their excess E is re-spread over
+  the remaining classes as int(E e_k / Z) (Z = the remaining classes' error sum), pass after pass, until a pass
+  caps no class; a pass that caps a class skips the class after it (the official `for` loop removes items from
+  the list it iterates over), which is reproduced too. The sampler then re-derives each count as int((n_k / S) S)
+  in floats, which loses a sample for some (n_k, S) (29 / 100 * 100 = 28.999..). That is NOT Algorithm 1 even on
+  balanced data: the skipped classes and the floors move up to hundreds of samples per class (PROTOCOL.md §4b).
+  The int() floors leave a shortfall (a few samples per class), which the official selection step (utils.py,
+  `get_idxs_from_scores` then `dosample`) fills with samples drawn uniformly at random from everything not yet
+  selected, whatever the class. The two variants differ only in that fill (`fill_shortfall`): "official" DRAWS it
+  (seeded: a multivariate hypergeometric over the classes' unselected rests; `deep.prune.keep` draws the rows
+  themselves), "count" takes its EXPECTATION, class k receiving F (N_k - n_k) / sum_j (N_j - n_j) of the F missing
+  samples, rounded by largest remainder, so that its counts are a deterministic function of the recalls.
+  `official_selection` gives the counts before the fill. The official budget is int(N (1 - (1 - d)))
+  (`kept_total(..., "official")`), a separate setting (`kept_rule`). The official loop divides by zero when the
+  classes it spreads over all have zero error; here those corners follow the same limit as the density allocation
+  (see below), with equal counts in place of equal densities; a zero count keeps 0 samples (the official sampler
+  keeps the whole class there, `idxs[-0:]`, and then crashes).
 
 Integer quotas. The budget is total = floor(d N + 0.5) (round half up of the float product d N, so
 d N = 2.5 keeps 3). For the density allocation, the continuous targets are computed for that integer budget
@@ -84,8 +85,12 @@ class ZeroErrorWarning(UserWarning):
     """Some non-empty class has zero validation error, so DRoP prunes it before any other class."""
 
 
-ALLOCATIONS = ("density", "count")
-"""How class errors become quotas: densities proportional to error (paper 003) or counts (the official code)."""
+ALLOCATIONS = ("density", "count", "official")
+"""How class errors become quotas: densities proportional to error (paper 003), or counts as the official quoter
+(its shortfall filled in expectation: "count"; drawn at random as its code does: "official")."""
+
+KEPT_RULES = ("round", "official")
+"""How many samples a density keeps of N: floor(d N + 1/2) here, int(N (1 - (1 - d))) in the official scheduler."""
 
 
 def drop_densities(
@@ -105,9 +110,12 @@ def drop_densities(
 
 def drop_quotas(
     density: float, class_sizes: npt.ArrayLike, recalls: npt.ArrayLike, min_count: int = 0, *,
-    exponent: float = 1.0, allocation: str = "density",
+    exponent: float = 1.0, allocation: str = "density", kept_rule: str = "round", seed: int = 0,
 ) -> IntArray:
-    """DRoP integer class counts n_k <= N_k summing to floor(d N + 0.5), each at least min(min_count, N_k)."""
+    """DRoP integer class counts n_k <= N_k summing to kept_total(d, N, kept_rule), each at least min(min_count, N_k).
+
+    `seed` seeds the official allocation's random fill (the other allocations are deterministic).
+    """
     d = _check_density(density)
     sizes = _check_sizes(class_sizes)
     errors = 1.0 - _check_recalls(recalls, sizes.size)
@@ -115,7 +123,7 @@ def drop_quotas(
     by_density = _check_allocation(allocation) == "density"
     minimum = _check_count(min_count, "min_count")
     floor = np.minimum(minimum, sizes)
-    total = _budget(d, sizes)
+    total = kept_total(d, int(sizes.sum()), kept_rule)
     if floor.sum() > total:
         raise ValueError(
             f"min_count: the floors sum to {int(floor.sum())} samples but density {d} keeps only {total}; "
@@ -124,7 +132,8 @@ def drop_quotas(
     if by_density:
         counts = _round_to_total(_drop_targets(float(total), sizes, scores, floor, True), sizes, total)
     else:
-        counts = _official_counts(total, sizes, scores, floor)
+        rng = np.random.default_rng(seed) if allocation == "official" else None
+        counts = fill_shortfall(_official_selection(total, sizes, scores, floor), sizes, total, rng)
     if minimum == 0:
         _warn_zero_error(sizes, errors, counts)
     return counts
@@ -212,8 +221,9 @@ def _weights(sizes: IntArray, scores: FloatArray, by_density: bool) -> FloatArra
     return sizes * scores if by_density else scores
 
 
-def _official_counts(total: int, sizes: IntArray, scores: FloatArray, floor: IntArray) -> IntArray:
-    """The official quoter's counts (classes it leaves below their floor set at it), shortfall filled in expectation."""
+def _official_selection(total: int, sizes: IntArray, scores: FloatArray, floor: IntArray) -> IntArray:
+    """The counts the official selection takes before its fill: the quoter's (classes it leaves below their floor set
+    at it), re-derived as its sampler does, int((n_k / S) S) in floats (29 / 100 * 100 = 28.999.. loses a sample)."""
     at_floor = np.zeros(sizes.size, dtype=bool)
     while True:
         counts = floor.copy()
@@ -223,37 +233,39 @@ def _official_counts(total: int, sizes: IntArray, scores: FloatArray, floor: Int
         if not low.any():
             break
         at_floor |= low
-    # The official code fills the shortfall uniformly from every unselected sample; each class gets its mean share.
-    pool = sizes - counts
-    missing = total - int(counts.sum())
-    if missing == 0:
+    if total == 0:
         return counts
-    return _round_to_total(counts + missing * (pool / pool.sum()), sizes, total)
+    # The quoter hands fractions n_k / S to the sampler, which takes int(fraction * S) samples (utils.py).
+    return np.maximum(np.array([int(c / total * total) for c in counts.tolist()], dtype=np.int64), floor)
 
 
 def _official_loop(total: int, sizes: IntArray, scores: FloatArray) -> IntArray:
-    """The official loop on the scores; past what the classes with errors hold, equal scores for the zero-error ones."""
+    """The official loop on the scores; where it divides by zero, equal scores for the zero-error classes."""
+    counts = _quoter_passes(total, sizes, scores)
+    if counts is not None:
+        return counts
+    # The official code divides by zero: it has filled every class with errors and has only zero-error classes left
+    # to spread over. This is the limit of equal, vanishing errors (module docstring).
     has_error = scores > 0
-    if total <= sizes[has_error].sum():
-        return _quoter_passes(total, sizes, scores)
-    # The official code divides by zero here; this is the limit of equal, vanishing errors (module docstring).
     counts = np.where(has_error, sizes, 0)
     rest = total - int(sizes[has_error].sum())
     counts[~has_error] = _quoter_passes(rest, sizes[~has_error], np.ones(int(np.count_nonzero(~has_error))))
     return counts
 
 
-def _quoter_passes(total: int, sizes: IntArray, scores: FloatArray) -> IntArray:
+def _quoter_passes(total: int, sizes: IntArray, scores: FloatArray) -> IntArray | None:
     """quoters/drop.py of the official code: int() shares of total by score, capped at N_k, excess re-spread by passes.
 
     Python floats and lists on purpose: the same arithmetic in the same order gives the same int() results.
-    Needs sum(scores) > 0 whenever total > 0 and sizes is not empty (the caller guarantees it). What the classes
-    cannot hold stays unassigned (only with floors: the official budget never exceeds the classes).
+    None where the official code divides by zero (the scores it would spread by sum to 0). What the classes cannot
+    hold stays unassigned (only with floors: the official budget never exceeds the classes).
     """
     if total == 0 or sizes.size == 0:
         return np.zeros(sizes.size, dtype=np.int64)
     s, n = scores.tolist(), sizes.tolist()
     z = sum(s)
+    if z == 0:
+        return None
     counts = [int(total * score / z) for score in s]
     excess = 0
     active = []
@@ -266,6 +278,8 @@ def _quoter_passes(total: int, sizes: IntArray, scores: FloatArray) -> IntArray:
     capped = True
     while excess > 0 and capped and active:
         z = sum(s[k] for k in active)
+        if z == 0:
+            return None
         shares = {k: int(excess * s[k] / z) for k in active}
         capped, remaining, skip = False, [], False
         for k in active:
@@ -283,6 +297,56 @@ def _quoter_passes(total: int, sizes: IntArray, scores: FloatArray) -> IntArray:
                 remaining.append(k)
         active = remaining
     return np.array(counts, dtype=np.int64)
+
+
+def kept_total(density: float, n: int, rule: str = "round") -> int:
+    """How many of n samples density d keeps: floor(d n + 1/2) ("round"), or int(n (1 - (1 - d))) ("official").
+
+    "official" is the authors' linear scheduler with one pruning iteration from 1 to d, in its order of float
+    operations: 4,999 of 50,000 at d = 0.1, because 1 - (1 - 0.1) = 0.09999999999999998.
+    """
+    if rule not in KEPT_RULES:
+        raise ValueError(f"kept_rule: must be one of {KEPT_RULES}, got {rule!r}")
+    d, count = _check_density(density), _check_count(n, "n")
+    return int(np.floor(d * float(count) + 0.5)) if rule == "round" else int(count * (1.0 - (1.0 - d)))
+
+
+def official_selection(
+    density: float, class_sizes: npt.ArrayLike, recalls: npt.ArrayLike, min_count: int = 0, *,
+    exponent: float = 1.0, kept_rule: str = "official",
+) -> tuple[IntArray, int]:
+    """The official code's per-class counts before its random fill, and the total the fill completes them to.
+
+    A class with zero quota keeps 0 samples (the official sampler would take `idxs[-0:]`, the whole class, and then
+    crash drawing a negative fill; 0 is the evident intent).
+    """
+    d = _check_density(density)
+    sizes = _check_sizes(class_sizes)
+    errors = 1.0 - _check_recalls(recalls, sizes.size)
+    floor = np.minimum(_check_count(min_count, "min_count"), sizes)
+    total = kept_total(d, int(sizes.sum()), kept_rule)
+    if floor.sum() > total:
+        raise ValueError(f"min_count: the floors sum to {int(floor.sum())} samples but density {d} keeps only {total}; "
+                         "lower min_count or raise density")
+    counts = _official_selection(total, sizes, _tempered(errors, exponent), floor)
+    if min_count == 0:
+        _warn_zero_error(sizes, errors, counts)
+    return counts, total
+
+
+def fill_shortfall(counts: IntArray, sizes: IntArray, total: int, rng: np.random.Generator | None) -> IntArray:
+    """Complete counts to total with samples from every class's unselected rest, uniformly over samples.
+
+    rng None: the expectation (each class gets its share of the pool, rounded by largest remainder; "count");
+    a Generator: one draw, a multivariate hypergeometric ("official", as its `dosample` draws rows).
+    """
+    pool = sizes - counts
+    missing = total - int(counts.sum())
+    if missing == 0:
+        return counts
+    if rng is None:
+        return _round_to_total(counts + missing * (pool / pool.sum()), sizes, total)
+    return counts + rng.multivariate_hypergeometric(pool, missing).astype(np.int64)
 
 
 def _water_fill(weights: FloatArray, lower: IntArray, upper: IntArray, budget: float) -> FloatArray:
@@ -333,7 +397,7 @@ def _warn_zero_error(sizes: IntArray, errors: FloatArray, targets: npt.NDArray[n
 
 def _budget(density: float, sizes: IntArray) -> int:
     """The integer budget floor(d N + 0.5); never above N because d <= 1."""
-    return int(np.floor(density * float(sizes.sum()) + 0.5))
+    return kept_total(density, int(sizes.sum()))
 
 
 def _check_density(density: float) -> float:
