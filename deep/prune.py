@@ -18,10 +18,14 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from deep.reference import resolve
 from deep.seeds import ROLES
-from toy.quotas import ALLOCATIONS, drop_quotas, strategy_quotas
+from toy.quotas import ALLOCATIONS, KEPT_RULES, drop_quotas, kept_total, official_selection, strategy_quotas
 
 QUOTA_UNITS = ("class", "group")  # what quotas are taken over: classes, or the dataset's groups
+# Equal priorities: "random" breaks ties by a permutation drawn from the run's seed (the one `random` keeps by), so
+# no sample wins by its position in the file; "highest" keeps the highest index, as the authors' code.
+TIES = ("random", "highest")
 # Paper order: the references first, then each way of using a score, DRoP last.
 PROTOCOL_KINDS = ("full", "random", "score", "random+quota", "score+drop", "random+drop", "subset")
 _COUNTS = {"full": "all", "random": "global", "score": "global", "random+quota": "strategy",
@@ -134,22 +138,20 @@ def recalls_from_predictions(y_true: npt.ArrayLike, y_pred: npt.ArrayLike, num_c
         return np.where(sizes > 0, hits / np.maximum(sizes, 1), np.nan)
 
 
-def kept_count(density: float, n: int) -> int:
-    """round(density * n), halves rounded up: the number of samples every protocol keeps."""
-    if not 0.0 < density <= 1.0:
-        raise ValueError(f"density must be in (0, 1], got {density}")
-    return int(np.floor(density * n + 0.5))
+def kept_count(density: float, n: int, rule: str = "round") -> int:
+    """The number of samples every protocol keeps: round(density * n), halves up ("round"), or the official rule."""
+    return kept_total(density, n, rule)
 
 
-def top_k(priority: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the k largest priorities, ties broken by lower index; sorted ascending."""
-    order = np.lexsort((np.arange(priority.size), -priority))
+def top_k(priority: np.ndarray, k: int, tiebreak: np.ndarray) -> np.ndarray:
+    """Indices of the k largest priorities, equal priorities to the larger `tiebreak`; sorted ascending."""
+    order = np.lexsort((-tiebreak, -priority))
     return np.sort(order[:k])
 
 
-def top_within_units(units: np.ndarray, counts: np.ndarray, priority: np.ndarray) -> np.ndarray:
-    """Keep the `counts[u]` highest-priority samples of every unit u; sorted indices."""
-    order = np.lexsort((np.arange(units.size), -priority, units))  # by unit, then priority desc, then index
+def top_within_units(units: np.ndarray, counts: np.ndarray, priority: np.ndarray, tiebreak: np.ndarray) -> np.ndarray:
+    """Keep the `counts[u]` highest-priority samples of every unit u (ties to the larger `tiebreak`); sorted indices."""
+    order = np.lexsort((-tiebreak, -priority, units))  # by unit, then priority desc, then tiebreak desc
     sorted_units = units[order]
     starts = np.searchsorted(sorted_units, np.arange(counts.size))
     rank = np.arange(units.size) - starts[sorted_units]
@@ -184,12 +186,15 @@ def keep(
     scores: npt.ArrayLike | None = None,
     recalls: npt.ArrayLike | None = None,
     groups: npt.ArrayLike | None = None,
-    allocation: str = "density",
+    allocation: str | None = None,
     min_count: int = 0,
     recall_prior: float = 0.0,
     val_sizes: npt.ArrayLike | None = None,
     seed: int = 0,
     exponent: float = 1.0,
+    reference: str = "paper",
+    ties: str | None = None,
+    kept_rule: str | None = None,
 ) -> np.ndarray:
     """The sorted row indices that `protocol` keeps of a training set with these labels, at `density`.
 
@@ -197,10 +202,15 @@ def keep(
     (S's per-unit counts, random inside), `S+drop` (DRoP's counts, top-scored inside); higher score = kept first.
     Units are classes, or the ids in `groups` when given; `recalls` has one validation recall per unit (DRoP).
     `recall_prior` > 0 smooths them with the unit's validation size `val_sizes` (see smoothed_recalls). DRoP's
-    counts come from toy.quotas.drop_quotas with `allocation` ("density": density ∝ error^exponent, the paper's
-    Algorithm 1 at exponent 1; "count": counts ∝ error^exponent, the authors' code); the same arguments and seed
-    always give the same indices. Numpy only.
+    counts come from toy.quotas with `allocation` ("density": density ∝ error^exponent, the paper's Algorithm 1 at
+    exponent 1; "official": counts ∝ error^exponent as the authors' code, its shortfall drawn from every row not
+    selected; "count": that shortfall filled by its expectation). `ties` breaks equal priorities ("random": from
+    the seed; "highest": the highest index) and `kept_rule` says how many rows density keeps (toy.quotas.kept_total).
+    `reference` ("paper" or "official", deep.reference) sets allocation, ties and kept_rule where they are None.
+    The same arguments and seed always give the same indices. Numpy only.
     """
+    chosen = resolve(reference, allocation=allocation, ties=ties, kept_rule=kept_rule)
+    allocation, ties, kept_rule = chosen["allocation"], chosen["ties"], chosen["kept_rule"]
     y = _labels(labels, "labels")
     n = y.size
     if n == 0:
@@ -209,6 +219,10 @@ def keep(
         raise ValueError(f"density must lie in (0, 1], got {density!r}")
     if allocation not in ALLOCATIONS:
         raise ValueError(f"allocation must be one of {ALLOCATIONS}, got {allocation!r}")
+    if ties not in TIES:
+        raise ValueError(f"ties must be one of {TIES}, got {ties!r}")
+    if kept_rule not in KEPT_RULES:
+        raise ValueError(f"kept_rule must be one of {KEPT_RULES}, got {kept_rule!r}")
     parsed = parse_protocol(protocol)
     if parsed.kind == "subset":
         raise ValueError("protocol 'subset' keeps rows you give: index your data with them directly")
@@ -230,17 +244,28 @@ def keep(
     rng = np.random.default_rng((int(seed), ROLES["prune"], int(round(float(density) * 1e6))))
     if parsed.kind == "full":
         return np.arange(n)
-    k = kept_count(float(density), n)
-    # Random choice is a random priority: one mechanism for "random inside" and "top-scored inside".
-    priority = rng.permutation(n).astype(np.float64) if parsed.inside == "random" else priority_scores
+    k = kept_count(float(density), n, kept_rule)
+    # Random choice is a random priority: one mechanism for "random inside" and "top-scored inside". The same
+    # permutation breaks ties, so equal scores are kept exactly as `random` would keep them.
+    shuffle = rng.permutation(n)
+    tiebreak = shuffle if ties == "random" else np.arange(n)
+    priority = shuffle.astype(np.float64) if parsed.inside == "random" else priority_scores
     if parsed.counts == "global":
-        return top_k(priority, k)
+        return top_k(priority, k, tiebreak)
+    sizes = np.bincount(units, minlength=num_units)
     if parsed.counts == "strategy":
-        counts = strategy_quotas(units, top_k(priority_scores, k), num_units)
+        counts = strategy_quotas(units, top_k(priority_scores, k, tiebreak), num_units)
+    elif allocation == "official":
+        base, total = official_selection(float(density), sizes, unit_recalls, min_count, exponent=exponent,
+                                         kept_rule=kept_rule)
+        chosen_rows = top_within_units(units, base, priority, tiebreak)
+        # The official `dosample`: the shortfall drawn uniformly from every row not yet chosen, whatever its unit.
+        rest = np.setdiff1d(np.arange(n), chosen_rows)
+        return np.sort(np.concatenate((chosen_rows, rng.choice(rest, total - chosen_rows.size, replace=False))))
     else:
-        counts = drop_quotas(float(density), np.bincount(units, minlength=num_units), unit_recalls, min_count=min_count,
-                             exponent=exponent, allocation=allocation)
-    return top_within_units(units, np.asarray(counts, dtype=np.int64), priority)
+        counts = drop_quotas(float(density), sizes, unit_recalls, min_count=min_count, exponent=exponent,
+                             allocation=allocation, kept_rule=kept_rule)
+    return top_within_units(units, np.asarray(counts, dtype=np.int64), priority, tiebreak)
 
 
 def _drop_recalls(

@@ -138,11 +138,13 @@ def test_importing_the_numpy_api_does_not_import_torch() -> None:
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 
-def test_helpers_tie_break_by_index() -> None:
-    np.testing.assert_array_equal(top_k(np.array([1.0, 2.0, 2.0, 0.0]), 2), [1, 2])
+def test_helpers_break_ties_by_the_larger_tiebreak() -> None:
+    priority, index = np.array([1.0, 2.0, 2.0, 0.0]), np.arange(4)
+    np.testing.assert_array_equal(top_k(priority, 1, index), [2])
+    np.testing.assert_array_equal(top_k(priority, 1, np.array([0, 3, 1, 2])), [1])
     units = np.array([0, 0, 0, 1, 1])
-    kept = top_within_units(units, np.array([2, 1]), np.array([5.0, 5.0, 1.0, 0.0, 3.0]))
-    np.testing.assert_array_equal(kept, [0, 1, 4])
+    kept = top_within_units(units, np.array([1, 1]), np.array([5.0, 5.0, 1.0, 3.0, 3.0]), np.arange(5))
+    np.testing.assert_array_equal(kept, [1, 4])
 
 
 @settings(max_examples=200, deadline=None)

@@ -17,7 +17,9 @@ def balanced_rows(groups: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Sorted rows keeping a random min_g n_g rows of every non-empty group g."""
     sizes = np.bincount(groups)
     smallest = sizes[sizes > 0].min()
-    return top_within_units(groups, np.minimum(sizes, smallest), rng.permutation(groups.size).astype(np.float64))
+    # A random permutation has no ties, so the tiebreak is never read.
+    return top_within_units(groups, np.minimum(sizes, smallest), rng.permutation(groups.size).astype(np.float64),
+                            np.arange(groups.size))
 
 
 def prepare(data: MethodInput) -> Plan:

@@ -1,0 +1,31 @@
+"""The two references a run can follow, as ONE preset of settings each: `paper` and `official`.
+
+`paper` is the paper's Algorithm 1 and this repository's principled choices; `official` is what the authors' code
+(avysogorets/fair-data-pruning @ 11e02c0) does, item by item (PROTOCOL.md §4b). Every setting is also a flag of its
+own; a value given explicitly beats the preset. Numpy- and torch-free: `deep.prune` imports it.
+"""
+
+from __future__ import annotations
+
+REFERENCE_NAMES = ("paper", "official")
+
+# setting -> (paper's value, official's value); each line says where the official value comes from.
+SETTINGS: dict[str, tuple] = {
+    "allocation": ("density", "official"),  # quoters/drop.py + utils.py get_idxs_from_scores/dosample
+    "ties": ("random", "highest"),  # diversifiers/auto.py: a stable ascending sort, the last k kept
+    "kept_rule": ("round", "official"),  # schedulers/linear.py: int(N (1 - (1 - d)))
+    "schedule_rule": ("density", "fraction"),  # utils.py epochs_correction: n/N where we use d
+}
+
+REFERENCES: dict[str, dict] = {name: {key: values[i] for key, values in SETTINGS.items()}
+                               for i, name in enumerate(REFERENCE_NAMES)}
+
+
+def resolve(reference: str, **given) -> dict:
+    """The settings of `reference`, with every value given explicitly (not None) in place of the preset's."""
+    if reference not in REFERENCES:
+        raise ValueError(f"reference must be one of {', '.join(REFERENCE_NAMES)}, got {reference!r}")
+    unknown = sorted(set(given) - set(SETTINGS))
+    if unknown:
+        raise ValueError(f"not a reference setting: {', '.join(unknown)} (settings: {', '.join(SETTINGS)})")
+    return {**REFERENCES[reference], **{k: v for k, v in given.items() if v is not None}}
