@@ -9,20 +9,21 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from deep.data import DATASETS, DEFAULT_ROOT, default_config, option_flag
+from deep.data import DATASETS, DEFAULT_ROOT, VAL_SPLITS, default_config, option_flag
 
 DEFAULT_DATASET = "mnist1d"  # the main job: CPU-sized, and its classes differ in difficulty
 from deep.methods import METHODS, MethodOptions
 from deep.models import MODELS, resolve_model
 from deep.models.pretrained import weights_id
-from deep.prune import QUOTA_UNITS
+from deep.prune import QUOTA_UNITS, TIES
+from deep.reference import REFERENCE_NAMES, resolve
 from deep.runs import CorruptRunError, RunStore
 from deep.scores import SCORERS
 from deep.scores.forgetting import NEVER_LEARNED
-from deep.sweep import DEFAULT_DENSITIES, DEFAULT_PROTOCOLS, RECALL_SOURCES
+from deep.sweep import DEFAULT_DENSITIES, DEFAULT_PROTOCOLS, RECALL_MODELS, RECALL_SOURCES
 from deep.train import DivergedError, TrainConfig
 from toy.commandline import add_debug_flag, number, output_folder, run_command
-from toy.quotas import ALLOCATIONS
+from toy.quotas import ALLOCATIONS, KEPT_RULES
 
 # Errors a user can fix from the message: exit status 2. Anything else is exit status 1 (see `main`).
 USER_ERRORS = (ValueError, FileNotFoundError, CorruptRunError, DivergedError)  # StoreFormatError is a ValueError
@@ -152,9 +153,17 @@ def _add_setup(p: argparse.ArgumentParser) -> None:
     q.add_argument("--quota-exponent", type=POSITIVE, default=1.0, metavar="BETA",
                    help="DRoP keeps class k at a density proportional to error_k ** BETA; 1 = the paper's Algorithm 1, "
                         "BETA < 1 tempers the quotas towards proportional pruning (default: 1)")
-    q.add_argument("--allocation", default="density", choices=ALLOCATIONS,
-                   help="density: DRoP's class densities proportional to error (the paper's Algorithm 1); count: class "
-                        "counts proportional to error (the authors' code; differs on imbalanced data) (default: density)")
+    q.add_argument("--allocation", default=None, choices=ALLOCATIONS,
+                   help="density: DRoP's class densities proportional to error (the paper's Algorithm 1); official: the "
+                        "authors' quoter, counts proportional to error, its shortfall drawn at random; count: the same "
+                        "with the shortfall's expectation (default: the --reference's)")
+    _reference_flags(q)
+    q.add_argument("--val-split", default=None, choices=VAL_SPLITS,
+                   help="validation half of the test split: random (seeded rows of each class) or first_half (the "
+                        "first rows of each class in file order, the authors' code) (default: the --reference's)")
+    q.add_argument("--recall-model", default=None, choices=RECALL_MODELS,
+                   help="random+drop's own recall model: compressed (10%% of the schedule, drops compressed) or "
+                        "official (16 epochs at constant LR, 1 init, the authors' code) (default: the --reference's)")
     q.add_argument("--min-count", type=NON_NEGATIVE_INT, default=0, help="DRoP keeps at least this many samples of every class, or group with --quota-unit group (default: 0)")
     m = p.add_argument_group("method (how the final model trains on the kept samples) and quota unit")
     m.add_argument("--method", default="erm", choices=list(METHODS), help="; ".join(
@@ -168,6 +177,19 @@ def _add_setup(p: argparse.ArgumentParser) -> None:
                    help=f"jtt: loss weight of the identification model's training errors (default: {MethodOptions.jtt_upweight:g})")
     m.add_argument("--jtt-epochs", type=POSITIVE_INT, default=None, metavar="T",
                    help="jtt: epochs of the ERM identification model (default: a fifth of the schedule)")
+
+
+def _reference_flags(group) -> None:
+    """--reference and the pruning settings it presets (each a flag of its own; a flag given beats the preset)."""
+    group.add_argument("--reference", default="paper", choices=REFERENCE_NAMES,
+                       help="paper: the paper's Algorithm 1 and this repository's choices; official: every setting in "
+                            "which the authors' code differs, as it does (PROTOCOL.md §4b) (default: paper)")
+    group.add_argument("--ties", default=None, choices=TIES,
+                       help="equal scores: random (from the seed) or highest (the highest row index, the authors' code) "
+                            "(default: the --reference's)")
+    group.add_argument("--kept-rule", default=None, choices=KEPT_RULES,
+                       help="rows a density keeps: round (round(d N)) or official (int(N (1 - (1 - d)))) (default: the "
+                            "--reference's)")
 
 
 def _option_dest(dataset: str, key: str) -> str:
@@ -244,7 +266,9 @@ def _setup(args: argparse.Namespace):
         min_count=args.min_count,
         recall_prior=defaults.recall_prior if args.recall_prior is None else args.recall_prior,
         quota_exponent=args.quota_exponent,
-        allocation=args.allocation, method=args.method, quota_unit=args.quota_unit,
+        **resolve(args.reference, allocation=args.allocation, ties=args.ties, kept_rule=args.kept_rule,
+                  val_split=args.val_split, recall_model=args.recall_model),
+        reference=args.reference, method=args.method, quota_unit=args.quota_unit,
         method_options=_method_options(args), scorer_options=scorer_options,
     )
 
@@ -409,7 +433,8 @@ def cmd_prune(args: argparse.Namespace) -> int:
         recalls = recalls_from_predictions(read_labels(args.val_labels, "--val-labels"),
                                            read_labels(args.val_predictions, "--val-predictions"), int(units.max()) + 1)
     kept = keep(labels, args.density, args.protocol, scores=scores, recalls=recalls, groups=groups,
-                allocation=args.allocation, min_count=args.min_count, seed=args.seed, exponent=args.quota_exponent)
+                allocation=args.allocation, min_count=args.min_count, seed=args.seed, exponent=args.quota_exponent,
+                reference=args.reference, ties=args.ties, kept_rule=args.kept_rule)
     write_vector(args.out, kept, "index")
     units = labels if groups is None else groups
     name = "class" if groups is None else "group"
@@ -531,7 +556,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val-predictions", default=None, metavar="FILE", help="DRoP: a model's predictions on it")
     p.add_argument("--groups", default=None, metavar="FILE",
                    help="a group id per row: quotas over groups instead of classes (recalls then per group)")
-    p.add_argument("--allocation", default="density", choices=ALLOCATIONS, help="DRoP's allocation (default: density)")
+    p.add_argument("--allocation", default=None, choices=ALLOCATIONS,
+                   help="DRoP's allocation: density, official or count (default: the --reference's)")
+    _reference_flags(p)
     p.add_argument("--quota-exponent", type=POSITIVE, default=1.0, metavar="BETA",
                    help="DRoP: density proportional to error ** BETA (default: 1)")
     p.add_argument("--min-count", type=NON_NEGATIVE_INT, default=0, help="DRoP keeps at least this many rows per unit (default: 0)")

@@ -59,6 +59,7 @@ def run_final(ctx: Context) -> Outcome:
         recalls=raw_recalls, groups=train_split.group.numpy() if by_group else None,
         min_count=config["min_count"] or 0, recall_prior=config["recall_prior"] or 0.0, val_sizes=val_sizes,
         seed=config["seed"], allocation=config["allocation"] or "density", exponent=config["quota_exponent"] or 1.0,
+        ties=config.get("ties") or "random", kept_rule=config.get("kept_rule") or "round",
     )
     cfg = train_config(config["train"])
     seed = derive(config["seed"], "final")

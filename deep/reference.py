@@ -14,8 +14,10 @@ SETTINGS: dict[str, tuple] = {
     "allocation": ("density", "official"),  # quoters/drop.py + utils.py get_idxs_from_scores/dosample
     "ties": ("random", "highest"),  # diversifiers/auto.py: a stable ascending sort, the last k kept
     "kept_rule": ("round", "official"),  # schedulers/linear.py: int(N (1 - (1 - d)))
-    "schedule_rule": ("density", "fraction"),  # utils.py epochs_correction: n/N where we use d
+    "val_split": ("random", "first_half"),  # data/vision/vision_data.py: the first half of each test class
+    "recall_model": ("compressed", "official"),  # main.py:55,60,74: Random+DRoP's 16 epochs, constant LR, 1 init
 }
+PRUNE_SETTINGS = ("allocation", "ties", "kept_rule")  # the ones deep.prune.keep reads
 
 REFERENCES: dict[str, dict] = {name: {key: values[i] for key, values in SETTINGS.items()}
                                for i, name in enumerate(REFERENCE_NAMES)}

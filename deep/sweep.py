@@ -21,8 +21,9 @@ from functools import cached_property
 
 import numpy as np
 
-from deep.data import DATASETS
+from deep.data import DATASETS, VAL_SPLITS
 from deep.methods import METHODS, MethodOptions
+from deep.reference import SETTINGS
 from deep.prune import QUOTA_UNITS, Protocol, density_key, parse_protocol
 from deep.scores import SCORERS
 from deep.methods.jtt import identification_epochs
@@ -35,6 +36,24 @@ DEFAULT_PROTOCOLS = ["full", "random", "el2n", "random+el2nq", "el2n+drop", "ran
 DEFAULT_DENSITIES = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
 RECALL_SOURCES = ("scorer", "separate")
 RECALL_FRACTION = 0.1  # a recall model of its own under source "scorer": 16 of 160 epochs, as the reference code
+# recall_model "official": the authors' argparse defaults at HEAD, 16 epochs whatever the schedule, LR drops at
+# 50 and 100 never reached (main.py:55,60), one init (main.py:74)
+OFFICIAL_RECALL_EPOCHS = 16
+RECALL_MODELS = ("compressed", "official")
+
+
+def check_reference_settings(setup: Setup) -> None:
+    """Each setting the references differ in takes one of its known values (the preset's name as well)."""
+    from deep.prune import TIES
+    from deep.reference import REFERENCE_NAMES
+    from toy.quotas import KEPT_RULES
+
+    allowed = {"reference": REFERENCE_NAMES, "ties": TIES, "kept_rule": KEPT_RULES,
+               "val_split": VAL_SPLITS, "recall_model": RECALL_MODELS}
+    for name, values in allowed.items():
+        if getattr(setup, name) not in values:
+            flag = "--" + name.replace("_", "-")
+            raise ValueError(f"{flag} must be one of {', '.join(values)}, got {getattr(setup, name)!r}")
 
 
 def check_score_name(name: str) -> None:
@@ -64,7 +83,12 @@ class Setup:
     min_count: int = 0
     recall_prior: float = 1.0  # Beta pseudo-count smoothing DRoP's validation recalls; 0 = raw recalls
     quota_exponent: float = 1.0  # DRoP: class density (or count) proportional to error ** quota_exponent
-    allocation: str = "density"  # DRoP: "density" (paper's Algorithm 1) or "count" (the authors' code)
+    allocation: str = "density"  # DRoP: "density" (paper's Algorithm 1), "official" (the authors' code) or "count"
+    reference: str = "paper"  # the preset the settings below were resolved from (deep.reference), for the record
+    ties: str = "random"  # equal scores: "random" (from the seed) or "highest" (index, the authors' code)
+    kept_rule: str = "round"  # rows a density keeps: "round" (round(d N)) or "official" (int(N (1 - (1 - d))))
+    val_split: str = "random"  # validation half of the test split: "random" (seeded) or "first_half" (file order)
+    recall_model: str = "compressed"  # random+drop's own recall model: "compressed" schedule or "official"
     method: str = "erm"  # a key of deep.methods.METHODS
     quota_unit: str = "class"  # what DRoP and StrategyQ allocate over: "class" or "group"
     method_options: MethodOptions = MethodOptions()
@@ -82,6 +106,7 @@ class Setup:
             raise ValueError(f"--quota-exponent must be a finite number > 0, got {self.quota_exponent}")
         if self.allocation not in ALLOCATIONS:
             raise ValueError(f"--allocation must be one of {', '.join(ALLOCATIONS)}, got {self.allocation!r}")
+        check_reference_settings(self)
         if self.query_inits is not None and self.query_inits < 1:
             raise ValueError(f"--query-inits must be >= 1, got {self.query_inits}")
         if self.recall_source not in RECALL_SOURCES:
@@ -97,7 +122,9 @@ class Setup:
         """What identifies the data (options only for datasets that declare any, so other keys never change)."""
         key = {"name": self.dataset, "data": self.data, "imbalance": self.imbalance, "split_seed": self.split_seed}
         options = DATASETS[self.dataset].resolve(self.dataset, self.data_options) if self.dataset in DATASETS else {}
-        return {**key, "options": options} if options else key
+        key = {**key, "options": options} if options else key
+        # Named only when not the default, so that stores made before the setting existed keep their names.
+        return {**key, "val_split": self.val_split} if self.val_split != "random" else key
 
     @cached_property
     def model_key(self) -> dict:
@@ -124,24 +151,28 @@ class Setup:
             return self.epochs_for(scorer), self.inits_for(scorer)
         # A recall model of its own: the reference code's 16-of-160-epoch model, or the whole schedule ("separate").
         default = self.train.epochs if self.recall_source == "separate" else round(RECALL_FRACTION * self.train.epochs)
+        if self.recall_source == "scorer" and self.recall_model == "official":
+            default = OFFICIAL_RECALL_EPOCHS
         epochs = self.recall_epochs if self.recall_epochs is not None else max(1, default)
         return epochs, self.query_inits or 1
 
-    def query_config(self, epochs: int) -> TrainConfig:
-        """The training of a query model of `epochs` epochs: the final schedule compressed, augmented or not."""
-        return replace(self.train.compressed(epochs), augment=self.query_augment and self.train.augment)
+    def query_config(self, epochs: int, constant_lr: bool = False) -> TrainConfig:
+        """The training of a query model of `epochs` epochs: the final schedule compressed (or at its constant
+        initial LR), augmented or not."""
+        config = replace(self.train.compressed(epochs), augment=self.query_augment and self.train.augment)
+        return replace(config, milestones=()) if constant_lr else config
 
 
-def query_training(setup: Setup, epochs: int, seed: int, init: int) -> Task:
+def query_training(setup: Setup, epochs: int, seed: int, init: int, constant_lr: bool = False) -> Task:
     """One query model of seed `seed`: init `init`, trained on the full data for `epochs` epochs."""
     return Task({
         "kind": "query", "dataset": setup.dataset_key(), **setup.model_key,
-        "train": asdict(setup.query_config(epochs)), "seed": seed, "init": init,
+        "train": asdict(setup.query_config(epochs, constant_lr)), "seed": seed, "init": init,
     })
 
 
-def _query_models(setup: Setup, epochs: int, inits: int, seed: int) -> tuple[Task, ...]:
-    return tuple(query_training(setup, epochs, seed, init) for init in range(inits))
+def _query_models(setup: Setup, epochs: int, inits: int, seed: int, constant_lr: bool = False) -> tuple[Task, ...]:
+    return tuple(query_training(setup, epochs, seed, init, constant_lr) for init in range(inits))
 
 
 def external_scores_task(setup: Setup, name: str) -> Task:
@@ -172,7 +203,9 @@ def scorer_options(setup: Setup, scorer: str) -> dict:
 
 def recalls_task(setup: Setup, scorer: str | None, seed: int) -> Task:
     """DRoP's validation recalls for seed `seed` and a protocol using `scorer`, averaged over their query models."""
-    deps = _query_models(setup, *setup.recall_recipe(scorer), seed)
+    own = not (scorer in SCORERS and SCORERS[scorer].epoch_fraction > 0)  # random+drop: a recall model of its own
+    constant = own and setup.recall_source == "scorer" and setup.recall_model == "official"
+    deps = _query_models(setup, *setup.recall_recipe(scorer), seed, constant)
     return Task({"kind": "recalls", "queries": [d.key for d in deps]}, deps)
 
 
@@ -198,6 +231,8 @@ def final_task(setup: Setup, protocol: Protocol, density: float, seed: int, subs
         "quota_exponent": setup.quota_exponent if protocol.needs_recalls else None,
         "recall_source": setup.recall_source if protocol.needs_recalls else None,
         "allocation": setup.allocation if protocol.needs_recalls else None,
+        "ties": setup.ties if protocol.kind not in ("full", "subset") else None,
+        "kept_rule": setup.kept_rule if protocol.kind not in ("full", "subset") else None,
         "train": asdict(setup.train.scaled_for_density(d)),
         "scorer_options": scores and scores.config.get("options"),
         "scores": scores and scores.key,
@@ -292,6 +327,7 @@ def dry_run(setup: Setup, finals: list[Task], protocols: list[str]) -> dict:
         "recall_source": setup.recall_source,
         "allocation": setup.allocation,
         "quota_exponent": setup.quota_exponent,
+        "reference": {"name": setup.reference, **{key: getattr(setup, key) for key in SETTINGS}},
         "tasks": [{"kind": t.kind, "key": t.key, "epochs": t.config["train"]["epochs"] if "train" in t.config else 0,
                    **({k: t.config[k] for k in ("protocol", "density", "seed")} if t.kind == "final" else {}),
                    **({k: t.config[k] for k in ("seed", "init")} if t.kind == "query" else {}),

@@ -87,7 +87,7 @@ class Outcome:
 def _load(key: str, download: bool) -> Dataset:
     spec = json.loads(key)
     return load_dataset(spec["name"], spec["data"], options=spec.get("options"), seed=spec["split_seed"],
-                        imbalance=spec["imbalance"], download=download)
+                        imbalance=spec["imbalance"], download=download, val_split=spec.get("val_split", "random"))
 
 
 def dataset(key: dict, download: bool = False) -> Dataset:

@@ -23,7 +23,7 @@ from deep.data.digits import load_digits
 from deep.data.files import DEFAULT_ROOT
 from deep.data.npz import load_npz
 from deep.data.registry import CPU_DEFAULTS, DatasetEntry, Defaults, Loader, Option, option_flag
-from deep.data.splits import long_tail_indices, stratified_split
+from deep.data.splits import first_half_split, long_tail_indices, stratified_split
 from deep.data.spurious_digits import load_spurious_digits
 from deep.schedule import TrainConfig
 
@@ -45,6 +45,7 @@ DATASETS: dict[str, DatasetEntry] = {
 
 # Independent random streams per use of the run seed, so that changing one never shifts the other.
 VAL_STREAM, IMBALANCE_STREAM = 0, 1
+VAL_SPLITS = ("random", "first_half")  # the validation half: seeded random rows, or the first rows of each class
 
 __all__ = ["DATASETS", "DEFAULT_ROOT", "Dataset", "DatasetEntry", "Defaults", "Loader", "Option", "RawDataset",
            "Split", "default_config", "load_dataset", "option_flag"]
@@ -68,7 +69,8 @@ def numbered(split: Split) -> Split:
 
 
 def load_dataset(name: str, data: Path | str | None = None, *, options: Mapping[str, object] | None = None,
-                 seed: int = 0, imbalance: float | None = None, download: bool = False) -> Dataset:
+                 seed: int = 0, imbalance: float | None = None, download: bool = False,
+                 val_split: str = "random") -> Dataset:
     """Load a registered dataset, check it, and derive its train, validation and reported test splits.
 
     options: values for the options the dataset's registry entry declares (the others take their defaults).
@@ -77,7 +79,8 @@ def load_dataset(name: str, data: Path | str | None = None, *, options: Mapping[
     in the validation and the reported test split.
 
     Validation: a random floor(n_k / 2) rows of each test class k (seeded); the other ceil(n_k / 2) form the
-    reported test set. Datasets with an official validation split (waterbirds) use it instead, untouched.
+    reported test set. val_split "first_half": the first int(n_k / 2) rows of each class in file order instead,
+    as the authors' code (data/vision/vision_data.py). Datasets with an official validation split (waterbirds) use it instead, untouched.
     imbalance I >= 1: the train split becomes long-tailed, class k keeping a random
     floor(N_max * I^(-k/(K-1))) of its rows (class 0 the largest, class K-1 about N_max / I; seeded);
     validation and test stay as they are.
@@ -96,7 +99,10 @@ def load_dataset(name: str, data: Path | str | None = None, *, options: Mapping[
     if raw.val is not None:
         val, test = raw.val, raw.test
     else:
-        val_rows, test_rows = stratified_split(raw.test.y, 0.5, np.random.default_rng((seed, VAL_STREAM)))
+        if val_split not in VAL_SPLITS:
+            raise ValueError(f"--val-split must be one of {', '.join(VAL_SPLITS)}, got {val_split!r}")
+        val_rows, test_rows = (first_half_split(raw.test.y) if val_split == "first_half" else
+                               stratified_split(raw.test.y, 0.5, np.random.default_rng((seed, VAL_STREAM))))
         val, test = raw.test.subset(val_rows), raw.test.subset(test_rows)
     check_evaluation(label, raw.classes, val, test, halved=raw.val is None)
     train = raw.train

@@ -44,6 +44,16 @@ def stratified_split(y: torch.Tensor, fraction: float, rng: np.random.Generator)
     return _as_index(part), _as_index(rest)
 
 
+def first_half_split(y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Split rows into (first, rest): the first int(n_k / 2) rows of each class k in file order (the authors' code)."""
+    labels = y.numpy()
+    first, rest = [], []
+    for rows in (np.flatnonzero(labels == k) for k in np.unique(labels)):
+        first.append(rows[: len(rows) // 2])
+        rest.append(rows[len(rows) // 2 :])
+    return _as_index(first), _as_index(rest)
+
+
 def long_tail_counts(class_sizes: list[int], imbalance: float) -> list[int]:
     """Class sizes N_k = floor(N_max * I^(-k/(K-1))), k = 0..K-1, capped by what each class has (at least 1)."""
     if not (isinstance(imbalance, (int, float)) and math.isfinite(imbalance) and imbalance >= 1):
