@@ -16,7 +16,7 @@ from deep.methods import METHODS, MethodOptions
 from deep.models import MODELS, resolve_model
 from deep.models.pretrained import weights_id
 from deep.prune import QUOTA_UNITS, TIES
-from deep.reference import REFERENCE_NAMES, resolve
+from deep.reference import REFERENCE_NAMES, SCORER_SETTINGS, resolve, with_scorer_settings
 from deep.runs import CorruptRunError, RunStore
 from deep.scores import SCORERS
 from deep.scores.forgetting import NEVER_LEARNED
@@ -258,6 +258,8 @@ def _setup(args: argparse.Namespace):
         scorer_options.setdefault(scorer, {})[key] = value
     if args.never_learned is not None:
         scorer_options.setdefault("forgetting", {})["never_learned"] = args.never_learned
+    settings = resolve(args.reference, allocation=args.allocation, ties=args.ties, kept_rule=args.kept_rule,
+                       val_split=args.val_split, recall_model=args.recall_model)
     return Setup(
         dataset=args.dataset, model=args.model, weights=weights, train=_train_config(args), data=args.data,
         data_options=_data_options(args), imbalance=args.imbalance, split_seed=args.split_seed,
@@ -266,10 +268,9 @@ def _setup(args: argparse.Namespace):
         min_count=args.min_count,
         recall_prior=defaults.recall_prior if args.recall_prior is None else args.recall_prior,
         quota_exponent=args.quota_exponent,
-        **resolve(args.reference, allocation=args.allocation, ties=args.ties, kept_rule=args.kept_rule,
-                  val_split=args.val_split, recall_model=args.recall_model),
+        **{key: value for key, value in settings.items() if key not in SCORER_SETTINGS},
         reference=args.reference, method=args.method, quota_unit=args.quota_unit,
-        method_options=_method_options(args), scorer_options=scorer_options,
+        method_options=_method_options(args), scorer_options=with_scorer_settings(settings, scorer_options),
     )
 
 

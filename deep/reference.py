@@ -16,7 +16,11 @@ SETTINGS: dict[str, tuple] = {
     "kept_rule": ("round", "official"),  # schedulers/linear.py: int(N (1 - (1 - d)))
     "val_split": ("random", "first_half"),  # data/vision/vision_data.py: the first half of each test class
     "recall_model": ("compressed", "official"),  # main.py:55,60,74: Random+DRoP's 16 epochs, constant LR, 1 init
+    "ssp_features": ("normalized", "raw"),  # scorers/sspy.py: raw extractor features
+    "du_windows": ("paper", "official"),  # scorers/dynamic_uncertainty.py: J-1 epochs within 1..E-1, / (E - J)
 }
+# Settings that are a scorer's option: setting -> (scorer, option); they travel in the scorer options.
+SCORER_SETTINGS = {"ssp_features": ("ssp", "features"), "du_windows": ("dynamic_uncertainty", "windows")}
 PRUNE_SETTINGS = ("allocation", "ties", "kept_rule")  # the ones deep.prune.keep reads
 
 REFERENCES: dict[str, dict] = {name: {key: values[i] for key, values in SETTINGS.items()}
@@ -31,3 +35,11 @@ def resolve(reference: str, **given) -> dict:
     if unknown:
         raise ValueError(f"not a reference setting: {', '.join(unknown)} (settings: {', '.join(SETTINGS)})")
     return {**REFERENCES[reference], **{k: v for k, v in given.items() if v is not None}}
+
+
+def with_scorer_settings(settings: dict, scorer_options: dict[str, dict]) -> dict[str, dict]:
+    """Scorer options with the resolved scorer settings filled in where the user gave no value of their own."""
+    merged = {name: dict(options) for name, options in scorer_options.items()}
+    for setting, (scorer, option) in SCORER_SETTINGS.items():
+        merged.setdefault(scorer, {}).setdefault(option, settings[setting])
+    return merged

@@ -23,7 +23,7 @@ import numpy as np
 
 from deep.data import DATASETS, VAL_SPLITS
 from deep.methods import METHODS, MethodOptions
-from deep.reference import SETTINGS
+from deep.reference import SCORER_SETTINGS, SETTINGS
 from deep.prune import QUOTA_UNITS, Protocol, density_key, parse_protocol
 from deep.scores import SCORERS
 from deep.methods.jtt import identification_epochs
@@ -327,7 +327,9 @@ def dry_run(setup: Setup, finals: list[Task], protocols: list[str]) -> dict:
         "recall_source": setup.recall_source,
         "allocation": setup.allocation,
         "quota_exponent": setup.quota_exponent,
-        "reference": {"name": setup.reference, **{key: getattr(setup, key) for key in SETTINGS}},
+        "reference": {"name": setup.reference, **{key: getattr(setup, key) if key not in SCORER_SETTINGS else
+                                                   scorer_options(setup, SCORER_SETTINGS[key][0])[SCORER_SETTINGS[key][1]]
+                                                   for key in SETTINGS}},
         "tasks": [{"kind": t.kind, "key": t.key, "epochs": t.config["train"]["epochs"] if "train" in t.config else 0,
                    **({k: t.config[k] for k in ("protocol", "density", "seed")} if t.kind == "final" else {}),
                    **({k: t.config[k] for k in ("seed", "init")} if t.kind == "query" else {}),

@@ -35,6 +35,7 @@ def test_official_changes_exactly_the_listed_settings(capsys: pytest.CaptureFixt
     # counts: random+drop's own 16-epoch constant-LR recall model is a query training no other protocol shares
     assert changed == {"reference", "allocation", "dataset", "recalls", "tasks", "counts", "total_full_data_epochs"}
     assert official["dataset"] == {**paper["dataset"], "val_split": "first_half"}
+    assert official["query"]["el2n"] == paper["query"]["el2n"]  # no ssp or dynamic_uncertainty in this sweep
     assert official["recalls"]["random+drop"] == {"epochs": 16, "inits": 1}  # el2n+drop keeps its scorer's models
     assert official["recalls"]["el2n+drop"] == paper["recalls"]["el2n+drop"]
     # An explicit flag beats the preset, and shows in the resolved plan.
@@ -81,3 +82,27 @@ def test_prune_cli_reference(tmp_path) -> None:
     np.testing.assert_array_equal(np.load(tmp_path / "o.npy"), np.arange(50, 100))  # highest rows among ties
     assert main([*base, "--reference", "official", "--ties", "random", "--out", str(tmp_path / "r.npy")]) == 0
     assert not np.array_equal(np.load(tmp_path / "r.npy"), np.arange(50, 100))
+
+
+def test_official_dynamic_uncertainty_is_the_authors_running_sum() -> None:
+    """A transcription of scorers/dynamic_uncertainty.py's loop: a stack of epochs, std added at each epoch start."""
+    from deep.scores.dynamic_uncertainty import official_uncertainty
+
+    prob = np.random.default_rng(0).uniform(size=(13, 7))
+    window, stack, total = 5, [], np.zeros(7)
+    for epoch in range(1, 14):
+        if epoch >= window:
+            total += np.std(np.array(stack), axis=0, ddof=1)
+            stack = stack[1:]
+        stack.append(prob[epoch - 1])
+    np.testing.assert_allclose(official_uncertainty(prob, window), total / (13 - window), rtol=1e-12)
+
+
+def test_raw_ssp_features() -> None:
+    import torch
+
+    from deep.scores.ssp import prototype_distances
+
+    features, y = torch.tensor([[3.0, 0.0], [1.0, 0.0], [0.0, 10.0], [0.0, 2.0]]), torch.tensor([0, 0, 1, 1])
+    np.testing.assert_allclose(prototype_distances(features, y, 2, normalize=False), [1.0, 1.0, 4.0, 4.0])
+    np.testing.assert_allclose(prototype_distances(features, y, 2), [0.0, 0.0, 0.0, 0.0])

@@ -52,8 +52,9 @@ def query(
         np.zeros((epochs, n), np.float32) if prob is None else np.asarray(prob, np.float32),
         np.zeros((epochs, n), bool) if correct is None else np.asarray(correct, bool),
     )
+    defaults = {key: value for scorer in SCORERS.values() for key, value in scorer.options.items()}
     return QueryModel(Split(inputs, torch.tensor(y)), num_classes, None, torch.device("cpu"), seed, epochs,
-                      dict(options), trace, lambda: model)
+                      {**defaults, **options}, trace, lambda: model)
 
 
 def test_el2n_hand_computed_from_the_trained_model() -> None:
@@ -96,7 +97,8 @@ def test_dynamic_uncertainty_rejects_degenerate_windows(window: int) -> None:
 def test_scorer_options_are_checked(given: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         SCORERS["dynamic_uncertainty"].resolve_options("dynamic_uncertainty", given)
-    assert SCORERS["dynamic_uncertainty"].resolve_options("dynamic_uncertainty", {"window": "5"}) == {"window": 5}
+    assert SCORERS["dynamic_uncertainty"].resolve_options("dynamic_uncertainty", {"window": "5"}) == {
+        "window": 5, "windows": "paper"}
 
 
 @settings(max_examples=25, deadline=None)

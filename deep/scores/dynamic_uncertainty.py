@@ -5,6 +5,10 @@ DRoP authors' code), every epoch k >= J gives the standard deviation of (p_{k-J+
 ddof = 0; the ranking does not depend on the choice) and the score is the mean of these E - J + 1 values. The
 window J is the scorer option `window` (default 10; --scorer-option dynamic_uncertainty.window=J), capped at
 the query length E so that short queries still give a score (J = E: one window over the whole training).
+Option `windows`: "paper" (above) or "official", the authors' code (scorers/dynamic_uncertainty.py): at the start
+of each epoch e >= J it adds the (sample, ddof 1) std of the J - 1 previous epochs, so the windows are epochs
+e-J+1 .. e-1 for e = J .. E, the last epoch's probabilities are never used, and the sum is divided by E - J (not by
+the E - J + 1 windows); J is capped at E - 1 so that E - J >= 1.
 """
 
 from __future__ import annotations
@@ -23,15 +27,33 @@ def windowed_uncertainty(prob: np.ndarray, window: int) -> np.ndarray:
     return sliding_window_view(prob, window, axis=0).std(axis=-1).mean(axis=0)
 
 
+WINDOWS = ("paper", "official")
+
+
+def official_uncertainty(prob: np.ndarray, window: int) -> np.ndarray:
+    """The authors' variant: sum of ddof-1 stds over windows of J - 1 epochs within epochs 1..E-1, over E - J."""
+    prob = np.asarray(prob, dtype=np.float64)
+    epochs = prob.shape[0]
+    if window < 3 or epochs <= window:
+        raise ValueError(f"dynamic_uncertainty (official windows) needs 3 <= J < E epochs, got J = {window}, E = {epochs}")
+    stds = sliding_window_view(prob[: epochs - 1], window - 1, axis=0).std(axis=-1, ddof=1)
+    return stds.sum(axis=0) / (epochs - window)
+
+
 def score(query: QueryModel) -> np.ndarray:
     """Dynamic uncertainty over the query training's trace, window capped at its length."""
-    window = query.options["window"]
+    window, windows = query.options["window"], query.options["windows"]
     if window < 2:
         raise ValueError(f"--scorer-option dynamic_uncertainty.window must be >= 2 epochs, got {window}")
+    if windows not in WINDOWS:
+        raise ValueError(f"--scorer-option dynamic_uncertainty.windows must be one of {', '.join(WINDOWS)}, "
+                         f"got {windows!r}")
+    if windows == "official":
+        return official_uncertainty(query.trace.prob, min(window, query.trace.epochs - 1))
     return windowed_uncertainty(query.trace.prob, min(window, query.trace.epochs))
 
 
 SCORER = Scorer(
-    score=score, epoch_fraction=1.0, min_epochs=2, options={"window": 10},
+    score=score, epoch_fraction=1.0, min_epochs=2, options={"window": 10, "windows": "paper"},
     description="dynamic uncertainty: mean windowed std of the true-class probability (He et al. 2024)",
 )

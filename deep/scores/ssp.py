@@ -3,7 +3,8 @@
 A supervised variant of self-supervised prototypes (Sorscher et al. 2022): the prototypes are the class
 means of the query model's penultimate features (`model.embed`, eval mode, normalised input), and farther
 samples are harder. Features are L2-normalised first, so that the distance measures direction (cosine-like)
-and is not dominated by the feature norm; the class mean itself is not re-normalised.
+and is not dominated by the feature norm; the class mean itself is not re-normalised. Option `features`: "normalized"
+(default) or "raw", the authors' code (scorers/sspy.py: Euclidean distance of the raw extractor features).
 """
 
 from __future__ import annotations
@@ -14,9 +15,12 @@ import torch
 from deep.scores.base import QueryModel, Scorer
 
 
-def prototype_distances(features: torch.Tensor, y: torch.Tensor, num_classes: int) -> np.ndarray:
-    """‖u_i − mean_{j: y_j = y_i} u_j‖₂ with u = features / ‖features‖₂, as float64 (N,)."""
-    u = torch.nn.functional.normalize(features.double(), dim=1)
+FEATURES = ("normalized", "raw")
+
+
+def prototype_distances(features: torch.Tensor, y: torch.Tensor, num_classes: int, normalize: bool = True) -> np.ndarray:
+    """‖u_i − mean_{j: y_j = y_i} u_j‖₂ with u = features / ‖features‖₂ (or the raw features), as float64 (N,)."""
+    u = torch.nn.functional.normalize(features.double(), dim=1) if normalize else features.double()
     labels = y.long()
     sums = torch.zeros(num_classes, u.shape[1], dtype=u.dtype).index_add_(0, labels, u)
     counts = torch.bincount(labels, minlength=num_classes).clamp(min=1).to(u.dtype)
@@ -26,10 +30,13 @@ def prototype_distances(features: torch.Tensor, y: torch.Tensor, num_classes: in
 
 def score(query: QueryModel) -> np.ndarray:
     """Prototype distances of the trained query model on the full training split."""
-    return prototype_distances(query.features, query.train.y, query.num_classes)
+    features = query.options["features"]
+    if features not in FEATURES:
+        raise ValueError(f"--scorer-option ssp.features must be one of {', '.join(FEATURES)}, got {features!r}")
+    return prototype_distances(query.features, query.train.y, query.num_classes, features == "normalized")
 
 
 SCORER = Scorer(
-    score=score, epoch_fraction=0.1, min_epochs=1,
+    score=score, epoch_fraction=0.1, min_epochs=1, options={"features": "normalized"},
     description="supervised prototypes: distance to the class mean of normalised features (Sorscher et al. 2022)",
 )
