@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from dataclasses import replace
 
 import numpy as np
@@ -411,7 +412,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_prune(args: argparse.Namespace) -> int:
     """Choose the rows a protocol keeps of your own labels (and scores, recalls, groups); write their indices."""
-    from deep.prune import keep, recalls_from_predictions
+    from deep.prune import keep, recalls_from_predictions, zero_quota_units, zero_quota_warning
     from deep.vectors import read_labels, read_vector, write_vector
 
     labels = read_labels(args.labels, "--labels")
@@ -440,6 +441,9 @@ def cmd_prune(args: argparse.Namespace) -> int:
     units = labels if groups is None else groups
     name = "class" if groups is None else "group"
     counts = np.bincount(units[kept], minlength=int(units.max()) + 1)
+    starved = zero_quota_units(units, kept, counts.size, args.min_count)
+    if starved:
+        print(zero_quota_warning(name, starved, counts, recalls, None), file=sys.stderr)
     sizes = np.bincount(units, minlength=counts.size)
     print(f"kept {kept.size} of {labels.size} rows ({args.protocol}, density {args.density}) -> {args.out}")
     for unit, (count, size) in enumerate(zip(counts, sizes)):

@@ -8,14 +8,16 @@ from `deep.prune.keep`, the same numpy function users call on their own labels a
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import torch
 
 from deep.checkpoint import Checkpointing
-from deep.data.base import Dataset
+from deep.data.base import Dataset, Split
 from deep.methods import METHODS, MethodInput, MethodOptions
 from deep.metrics import classification_metrics
-from deep.prune import keep, smoothed_recalls
+from deep.prune import keep, smoothed_recalls, zero_quota_units, zero_quota_warning
 from deep.query import train_config, weights_digest
 from deep.seeds import derive
 from deep.tasks import Context, Outcome
@@ -44,6 +46,24 @@ def _recalls(ctx: Context, dataset: Dataset, by_group: bool) -> tuple[np.ndarray
     return run.array(name), sizes
 
 
+def _zero_quotas(train_split: Split, kept: np.ndarray, dataset: Dataset, recalls: np.ndarray | None, val_sizes: np.ndarray,
+                 by_group: bool, min_count: int) -> dict:
+    """zero_quota_classes (and _groups) of the kept set as metrics; one warning line on stderr for each that is not
+    empty (recalls and validation sizes named where the quotas were made from them)."""
+    found = {"class": (train_split.y.numpy(), dataset.num_classes)}
+    if train_split.group is not None:
+        found["group"] = (train_split.group.numpy(), dataset.num_groups)
+    out = {}
+    for name, (units, num) in found.items():
+        starved = zero_quota_units(units, kept, num, min_count)
+        out[f"zero_quota_{'classes' if name == 'class' else 'groups'}"] = starved
+        if starved:
+            mine = (name == "group") == by_group  # the unit DRoP's recalls were measured on
+            print(zero_quota_warning(name, starved, np.bincount(units[kept], minlength=num),
+                                     recalls if mine else None, val_sizes if mine else None), file=sys.stderr)
+    return out
+
+
 def run_final(ctx: Context) -> Outcome:
     """Prune, train from scratch on the kept samples with the run's method, evaluate on the test split."""
     config, dataset = ctx.task.config, ctx.dataset()
@@ -61,6 +81,7 @@ def run_final(ctx: Context) -> Outcome:
         seed=config["seed"], allocation=config["allocation"] or "density", exponent=config["quota_exponent"] or 1.0,
         ties=config.get("ties") or "random", kept_rule=config.get("kept_rule") or "round",
     )
+    starved = _zero_quotas(train_split, kept, dataset, raw_recalls, val_sizes, by_group, config["min_count"] or 0)
     cfg = train_config(config["train"])
     seed = derive(config["seed"], "final")
     kept_split = train_split.subset(torch.as_tensor(kept))
@@ -94,6 +115,7 @@ def run_final(ctx: Context) -> Outcome:
         num_trained=int(plan.rows.size),
         **_counts(labels, kept, dataset.num_classes, "class"),
         **(_counts(train_split.group.numpy(), kept, dataset.num_groups, "group") if has_groups else {}),
+        **starved,
         recalls=None if recalls is None else recalls.tolist(),  # what DRoP's counts were made from
         val_recalls=None if raw_recalls is None else raw_recalls.tolist(),  # before smoothing
         method_summary=plan.summary(),

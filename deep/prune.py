@@ -158,6 +158,31 @@ def top_within_units(units: np.ndarray, counts: np.ndarray, priority: np.ndarray
     return np.sort(order[rank < counts[sorted_units]])
 
 
+def zero_quota_units(units: npt.ArrayLike, kept: npt.ArrayLike, num_units: int, min_count: int = 0) -> list[int]:
+    """The non-empty classes (or groups) a selection leaves with no sample, or under min_count where they hold more."""
+    ids = _labels(units, "units")
+    sizes = np.bincount(ids, minlength=num_units)
+    counts = np.bincount(ids[np.asarray(kept, dtype=np.int64)], minlength=num_units)
+    return np.flatnonzero(counts < np.minimum(max(1, int(min_count)), sizes)).tolist()
+
+
+def zero_quota_warning(
+    name: str, starved: list[int], counts: npt.ArrayLike, recalls: npt.ArrayLike | None, val_sizes: npt.ArrayLike | None,
+) -> str:
+    """One warning line: which classes (or groups) lost their data, their validation recalls and sizes, what to do."""
+    def about(u: int) -> str:
+        size = None if val_sizes is None else int(np.asarray(val_sizes)[u])
+        parts = [f"{int(np.asarray(counts)[u])} kept"]
+        if recalls is not None:
+            parts.append(f"validation recall {float(np.asarray(recalls)[u]):.3f}" + (f" on {size} samples" if size else ""))
+        elif size is not None:
+            parts.append(f"{size} validation samples")
+        return f"{name} {u} ({', '.join(parts)})"
+    return (f"warning: the quotas leave {len(starved)} {name}(es) with (almost) no training data: "
+            f"{'; '.join(about(u) for u in starved)}. A recall of 1 on a small validation set gives quota 0: smooth "
+            "the recalls with --recall-prior 1, or guarantee a floor with --min-count N")
+
+
 def _labels(values: npt.ArrayLike, name: str) -> np.ndarray:
     """A 1-D array of non-negative integer ids, or ValueError naming the argument."""
     array = np.asarray(values)

@@ -231,7 +231,7 @@ def final_task(setup: Setup, protocol: Protocol, density: float, seed: int, subs
         "quota_exponent": setup.quota_exponent if protocol.needs_recalls else None,
         "recall_source": setup.recall_source if protocol.needs_recalls else None,
         "allocation": setup.allocation if protocol.needs_recalls else None,
-        "ties": setup.ties if protocol.kind not in ("full", "subset") else None,
+        "ties": setup.ties if protocol.needs_scores else None,  # only a ranking by scores can tie
         "kept_rule": setup.kept_rule if protocol.kind not in ("full", "subset") else None,
         "train": asdict(setup.train.scaled_for_density(d)),
         "scorer_options": scores and scores.config.get("options"),

@@ -55,6 +55,7 @@ def test_official_configs_record_the_settings(tmp_path) -> None:
     assert recall_model["epochs"] == 16 and recall_model["milestones"] == []  # constant LR, one init
     assert len(tasks["random+drop"].dep("recalls").deps) == 1
     assert finals["el2n"]["ties"] == "highest" and finals["el2n"]["kept_rule"] == "official"
+    assert finals["random+drop"]["ties"] is None and finals["random"]["kept_rule"] == "official"
     assert finals["random+drop"]["allocation"] == "official" and finals["el2n"]["allocation"] is None
     assert finals["random"]["dataset"]["val_split"] == "first_half"
 

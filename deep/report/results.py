@@ -55,6 +55,9 @@ VARIANTS = (
     Variant("recall_prior", 0.0, lambda v: f"α={v:g}", _needs_recalls),
     Variant("min_count", 0, lambda v: f"min {v}/unit", _needs_recalls),
     Variant("scorer_options", None, str, _needs_scores),
+    Variant("ties", "random", lambda v: f"{v} ties", _needs_scores),
+    Variant("kept_rule", "round", lambda v: f"{v} kept count", lambda protocol: protocol.kind != "full"),
+    Variant("val_split", "random", lambda v: f"{v} validation", lambda protocol: True),
 )
 VARIANT_FIELDS = tuple(variant.field for variant in VARIANTS)
 LINE_FIELDS = ("protocol", *VARIANT_FIELDS)
@@ -84,7 +87,8 @@ def _row(run: Run) -> dict:
         raise ValueError(f"run {run.path}: config.json lacks {error}; it does not follow the run schema") from error
     except ValueError as error:
         raise ValueError(f"run {run.path}: {error}") from error
-    stored = {**config, "scorer_options": _options_text(config.get("scorer_options"))}
+    stored = {**config, "scorer_options": _options_text(config.get("scorer_options")),
+              "val_split": config["dataset"].get("val_split", "random")}
     variants = {v.field: stored.get(v.field, v.default) if v.applies(protocol) else None for v in VARIANTS}
     return {**metrics, **fields, **variants, "run": run.path.name, "config": config}
 

@@ -18,7 +18,8 @@ from deep.report.stats import SEED_DDOF, cell_fields, seed_stats, write_csv
 
 SUMMARY_METRICS = ("accuracy", "worst_class_accuracy")  # plus worst-group accuracy where runs have groups
 SUMMARY_HEADERS = {"accuracy": "accuracy", "worst_class_accuracy": "worst-class", "worst_group_accuracy": "worst-group"}
-SUMMARY_FIELDS = (*EXPERIMENT_FIELDS, *LINE_FIELDS, "label", "density", "n_seeds")
+SUMMARY_FIELDS = (*EXPERIMENT_FIELDS, *LINE_FIELDS, "label", "density", "n_seeds", "zero_quota_seeds")
+ZERO_QUOTA_MARK = "†"  # a cell where some seed's quotas left a class or group without data
 
 
 def _fmt(value: object, digits: int = 4) -> str:
@@ -80,7 +81,9 @@ def _experiment_summary(rows: Sequence[dict]) -> list[dict]:
     labels, metrics = line_labels(rows), summary_metrics(rows)
     records = []
     for (line, _), cell in sorted(cells(rows).items(), key=lambda item: -item[0][1]):  # stable: line order kept
-        record = {**cell_fields(cell[0]), "label": labels[line], "n_seeds": len(cell)}
+        record = {**cell_fields(cell[0]), "label": labels[line], "n_seeds": len(cell),
+                  "zero_quota_seeds": sum(bool(row.get("zero_quota_classes") or row.get("zero_quota_groups"))
+                                          for row in cell)}
         for metric in metrics:
             values = [row.get(metric) for row in cell]
             stats = seed_stats(values) if all(v is not None for v in values) else None
@@ -104,8 +107,17 @@ def _mean_std(record: dict, metric: str) -> str:
 def _summary_table(records: Sequence[dict], metrics: Sequence[str]) -> tuple[list[str], list[list[str]]]:
     """Headers and cells of one experiment's summary."""
     headers = ["protocol", "density", "seeds", *[SUMMARY_HEADERS[m] for m in metrics]]
-    body = [[r["label"], f"{r['density']:g}", str(r["n_seeds"]), *[_mean_std(r, m) for m in metrics]] for r in records]
+    body = [[r["label"] + (f" {ZERO_QUOTA_MARK}" if r["zero_quota_seeds"] else ""), f"{r['density']:g}",
+             str(r["n_seeds"]), *[_mean_std(r, m) for m in metrics]] for r in records]
     return headers, body
+
+
+def zero_quota_note(rows: Sequence[dict]) -> list[str]:
+    """The footnote for marked cells, if any cell is marked."""
+    if not any(row.get("zero_quota_classes") or row.get("zero_quota_groups") for row in rows):
+        return []
+    return [f"{ZERO_QUOTA_MARK} in at least one seed a class or group kept no samples (metrics.json zero_quota_classes, "
+            "zero_quota_groups): DRoP gave it quota 0; rerun with --recall-prior 1 or --min-count N"]
 
 
 def _by_experiment(rows: Sequence[dict]) -> list[tuple[dict, list[dict], tuple[str, ...]]]:
@@ -130,7 +142,7 @@ def format_summary(rows: Sequence[dict]) -> str:
         for i in reversed(breaks):
             lines.insert(2 + i, "")
         blocks.append(f"{title(experiment)} (mean ± std over seeds)\n" + "\n".join(lines))
-    return "\n\n".join(blocks)
+    return "\n\n".join(blocks + zero_quota_note(rows))
 
 
 def _summary_markdown(rows: Sequence[dict], notes: Sequence[str]) -> str:
@@ -147,6 +159,7 @@ def _summary_markdown(rows: Sequence[dict], notes: Sequence[str]) -> str:
         lines += ["", f"## {title(experiment)}", "", "| " + " | ".join(headers) + " |",
                   "|" + "|".join(["---"] + ["---:"] * (len(headers) - 1)) + "|"]
         lines += ["| " + " | ".join(line) + " |" for line in body]
+    notes = [*notes, *zero_quota_note(rows)]
     if notes:
         lines += ["", "## Notes", "", *[f"- {note}" for note in notes]]
     return "\n".join(lines) + "\n"
