@@ -21,7 +21,7 @@ from deep.reference import REFERENCE_NAMES, SCORER_SETTINGS, resolve, with_score
 from deep.runs import CorruptRunError, RunStore
 from deep.scores import SCORERS
 from deep.scores.forgetting import NEVER_LEARNED
-from deep.sweep import DEFAULT_DENSITIES, DEFAULT_PROTOCOLS, RECALL_MODELS, RECALL_SOURCES
+from deep.sweep import DEFAULT_DENSITIES, DEFAULT_PROTOCOLS, RECALL_MODELS, RECALL_SOURCES, SCHEDULE_RULES
 from deep.train import DivergedError, TrainConfig
 from toy.commandline import add_debug_flag, number, output_folder, run_command
 from toy.quotas import ALLOCATIONS, KEPT_RULES
@@ -162,6 +162,9 @@ def _add_setup(p: argparse.ArgumentParser) -> None:
     q.add_argument("--val-split", default=None, choices=VAL_SPLITS,
                    help="validation half of the test split: random (seeded rows of each class) or first_half (the "
                         "first rows of each class in file order, the authors' code) (default: the --reference's)")
+    q.add_argument("--schedule-rule", default=None, choices=SCHEDULE_RULES,
+                   help="length of a pruned training: density (E' = int((0.5 + 0.5 d) E / d)) or fraction (the same "
+                        "with the kept fraction n/N in the authors' order of operations) (default: the --reference's)")
     q.add_argument("--recall-model", default=None, choices=RECALL_MODELS,
                    help="random+drop's own recall model: compressed (10%% of the schedule, drops compressed) or "
                         "official (16 epochs at constant LR, 1 init, the authors' code) (default: the --reference's)")
@@ -260,7 +263,7 @@ def _setup(args: argparse.Namespace):
     if args.never_learned is not None:
         scorer_options.setdefault("forgetting", {})["never_learned"] = args.never_learned
     settings = resolve(args.reference, allocation=args.allocation, ties=args.ties, kept_rule=args.kept_rule,
-                       val_split=args.val_split, recall_model=args.recall_model)
+                       val_split=args.val_split, recall_model=args.recall_model, schedule_rule=args.schedule_rule)
     return Setup(
         dataset=args.dataset, model=args.model, weights=weights, train=_train_config(args), data=args.data,
         data_options=_data_options(args), imbalance=args.imbalance, split_seed=args.split_seed,

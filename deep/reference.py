@@ -14,6 +14,7 @@ SETTINGS: dict[str, tuple] = {
     "allocation": ("density", "official"),  # quoters/drop.py + utils.py get_idxs_from_scores/dosample
     "ties": ("random", "highest"),  # diversifiers/auto.py: a stable ascending sort, the last k kept
     "kept_rule": ("round", "official"),  # schedulers/linear.py: int(N (1 - (1 - d)))
+    "schedule_rule": ("density", "fraction"),  # utils.py epochs_correction: the kept fraction n/N where we use d
     "val_split": ("random", "first_half"),  # data/vision/vision_data.py: the first half of each test class
     "recall_model": ("compressed", "official"),  # main.py:55,60,74: Random+DRoP's 16 epochs, constant LR, 1 init
     "ssp_features": ("normalized", "raw"),  # scorers/sspy.py: raw extractor features

@@ -62,6 +62,16 @@ class TrainConfig:
         epochs = scaled_epochs(self.epochs, density)
         return replace(self, epochs=epochs, milestones=_milestones(self.milestones, epochs / self.epochs))
 
+    def scaled_for_rows(self, kept: int, total: int) -> TrainConfig:
+        """This config for `kept` of `total` rows by the authors' own arithmetic (utils.py epochs_correction):
+        E' = int((0.5 + 0.5 n/N) (E N / n)), milestones m -> int(m (E' / E)) (schedule rule "fraction")."""
+        if not 0 < kept <= total:
+            raise ValueError(f"kept rows must lie in (0, {total}], got {kept}")
+        if self.epochs == 0:
+            return self
+        epochs = int((0.5 + (1 - 0.5) * kept / total) * (self.epochs * total / kept))
+        return replace(self, epochs=epochs, milestones=_milestones(self.milestones, epochs / self.epochs))
+
     def truncated(self, epochs: int) -> TrainConfig:
         """The schedule stopped after `epochs` epochs: milestones past the end drop out (JTT's identification model)."""
         return replace(self, epochs=epochs, milestones=tuple(m for m in self.milestones if m < epochs))

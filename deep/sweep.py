@@ -24,7 +24,7 @@ import numpy as np
 from deep.data import DATASETS, VAL_SPLITS
 from deep.methods import METHODS, MethodOptions
 from deep.reference import SCORER_SETTINGS, SETTINGS
-from deep.prune import QUOTA_UNITS, Protocol, density_key, parse_protocol
+from deep.prune import QUOTA_UNITS, Protocol, density_key, kept_count, parse_protocol
 from deep.scores import SCORERS
 from deep.methods.jtt import identification_epochs
 from deep.models import build_model, feature_extractor, model_key
@@ -40,6 +40,7 @@ RECALL_FRACTION = 0.1  # a recall model of its own under source "scorer": 16 of 
 # 50 and 100 never reached (main.py:55,60), one init (main.py:74)
 OFFICIAL_RECALL_EPOCHS = 16
 RECALL_MODELS = ("compressed", "official")
+SCHEDULE_RULES = ("density", "fraction")
 
 
 def check_reference_settings(setup: Setup) -> None:
@@ -49,7 +50,7 @@ def check_reference_settings(setup: Setup) -> None:
     from toy.quotas import KEPT_RULES
 
     allowed = {"reference": REFERENCE_NAMES, "ties": TIES, "kept_rule": KEPT_RULES,
-               "val_split": VAL_SPLITS, "recall_model": RECALL_MODELS}
+               "val_split": VAL_SPLITS, "recall_model": RECALL_MODELS, "schedule_rule": SCHEDULE_RULES}
     for name, values in allowed.items():
         if getattr(setup, name) not in values:
             flag = "--" + name.replace("_", "-")
@@ -89,6 +90,7 @@ class Setup:
     kept_rule: str = "round"  # rows a density keeps: "round" (round(d N)) or "official" (int(N (1 - (1 - d))))
     val_split: str = "random"  # validation half of the test split: "random" (seeded) or "first_half" (file order)
     recall_model: str = "compressed"  # random+drop's own recall model: "compressed" schedule or "official"
+    schedule_rule: str = "density"  # pruned trainings' length from d ("density") or from n/N ("fraction")
     method: str = "erm"  # a key of deep.methods.METHODS
     quota_unit: str = "class"  # what DRoP and StrategyQ allocate over: "class" or "group"
     method_options: MethodOptions = MethodOptions()
@@ -209,6 +211,14 @@ def recalls_task(setup: Setup, scorer: str | None, seed: int) -> Task:
     return Task({"kind": "recalls", "queries": [d.key for d in deps]}, deps)
 
 
+def final_train(setup: Setup, density: float) -> TrainConfig:
+    """A final run's schedule: scaled by the density, or (schedule rule "fraction") by the kept fraction n/N."""
+    if setup.schedule_rule == "density":
+        return setup.train.scaled_for_density(density)
+    total = len(dataset(setup.dataset_key()).train)  # the official rule needs the rows it keeps
+    return setup.train.scaled_for_rows(kept_count(density, total, setup.kept_rule), total)
+
+
 def final_task(setup: Setup, protocol: Protocol, density: float, seed: int, subset: Task | None = None) -> Task:
     """One final run: the config its directory is named by, and the scores/recalls (or subset) tasks it consumes."""
     d = density_key(protocol.density(density))
@@ -233,7 +243,7 @@ def final_task(setup: Setup, protocol: Protocol, density: float, seed: int, subs
         "allocation": setup.allocation if protocol.needs_recalls else None,
         "ties": setup.ties if protocol.needs_scores else None,  # only a ranking by scores can tie
         "kept_rule": setup.kept_rule if protocol.kind not in ("full", "subset") else None,
-        "train": asdict(setup.train.scaled_for_density(d)),
+        "train": asdict(final_train(setup, d)),
         "scorer_options": scores and scores.config.get("options"),
         "scores": scores and scores.key,
         "recalls": recalls and recalls.key,

@@ -102,3 +102,23 @@ def test_a_zero_quota_keeps_nothing() -> None:
         counts, total = official_selection(0.5, [100, 100], [1.0, 0.5])
     np.testing.assert_array_equal(counts, [0, 100])
     assert total == 100
+
+
+def epochs_correction(epochs: int, milestones: list[int], full: int, current: int) -> tuple[int, list[int]]:
+    """utils.py epochs_correction of the authors' code, transcribed."""
+    coefficient = 0.5 + (1 - 0.5) * current / full
+    new = int(coefficient * (epochs * full / current))
+    return new, [int(m * (new / epochs)) for m in milestones]
+
+
+def test_the_fraction_schedule_rule_is_the_authors_epochs_correction() -> None:
+    from deep.schedule import TrainConfig
+
+    rng = np.random.default_rng(5)
+    for _ in range(2_000):
+        epochs, full = int(rng.integers(1, 400)), int(rng.integers(1, 60_000))
+        current = int(rng.integers(1, full + 1))
+        milestones = sorted(set(rng.integers(1, epochs + 1, 3).tolist()))
+        scaled = TrainConfig(epochs, 128, 0.1, milestones=tuple(milestones)).scaled_for_rows(current, full)
+        new, drops = epochs_correction(epochs, milestones, full, current)
+        assert scaled.epochs == new and scaled.milestones == tuple(sorted(set(drops) - {0}))
