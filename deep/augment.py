@@ -1,5 +1,5 @@
 """Batch augmentation for image tensors: a random shift (crop from a zero-padded copy, or translation) and a
-horizontal flip, vectorised over the batch."""
+horizontal flip, and a random rotation, vectorised over the batch (CPU and GPU alike)."""
 
 from __future__ import annotations
 
@@ -58,3 +58,30 @@ def crop_flip(
     sample = torch.arange(n, device=device)[:, None, None]
     out = padded[sample, :, (top + rows)[:, :, None], (left + cols)[:, None, :]]
     return out.permute(0, 3, 1, 2)
+
+
+def rotate(x: torch.Tensor, degrees: float, generator: torch.Generator) -> torch.Tensor:
+    """Rotate every image of a batch (N, C, H, W) by its own angle, uniform in [-degrees, degrees], about its centre.
+
+    torchvision's RandomRotation(degrees) (nearest neighbour, zero fill, as the authors' MNIST pipeline applies it
+    before normalisation) for a whole batch with one affine_grid/grid_sample; draws come from `generator`, on x's
+    device. Any dtype (uint8 images are sampled in float32 and cast back); the result has x's shape and dtype.
+    """
+    if x.dim() != 4:
+        raise ValueError(f"x must be a batch of images (N, C, H, W), got shape {tuple(x.shape)}")
+    if not 0 <= degrees <= 180:
+        raise ValueError(f"rotation must lie in [0, 180] degrees, got {degrees}")
+    angles = (torch.rand(x.shape[0], device=x.device, generator=generator) * 2 - 1) * math.radians(degrees)
+    return rotate_by(x, angles)
+
+
+def rotate_by(x: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
+    """Rotate image i of the batch by angles[i] radians about its centre (nearest neighbour, zero fill)."""
+    _, _, height, width = x.shape
+    cos, sin = torch.cos(angles), torch.sin(angles)
+    # affine_grid works in coordinates normalised to [-1, 1] per axis: the aspect ratio makes a true rotation.
+    theta = torch.stack((torch.stack((cos, -sin * height / width, torch.zeros_like(cos)), 1),
+                         torch.stack((sin * width / height, cos, torch.zeros_like(cos)), 1)), 1)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    out = F.grid_sample(x.float(), grid, mode="nearest", padding_mode="zeros", align_corners=False)
+    return out.round().to(x.dtype) if not x.dtype.is_floating_point else out.to(x.dtype)

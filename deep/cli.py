@@ -17,7 +17,7 @@ from deep.methods import METHODS, MethodOptions
 from deep.models import MODELS, resolve_model
 from deep.models.pretrained import weights_id
 from deep.prune import QUOTA_UNITS, TIES
-from deep.reference import REFERENCE_NAMES, SCORER_SETTINGS, resolve, with_scorer_settings
+from deep.reference import OFFICIAL_ROTATION, REFERENCE_NAMES, SCORER_SETTINGS, resolve, with_scorer_settings
 from deep.runs import CorruptRunError, RunStore
 from deep.scores import SCORERS
 from deep.scores.forgetting import NEVER_LEARNED
@@ -120,6 +120,9 @@ def _add_setup(p: argparse.ArgumentParser) -> None:
     t.add_argument("--translate", type=number(float, 0, 1), default=None, metavar="T",
                    help="shift by up to T times the image size instead (RandomAffine(translate=(T, T))); default: the "
                         "dataset's (0.15 on CIFAR)")
+    t.add_argument("--rotation", type=NON_NEGATIVE, default=None, metavar="DEGREES",
+                   help="rotate training images by a random angle in [-DEGREES, DEGREES] (the authors' MNIST: 4) "
+                        "(default: none; --reference official: the authors' rotation of the dataset)")
     t.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None, help="torch.compile the model")
     q = p.add_argument_group("query stage (scores and DRoP's validation recalls)")
     q.add_argument("--query-inits", type=POSITIVE_INT, default=None,
@@ -263,9 +266,12 @@ def _setup(args: argparse.Namespace):
     if args.never_learned is not None:
         scorer_options.setdefault("forgetting", {})["never_learned"] = args.never_learned
     settings = resolve(args.reference, allocation=args.allocation, ties=args.ties, kept_rule=args.kept_rule,
-                       val_split=args.val_split, recall_model=args.recall_model, schedule_rule=args.schedule_rule)
+                       val_split=args.val_split, recall_model=args.recall_model, schedule_rule=args.schedule_rule,
+                       rotation=None if args.rotation is None else f"{args.rotation:g}")
+    rotation = {"none": 0.0, "official": OFFICIAL_ROTATION.get(args.dataset, 0.0)}.get(settings["rotation"], args.rotation)
     return Setup(
-        dataset=args.dataset, model=args.model, weights=weights, train=_train_config(args), data=args.data,
+        dataset=args.dataset, model=args.model, weights=weights, train=replace(_train_config(args), rotation=rotation),
+        data=args.data,
         data_options=_data_options(args), imbalance=args.imbalance, split_seed=args.split_seed,
         query_inits=args.query_inits, query_epochs=dict(args.query_epochs), query_augment=args.query_augment,
         recall_source=args.recall_source or defaults.recall_source, recall_epochs=args.recall_epochs,

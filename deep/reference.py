@@ -17,9 +17,12 @@ SETTINGS: dict[str, tuple] = {
     "schedule_rule": ("density", "fraction"),  # utils.py epochs_correction: the kept fraction n/N where we use d
     "val_split": ("random", "first_half"),  # data/vision/vision_data.py: the first half of each test class
     "recall_model": ("compressed", "official"),  # main.py:55,60,74: Random+DRoP's 16 epochs, constant LR, 1 init
+    "rotation": ("none", "official"),  # data/vision/mnist.py:12: RandomRotation(4) on MNIST's final trainings
     "ssp_features": ("normalized", "raw"),  # scorers/sspy.py: raw extractor features
     "du_windows": ("paper", "official"),  # scorers/dynamic_uncertainty.py: J-1 epochs within 1..E-1, / (E - J)
 }
+# rotation "official": the authors' rotation of each dataset's final trainings, in degrees (0 where none)
+OFFICIAL_ROTATION = {"mnist": 4.0}
 # Settings that are a scorer's option: setting -> (scorer, option); they travel in the scorer options.
 SCORER_SETTINGS = {"ssp_features": ("ssp", "features"), "du_windows": ("dynamic_uncertainty", "windows")}
 PRUNE_SETTINGS = ("allocation", "ties", "kept_rule")  # the ones deep.prune.keep reads

@@ -5,7 +5,7 @@ Numpy- and torch-free, so that dataset registry entries can declare their refere
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 
 
 def scaled_epochs(epochs: int, density: float) -> int:
@@ -32,6 +32,13 @@ class TrainConfig:
     crop_padding: int | None = None  # shift = crop from the zero-padded image, padding in pixels; None = H // 8
     translate: float | None = None  # shift = RandomAffine(translate=(t, t)) instead: up to t * size, zero fill
     compile: bool = False  # torch.compile the model for training (worth it on a GPU)
+    rotation: float = 0.0  # random rotation up to this many degrees (the authors' MNIST: 4); applies to images
+
+    def as_config(self) -> dict:
+        """The fields a task config records: all, except a rotation of 0 (so that configs written before the field
+        existed keep their names)."""
+        fields = asdict(self)
+        return fields if self.rotation else {k: v for k, v in fields.items() if k != "rotation"}
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "milestones", tuple(int(m) for m in self.milestones))
@@ -47,6 +54,7 @@ class TrainConfig:
             "label_smoothing must lie in [0, 1)": 0 <= self.label_smoothing < 1,
             "crop_padding must be >= 0": self.crop_padding is None or self.crop_padding >= 0,
             "translate must lie in (0, 1)": self.translate is None or 0 < self.translate < 1,
+            "rotation must lie in [0, 180] degrees": 0 <= self.rotation <= 180,
             "give crop_padding or translate, not both": self.crop_padding is None or self.translate is None,
             "milestones must be strictly increasing positive epochs": all(
                 a < b for a, b in zip((0, *self.milestones), self.milestones)

@@ -91,6 +91,7 @@ class Setup:
     val_split: str = "random"  # validation half of the test split: "random" (seeded) or "first_half" (file order)
     recall_model: str = "compressed"  # random+drop's own recall model: "compressed" schedule or "official"
     schedule_rule: str = "density"  # pruned trainings' length from d ("density") or from n/N ("fraction")
+    rotation: str = "none"  # "none", "official" (the authors' rotation of this dataset) or degrees; in train.rotation
     method: str = "erm"  # a key of deep.methods.METHODS
     quota_unit: str = "class"  # what DRoP and StrategyQ allocate over: "class" or "group"
     method_options: MethodOptions = MethodOptions()
@@ -161,7 +162,8 @@ class Setup:
     def query_config(self, epochs: int, constant_lr: bool = False) -> TrainConfig:
         """The training of a query model of `epochs` epochs: the final schedule compressed (or at its constant
         initial LR), augmented or not."""
-        config = replace(self.train.compressed(epochs), augment=self.query_augment and self.train.augment)
+        config = replace(self.train.compressed(epochs), augment=self.query_augment and self.train.augment,
+                         rotation=self.train.rotation if self.query_augment else 0.0)
         return replace(config, milestones=()) if constant_lr else config
 
 
@@ -169,7 +171,7 @@ def query_training(setup: Setup, epochs: int, seed: int, init: int, constant_lr:
     """One query model of seed `seed`: init `init`, trained on the full data for `epochs` epochs."""
     return Task({
         "kind": "query", "dataset": setup.dataset_key(), **setup.model_key,
-        "train": asdict(setup.query_config(epochs, constant_lr)), "seed": seed, "init": init,
+        "train": setup.query_config(epochs, constant_lr).as_config(), "seed": seed, "init": init,
     })
 
 
@@ -243,7 +245,7 @@ def final_task(setup: Setup, protocol: Protocol, density: float, seed: int, subs
         "allocation": setup.allocation if protocol.needs_recalls else None,
         "ties": setup.ties if protocol.needs_scores else None,  # only a ranking by scores can tie
         "kept_rule": setup.kept_rule if protocol.kind not in ("full", "subset") else None,
-        "train": asdict(final_train(setup, d)),
+        "train": final_train(setup, d).as_config(),
         "scorer_options": scores and scores.config.get("options"),
         "scores": scores and scores.key,
         "recalls": recalls and recalls.key,
@@ -328,7 +330,7 @@ def dry_run(setup: Setup, finals: list[Task], protocols: list[str]) -> dict:
         "method": setup.method,
         "method_options": METHODS[setup.method].config(setup.method_options),
         "quota_unit": setup.quota_unit,
-        "train": asdict(setup.train),
+        "train": setup.train.as_config(),
         "query": {name: {"epochs": setup.epochs_for(name), "inits": setup.inits_for(name),
                          "options": scorer_options(setup, name)} for name in scorers},
         "recalls": {p.name: dict(zip(("epochs", "inits"), setup.recall_recipe(p.scorer)))

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from deep.augment import crop_flip
+from deep.augment import crop_flip, rotate
 from deep.checkpoint import Checkpointing
 from deep.data.base import Split
 from deep.metrics import classification_metrics
@@ -192,7 +192,9 @@ def _train_epoch(
     for start, stop in bounds:
         idx = order[start:stop]
         xb = x[idx]
-        if augment is not None:
+        if augment is not None and cfg.rotation > 0:
+            xb = rotate(xb, cfg.rotation, augment)
+        if augment is not None and cfg.augment:
             xb = crop_flip(xb, augment, padding=cfg.crop_padding, translate=cfg.translate)
         with autocast(inputs.device):
             logits = net(inputs(xb))
@@ -272,7 +274,8 @@ def train(
     bounds = _batch_bounds(len(train), cfg.batch_size)[:max_batches]
     shuffle_seed, augment_seed, model_seed = (int(s) for s in np.random.SeedSequence(seed).generate_state(3))
     shuffle = torch.Generator().manual_seed(shuffle_seed)
-    augment = torch.Generator(device=device).manual_seed(augment_seed) if cfg.augment and x.dim() == 4 else None
+    augments = (cfg.augment or cfg.rotation > 0) and x.dim() == 4
+    augment = torch.Generator(device=device).manual_seed(augment_seed) if augments else None
     # Callbacks see train.x / val.x as users hold them; predicting on them reuses the copies already on the device.
     resident = [(train.x, x)] + ([(val.x, val_x)] if val is not None else [])
 

@@ -107,3 +107,36 @@ def test_raw_ssp_features() -> None:
     features, y = torch.tensor([[3.0, 0.0], [1.0, 0.0], [0.0, 10.0], [0.0, 2.0]]), torch.tensor([0, 0, 1, 1])
     np.testing.assert_allclose(prototype_distances(features, y, 2, normalize=False), [1.0, 1.0, 4.0, 4.0])
     np.testing.assert_allclose(prototype_distances(features, y, 2), [0.0, 0.0, 0.0, 0.0])
+
+
+def test_batch_rotation() -> None:
+    import math
+
+    import torch
+
+    from deep.augment import rotate, rotate_by
+
+    x = torch.arange(2 * 3 * 6 * 6, dtype=torch.uint8).reshape(2, 3, 6, 6)
+    quarter = rotate_by(x, torch.tensor([math.pi / 2, -math.pi / 2]))
+    # A quarter turn either way is an exact permutation of the pixels (torch.rot90 one way or the other).
+    assert {tuple(torch.equal(quarter[i], torch.rot90(x[i], k, (1, 2))) for k in (1, -1)) for i in range(2)} == {
+        (True, False), (False, True)}
+    generator = torch.Generator().manual_seed(0)
+    assert torch.equal(rotate(x, 0.0, generator), x) and rotate(x.float(), 4.0, generator).dtype == torch.float32
+    small = rotate(torch.ones(64, 1, 28, 28), 4.0, torch.Generator().manual_seed(1))
+    assert 0 < (small == 0).float().mean() < 0.05  # a few corner pixels rotate in as zero fill, no more
+
+
+def test_official_rotation_is_mnists_only(capsys: pytest.CaptureFixture, tmp_path) -> None:
+    from deep.cli import _setup, build_parser
+
+    def setup(*extra: str):
+        return _setup(build_parser().parse_args(["sweep", "--out", str(tmp_path), *extra]))
+
+    assert setup("--dataset", "mnist", "--reference", "official").train.rotation == 4.0
+    assert setup("--dataset", "mnist").train.rotation == 0.0
+    assert setup("--dataset", "digits", "--reference", "official").train.rotation == 0.0
+    assert setup("--dataset", "mnist", "--reference", "official", "--rotation", "0").train.rotation == 0.0
+    official = setup("--dataset", "mnist", "--reference", "official")
+    assert official.query_config(16).rotation == 0.0  # no augmentation in query trainings, as the authors' code
+    assert "rotation" not in setup("--dataset", "mnist").train.as_config()  # old configs keep their names
