@@ -13,11 +13,11 @@ import torch
 
 from deep.checkpoint import Checkpointing
 from deep.data.base import Dataset
-from deep.methods import METHODS, MethodInput, MethodOptions
+from deep.methods import METHODS, MethodInput
 from deep.metrics import classification_metrics
 from deep.prune import keep, smoothed_recalls
 from deep.query import train_config, weights_digest
-from deep.seeds import derive
+from deep.seeds import derive, method_seed
 from deep.tasks import Context, Outcome
 from deep.train import predict, train
 
@@ -71,8 +71,8 @@ def run_final(ctx: Context) -> Outcome:
     # is the same whatever the method.
     plan = METHODS[config["method"]].prepare(MethodInput(
         kept_split, kept_split.group if has_groups else kept_split.y,
-        dataset.num_groups if has_groups else dataset.num_classes, dataset.num_classes, cfg, config["seed"],
-        device, normalization, make_model, MethodOptions(**config["method_options"]),
+        dataset.num_groups if has_groups else dataset.num_classes, dataset.num_classes, cfg,
+        method_seed(config["seed"], config["method"]), device, normalization, make_model, config["method_options"],
         None if resume is None else resume["extra"]["method"],
     ))
     checkpoint.extra = lambda: {"method": {k: v.detach().cpu() for k, v in plan.state.items()}}

@@ -22,10 +22,9 @@ from functools import cached_property
 import numpy as np
 
 from deep.data import DATASETS
-from deep.methods import METHODS, MethodOptions
+from deep.methods import METHODS
 from deep.prune import QUOTA_UNITS, Protocol, density_key, parse_protocol
 from deep.scores import SCORERS
-from deep.methods.jtt import identification_epochs
 from deep.models import build_model, feature_extractor, model_key
 from deep.tasks import Task, closure, dataset
 from deep.train import TrainConfig
@@ -67,13 +66,14 @@ class Setup:
     allocation: str = "density"  # DRoP: "density" (paper's Algorithm 1) or "count" (the authors' code)
     method: str = "erm"  # a key of deep.methods.METHODS
     quota_unit: str = "class"  # what DRoP and StrategyQ allocate over: "class" or "group"
-    method_options: MethodOptions = MethodOptions()
+    method_options: dict = field(default_factory=dict)  # the method's options given (--method-option), unresolved
     scorer_options: dict[str, dict] = field(default_factory=dict)  # scorer -> {option: value}, from the CLI
     external_scores: dict[str, str] = field(default_factory=dict)  # --scores NAME=FILE: name -> sha256 of the scores
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ValueError(f"unknown method {self.method!r}: choose one of {', '.join(METHODS)}")
+        METHODS[self.method].resolve(self.method, self.method_options)
         if not (np.isfinite(self.recall_prior) and self.recall_prior >= 0):
             raise ValueError(f"--recall-prior must be a finite number >= 0, got {self.recall_prior}")
         if self.quota_unit not in QUOTA_UNITS:
@@ -91,7 +91,12 @@ class Setup:
         for name, options in self.scorer_options.items():
             if name not in SCORERS:
                 raise ValueError(f"--scorer-option names unknown scorer {name!r}: choose from {sorted(SCORERS)}")
-            SCORERS[name].resolve_options(name, options)
+            SCORERS[name].resolve(name, options)
+
+    @property
+    def resolved_method_options(self) -> dict:
+        """Every option of the method, given or default: what final runs record."""
+        return METHODS[self.method].resolve(self.method, self.method_options)
 
     def dataset_key(self) -> dict:
         """What identifies the data (options only for datasets that declare any, so other keys never change)."""
@@ -167,7 +172,7 @@ def scores_task(setup: Setup, scorer: str, seed: int) -> Task:
 
 def scorer_options(setup: Setup, scorer: str) -> dict:
     """A scorer's options as its scores task uses them (defaults filled in)."""
-    return SCORERS[scorer].resolve_options(scorer, setup.scorer_options.get(scorer, {}))
+    return SCORERS[scorer].resolve(scorer, setup.scorer_options.get(scorer, {}))
 
 
 def recalls_task(setup: Setup, scorer: str | None, seed: int) -> Task:
@@ -191,7 +196,7 @@ def final_task(setup: Setup, protocol: Protocol, density: float, seed: int, subs
         "density": d,
         "seed": seed,
         "method": setup.method,
-        "method_options": METHODS[setup.method].config(setup.method_options),
+        "method_options": setup.resolved_method_options,
         "quota_unit": setup.quota_unit,
         "min_count": setup.min_count if protocol.needs_recalls else None,
         "recall_prior": setup.recall_prior if protocol.needs_recalls else None,
@@ -233,8 +238,9 @@ def check(
     if not read_data:
         return parsed
     data = dataset(setup.dataset_key(), download)  # loaded (and validated) before anything trains
-    if any(p.scorer == "ssp" for p in parsed):  # SSP needs features: refuse a model without any before training
-        feature_extractor(build_model(setup.model, data.num_classes, data.input_shape), purpose="the ssp scorer")
+    for scorer in sorted({p.scorer for p in parsed if p.scorer in SCORERS and SCORERS[p.scorer].needs_features}):
+        # Refuse a model without a feature layer before anything trains.
+        feature_extractor(build_model(setup.model, data.num_classes, data.input_shape), purpose=f"the {scorer} scorer")
     if setup.quota_unit == "group" and any(p.uses_quotas for p in parsed):
         if data.num_groups == 0:
             raise ValueError(f"--quota-unit group needs a dataset with groups, and {setup.dataset!r} has none: "
@@ -260,15 +266,14 @@ def plan(
 
 def full_data_epochs(task: Task) -> float:
     """A task's training in full-data-epoch equivalents: query epochs, or a final run's epochs times its density
-    (plus JTT's identification epochs); scores and recalls tasks train nothing."""
+    (plus the epochs of models its method trains itself, e.g. JTT's); scores and recalls tasks train nothing."""
     config = task.config
     if task.kind == "query":
         return float(config["train"]["epochs"])
     if task.kind != "final":
         return 0.0
     epochs = config["train"]["epochs"]
-    if config["method"] == "jtt":
-        epochs += identification_epochs(MethodOptions(**config["method_options"]), epochs)
+    epochs += METHODS[config["method"]].extra_epochs(config["method_options"], epochs)
     return epochs * config["density"]
 
 
@@ -281,7 +286,7 @@ def dry_run(setup: Setup, finals: list[Task], protocols: list[str]) -> dict:
         "dataset": setup.dataset_key(),
         **setup.model_key,
         "method": setup.method,
-        "method_options": METHODS[setup.method].config(setup.method_options),
+        "method_options": setup.resolved_method_options,
         "quota_unit": setup.quota_unit,
         "train": asdict(setup.train),
         "query": {name: {"epochs": setup.epochs_for(name), "inits": setup.inits_for(name),
