@@ -21,6 +21,7 @@ from deep.data.checks import check_evaluation, check_raw
 from deep.data.files import DEFAULT_ROOT
 from deep.data.registry import DatasetEntry, Defaults, Loader, Option, option_flag
 from deep.data.splits import long_tail_indices, stratified_split
+from deep.plugins import add_plugins
 from deep.schedule import TrainConfig
 
 # Adding a dataset = one module defining `DATASET = DatasetEntry(load, options, defaults)` and one line below (or,
@@ -40,6 +41,7 @@ DATASETS: dict[str, DatasetEntry] = {
     "debug_images": debug.IMAGES_DATASET,
     "spurious_digits": spurious_digits.DATASET,
 }
+add_plugins("datasets", DATASETS)
 
 # Independent random streams per use of the run seed, so that changing one never shifts the other.
 VAL_STREAM, IMBALANCE_STREAM = 0, 1
