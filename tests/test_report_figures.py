@@ -4,6 +4,7 @@ fake store; notes for what cannot be drawn; one set per experiment; the comparis
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -50,9 +51,10 @@ def test_write_report_writes_every_file(report: tuple[Path, list[Path]]) -> None
 @pytest.mark.parametrize("name", list(FIGURES))
 def test_every_figure_takes_the_one_signature(name: str, synthetic: tuple[Path, dict], tmp_path: Path) -> None:
     notes: list[str] = []
-    paths = FIGURES[name](FigureInput(load_results(synthetic[0]), {}, notes), tmp_path / name)
+    report = FigureInput.of(load_results(synthetic[0]))
+    paths = FIGURES[name](report, tmp_path / name)
     assert all(p.parent == tmp_path and p.name.startswith(name) and p.stat().st_size > 0 for p in paths)
-    assert (paths == []) == (name in COMPARISONS) and not notes  # a balanced store without groups: no comparison
+    assert (paths == []) == (name in COMPARISONS) and not report.notes  # balanced, no groups: no comparison
 
 
 def test_balanced_store_has_no_imbalance_or_group_figure(report: tuple[Path, list[Path]]) -> None:
@@ -156,8 +158,8 @@ def test_best_worst_classes_takes_ten_of_many(tmp_path: Path) -> None:
     notes: list[str] = []
     chosen = bias_line(rows, None)
     assert chosen[0]["protocol"] == "random+drop"  # no score protocol: the first that changes class proportions
-    best_worst_classes(FigureInput(rows, {}, notes, experiment={"dataset": "digits", "data": None, "model": "mlp"}),
-                       tmp_path / "bw")
+    best_worst_classes(replace(FigureInput.of(rows), notes=notes, experiment={"dataset": "digits", "data": None,
+                                                                               "model": "mlp"}), tmp_path / "bw")
     records = read_csv(tmp_path / "bw.csv")
     ranks = {int(r["class"]): int(r["full_rank"]) for r in records if r["protocol"] == "random+drop"}
     assert EXTREME_CLASSES == 10 and sorted(ranks) == [*range(10), *range(14, 24)]
@@ -238,7 +240,7 @@ def test_imbalance_figure_one_family_per_factor(tmp_path: Path) -> None:
             for protocol in ("el2n", "random+drop"):
                 for density in (0.3, 0.6):
                     flat_run(tmp_path, protocol, density, seed, density / factor + 0.01 * seed, imbalance=factor)
-    paths = FIGURES["imbalance"](FigureInput(load_results(tmp_path), {}, []), tmp_path / "imbalance")
+    paths = FIGURES["imbalance"](FigureInput.of(load_results(tmp_path)), tmp_path / "imbalance")
     assert [p.name for p in paths] == ["imbalance.png", "imbalance.csv"]
     records = read_csv(tmp_path / "imbalance.csv")
     assert {r["quantity"] for r in records} == {"accuracy", "worst_class_accuracy", "max_min_gap", "class_accuracy_std"}
@@ -264,7 +266,7 @@ def test_group_figure_compares_methods_and_quota_units(tmp_path: Path) -> None:
             flat_run(tmp_path, "full", 1.0, 0, value, groups=True, method=method, quota_unit=unit)
             flat_run(tmp_path, "random+drop", 0.5, 0, value - (0.1 if unit == "group" else 0.2), groups=True,
                      method=method, quota_unit=unit)
-    paths = FIGURES["group_robustness"](FigureInput(load_results(tmp_path), {}, []), tmp_path / "group_robustness")
+    paths = FIGURES["group_robustness"](FigureInput.of(load_results(tmp_path)), tmp_path / "group_robustness")
     assert [p.name for p in paths] == ["group_robustness.png", "group_robustness.csv"]
     records = read_csv(tmp_path / "group_robustness.csv")
     assert {r["quantity"] for r in records} == {"worst_group_accuracy", "weighted_group_accuracy"}

@@ -15,7 +15,7 @@ from matplotlib.axes import Axes
 from matplotlib.colors import Normalize
 
 from deep.prune import PROTOCOL_KINDS, parse_protocol
-from deep.report.results import EXPERIMENT_FIELDS, cells, experiments, line_labels, lines, suffixes
+from deep.report.results import EXPERIMENT_FIELDS, cells, experiments, line_labels, lines, protocols, suffixes
 from deep.report.stats import metric_records, write_csv
 
 FULL_COLOUR = "black"
@@ -41,6 +41,11 @@ class FigureInput:
     notes: list[str]  # a figure appends what it could not draw, and why (summary.md and warnings list them)
     bias_protocol: str | None = None  # the protocol whose classes the class-bias figures draw (None: the default)
     experiment: dict = field(default_factory=dict)  # under `each_experiment`: the fields naming the experiment
+
+    @classmethod
+    def of(cls, rows: Sequence[dict], bias_protocol: str | None = None) -> FigureInput:
+        """The input of every figure of a report on `rows`, with no notes yet."""
+        return cls(rows, protocol_colours(protocols(rows)), [], bias_protocol)
 
 
 # A figure: (input, stem) -> the files it wrote. `stem` is the output folder / the figure's registry name; a

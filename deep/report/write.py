@@ -8,7 +8,7 @@ from pathlib import Path
 from deep.plugins import add_plugins
 from deep.report.bias import best_worst_classes, class_bias
 from deep.report.classes import class_accuracy_vs_density, class_densities
-from deep.report.panels import Figure, FigureInput, each_experiment, protocol_colours
+from deep.report.panels import Figure, FigureInput, each_experiment
 from deep.report.results import EXPERIMENT_FIELDS, cells, check_consistent, experiments, load_results, protocols, title
 from deep.report.robustness import group_robustness, imbalance, robustness
 from deep.report.tables import write_summaries
@@ -42,7 +42,7 @@ def write_report(root: Path | str, out: Path | str, *, bias_protocol: str | None
         raise ValueError(f"bias_protocol {bias_protocol!r} was not run under {root}: pass one of {protocols(rows)}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    report = FigureInput(rows, protocol_colours(protocols(rows)), [], bias_protocol)
+    report = FigureInput.of(rows, bias_protocol)
     written = [path for name, figure in FIGURES.items() for path in figure(report, out / name)]
     for key, group in experiments(rows).items():
         if max(len(cell) for cell in cells(group).values()) == 1:
