@@ -253,16 +253,3 @@ def test_every_registered_scorer_on_a_real_tiny_training() -> None:
         # Only finiteness is required: pruning ranks scores (deep.prune.top_k), so their sign carries no meaning.
         assert np.all(np.isfinite(scores)), name
 
-
-def test_the_readme_scorer_example_scores_a_query_model() -> None:
-    """The README's 'Adding a scorer' example, executed as written, gives the negative logit margin."""
-    import re
-    from pathlib import Path
-
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    code = re.search(r"```python\n(.*?)```", readme[readme.index("### Adding a scorer"):], re.S).group(1)
-    namespace: dict = {}
-    exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 - our own documentation
-    logits = torch.tensor([[2.0, 0.5, 0.0], [0.0, 1.0, 3.0]])
-    scores = namespace["SCORER"].score(query([0, 1], logits=logits, num_classes=3))
-    np.testing.assert_allclose(scores, [-1.5, 2.0])  # 2 - 0.5 for row 0; 1 - 3 for row 1, negated
