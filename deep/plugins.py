@@ -15,12 +15,20 @@ built-in entry or another plugin, is an error that names both.
 from __future__ import annotations
 
 import inspect
-from importlib.metadata import EntryPoint, entry_points
+import sys
+from functools import lru_cache
+from importlib.metadata import EntryPoint, EntryPoints, entry_points
 
 # Registry kind -> the module that owns the built-in registry (DATASETS, SCORERS, MODELS, METHODS, FIGURES).
 OWNERS = {"scorers": "deep.scores", "datasets": "deep.data", "models": "deep.models", "methods": "deep.methods",
           "figures": "deep.report"}
 GROUP_PREFIX = "drop_pruning."
+
+
+@lru_cache(maxsize=2)
+def _entry_points(path: tuple[str, ...]) -> EntryPoints:
+    """Every entry point on `path` (sys.path): one scan for the five registries (a third of the cost of five)."""
+    return entry_points()
 
 
 def _origin(point: EntryPoint) -> str:
@@ -34,7 +42,7 @@ def add_plugins(kind: str, registry: dict) -> None:
     singular = kind[:-1]
     builtin_type = _entry_type(registry)
     origins = {name: f"the built-in {singular} {name!r} of {OWNERS[kind]}" for name in registry}
-    for point in entry_points(group=GROUP_PREFIX + kind):
+    for point in _entry_points(tuple(sys.path)).select(group=GROUP_PREFIX + kind):
         origin = _origin(point)
         if origins.get(point.name) == origin:
             continue  # the same distribution found twice on sys.path

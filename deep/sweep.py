@@ -164,7 +164,8 @@ def scores_task(setup: Setup, scorer: str, seed: int) -> Task:
     """A scorer's scores for seed `seed`, averaged over its query models (or the user's, for external scores)."""
     if scorer in setup.external_scores:
         return external_scores_task(setup, scorer)
-    deps = _query_models(setup, setup.epochs_for(scorer), setup.inits_for(scorer), seed)
+    epochs = setup.epochs_for(scorer)  # 0 (random): scored from the untrained init, no query training
+    deps = _query_models(setup, epochs, setup.inits_for(scorer), seed) if epochs > 0 else ()
     options = scorer_options(setup, scorer)
     return Task({"kind": "scores", "dataset": setup.dataset_key(), "scorer": scorer, "options": options,
                  "seed": seed, "queries": [d.key for d in deps]}, deps)

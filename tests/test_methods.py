@@ -152,7 +152,8 @@ def test_jtt_upweights_exactly_the_identification_errors() -> None:
 
 
 @pytest.mark.parametrize("name, options, message", [
-    ("group_dro", {"step": 0}, "group_dro.step must be > 0"), ("jtt", {"upweight": 0.5}, "jtt.upweight must be at least 1"),
+    ("group_dro", {"step": 0}, "group_dro.step must be > 0"),
+    ("jtt", {"upweight": 0.5}, "jtt.upweight must be at least 1"),
     ("jtt", {"epochs": 0}, "jtt.epochs must be at least 1"), ("jtt", {"epochs": "two"}, "must be an integer"),
     ("jtt", {"steps": 3}, "method 'jtt' has no option 'steps'; its options: upweight, epochs"),
 ])
@@ -163,7 +164,8 @@ def test_bad_method_options_are_refused(name: str, options: dict, message: str) 
 
 def test_jtt_declares_its_identification_epochs() -> None:
     jtt = METHODS["jtt"]
-    assert jtt.extra_epochs(jtt.resolve("jtt"), 300) == 60 and jtt.extra_epochs(jtt.resolve("jtt", {"epochs": 7}), 300) == 7
+    assert jtt.extra_epochs(jtt.resolve("jtt"), 300) == 60
+    assert jtt.extra_epochs(jtt.resolve("jtt", {"epochs": 7}), 300) == 7
     assert METHODS["erm"].extra_epochs({}, 300) == 0
 
 

@@ -92,7 +92,10 @@ def test_dynamic_uncertainty_rejects_degenerate_windows(window: int) -> None:
         SCORERS["dynamic_uncertainty"].score(query([0], prob=np.full((5, 1), 0.5), window=window))
 
 
-@pytest.mark.parametrize("given, message", [({"window": "x"}, "window must be an integer"), ({"window": 1}, "window must be at least 2"), ({"size": 3}, "no option 'size'")])
+@pytest.mark.parametrize("given, message", [
+    ({"window": "x"}, "window must be an integer"), ({"window": 1}, "window must be at least 2"),
+    ({"size": 3}, "no option 'size'"),
+])
 def test_scorer_options_are_checked(given: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         SCORERS["dynamic_uncertainty"].resolve("dynamic_uncertainty", given)
@@ -226,7 +229,7 @@ def test_trace_recorder_sees_every_training_step() -> None:
     cfg = TrainConfig(epochs=3, batch_size=16, lr=0.1, augment=False)
     train(model, data, cfg, seed=0, device="cpu", callbacks=[recorder.on_epoch],
           on_batch=[recorder.on_batch, lambda logits, yb, idx: steps.append((logits, idx))], progress=False)
-    trace = recorder.trace(n)
+    trace = recorder.trace()
     assert trace.prob.shape == trace.correct.shape == (3, n) and np.isfinite(trace.prob).all()
     logits, idx = steps[-1]  # the last step of the last epoch: its rows hold exactly that step's outputs
     np.testing.assert_allclose(trace.prob[2, idx.numpy()], torch.softmax(logits, 1)[torch.arange(len(idx)), y[idx]].numpy(),
@@ -247,7 +250,7 @@ def test_every_registered_scorer_on_a_real_tiny_training() -> None:
           progress=False)
     for name, scorer in SCORERS.items():
         qm = QueryModel(data, classes, None, torch.device("cpu"), 7, epochs, scorer.resolve(name, {}),
-                        recorder.trace(n), lambda: model)
+                        recorder.trace(), lambda: model)
         scores = scorer.score(qm)
         assert scores.shape == (n,), name
         # Only finiteness is required: pruning ranks scores (deep.prune.top_k), so their sign carries no meaning.

@@ -2,8 +2,8 @@
 
 The identification model is the final run's model architecture trained with ERM on the kept samples for T
 epochs (option `epochs`, alias --jtt-epochs; the final schedule truncated at T); the kept samples it then
-misclassifies (eval mode) get loss weight lambda (option `upweight`, alias --jtt-upweight), all others 1. The paper upsamples the errors lambda times instead;
-here the weights enter the per-batch weighted mean sum_i w_i l_i / sum_i w_i, which has the same expected
+misclassifies (eval mode) get loss weight lambda (option `upweight`, alias --jtt-upweight), all others 1. The
+paper upsamples the errors lambda times instead; here the weights enter the per-batch weighted mean sum_i w_i l_i / sum_i w_i, which has the same expected
 objective without lengthening the epochs.
 """
 
