@@ -18,7 +18,8 @@ from deep.prune import keep, kept_count
 from deep.report import format_summary, format_table, load_results, write_report
 from deep.runs import RunStore
 from deep.sweep import Setup, plan
-from deep.tasks import Runtime, work
+from deep.tasks import Runtime
+from deep.work import work
 from deep.train import TrainConfig
 from toy.quotas import drop_quotas
 
