@@ -15,7 +15,7 @@ DEFAULT_DATASET = "mnist1d"  # the main job: CPU-sized, and its classes differ i
 from deep.methods import METHODS, MethodOptions
 from deep.models import MODELS, resolve_model
 from deep.models.pretrained import weights_id
-from deep.prune import QUOTA_UNITS
+from deep.prune import FULL, QUOTA_UNITS
 from deep.runs import CorruptRunError, RunStore
 from deep.scores import SCORERS
 from deep.scores.forgetting import NEVER_LEARNED
@@ -263,13 +263,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     from deep.launch import LaunchOptions, launch_local
     from deep.sweep import plan
 
-    if args.protocol == "full" and args.density != 1.0:
+    if args.protocol == FULL and args.density != 1.0:
         raise ValueError(f"--protocol full trains on all the data (density 1), got --density {args.density}: "
                          "choose a pruning protocol such as random or random+drop")
     RunStore(args.out)  # a store of another format or layout is refused before any data loads
     setup, inputs = with_score_files(_setup(args), args.scores, args.download)
     if args.kept is not None:
-        if args.protocol != "full" or args.density != 1.0:
+        if args.protocol != FULL or args.density != 1.0:
             raise ValueError("--kept gives the training rows itself: drop --protocol and --density")
         task, subset = kept_task(setup, args.kept, args.seed, args.download)
         inputs.append(subset)
@@ -401,7 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train and evaluate one model", description=cmd_train.__doc__)
     _add_setup(p)
     p.add_argument("--seed", type=NON_NEGATIVE_INT, default=0, help="seed of the model init, batches and pruning (default: 0)")
-    p.add_argument("--protocol", default="full", help="pruning protocol (default: full, no pruning); see `sweep --help`")
+    p.add_argument("--protocol", default=FULL, help="pruning protocol (default: full, no pruning); see `sweep --help`")
     p.add_argument("--density", type=DENSITY, default=1.0, help="fraction of the training set kept, in (0, 1] (default: 1)")
     p.add_argument("--kept", default=None, metavar="FILE",
                    help="train on exactly these rows of the training split: row numbers (.npy, or one per line), or "

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from deep.prune import parse_protocol
+from deep.prune import FULL, parse_protocol
 from deep.runs import RunStore
 from deep.sweep import Setup, check, check_score_name, external_scores_task, final_task, subset_task
 from deep.tasks import Context, Outcome, Task, dataset
@@ -53,7 +53,7 @@ def with_score_files(setup: Setup, specs: list[str], download: bool = False) -> 
 
 def kept_task(setup: Setup, file: str, seed: int, download: bool = False) -> tuple[Task, Input]:
     """The final run of `train --kept FILE` and its subset input task."""
-    check(setup, ["full"], [1.0], [seed], download)
+    check(setup, [FULL], [1.0], [seed], download)
     ids = dataset(setup.dataset_key(), download).train.ids
     rows = read_rows(file, ids, "--kept")
     subset = subset_task(setup, values_sha256(rows), int(rows.size))

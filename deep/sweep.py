@@ -251,7 +251,7 @@ def plan(
     finals = {}
     for seed in seeds:
         for p in parsed:
-            for d in [1.0] if p.kind == "full" else densities:
+            for d in [1.0] if p.is_full else densities:
                 task = final_task(setup, p, d, seed)
                 finals.setdefault(task.key, task)
     return list(finals.values())

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from deep.cli import main
 from deep.data import load_dataset
 from deep.data.spurious_digits import BACKGROUND, TRAIN_AGREEMENT
-from deep.prune import keep, kept_count
+from deep.prune import keep
+from toy.quotas import kept_count
 from deep.report import format_summary, format_table, load_results, write_report
 from deep.runs import RunStore
 from deep.sweep import Setup, plan
