@@ -108,6 +108,14 @@ def run_final(ctx: Context) -> Outcome:
     return Outcome(metrics, arrays, history=result.history)
 
 
+def final_cost(config: dict) -> float:
+    """A final run's training in full-data-epoch equivalents: its epochs (plus those of models its method trains
+    itself, e.g. JTT's identification model) times its density."""
+    epochs = config["train"]["epochs"]
+    epochs += METHODS[config["method"]].extra_epochs(config["method_options"], epochs)
+    return epochs * config["density"]
+
+
 def evaluate(model: torch.nn.Module, dataset: Dataset, device: torch.device, normalization: tuple | None) -> dict:
     """Test-set metrics of a trained model (group metrics weighted by the full training set's group sizes)."""
     test = dataset.test
