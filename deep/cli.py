@@ -252,11 +252,12 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
 
 def _method_options(args: argparse.Namespace) -> dict:
     """The options of --method given on the command line; an option of another method is refused."""
+    options = _registry_options(args, "method")
     other = [flag for name, _, _, flag in _given_options(args, "method") if name != args.method]
     if other:
         raise ValueError(f"{', '.join(other)} do(es) not apply to --method {args.method}: drop it or choose the "
                          "method it tunes")
-    return _registry_options(args, "method").get(args.method, {})
+    return options.get(args.method, {})
 
 
 def _setup(args: argparse.Namespace):
