@@ -13,14 +13,14 @@ import torch
 from deep.data import DATASETS, DEFAULT_ROOT, VAL_SPLITS, default_config, option_flag
 
 DEFAULT_DATASET = "mnist1d"  # the main job: CPU-sized, and its classes differ in difficulty
-from deep.methods import METHODS, MethodOptions
+from deep.methods import METHODS
 from deep.models import MODELS, resolve_model
 from deep.models.pretrained import weights_id
-from deep.prune import QUOTA_UNITS, TIES
+from deep.prune import FULL, QUOTA_UNITS, TIES
 from deep.reference import OFFICIAL_ROTATION, REFERENCE_NAMES, SCORER_SETTINGS, resolve, with_scorer_settings
 from deep.runs import CorruptRunError, RunStore
+from deep.options import option_help
 from deep.scores import SCORERS
-from deep.scores.forgetting import NEVER_LEARNED
 from deep.sweep import DEFAULT_DENSITIES, DEFAULT_PROTOCOLS, RECALL_MODELS, RECALL_SOURCES, SCHEDULE_RULES
 from deep.train import DivergedError, TrainConfig
 from toy.commandline import add_debug_flag, number, output_folder, run_command
@@ -42,12 +42,58 @@ def _key_value(text: str) -> tuple[str, int]:
     return name, int(value)
 
 
-def _scorer_option(text: str) -> tuple[str, str, str]:
-    target, sep, value = text.partition("=")
-    scorer, dot, key = target.partition(".")
-    if not (sep and dot and scorer and key and value):
-        raise argparse.ArgumentTypeError(f"expected SCORER.OPTION=VALUE, e.g. dynamic_uncertainty.window=5, got {text!r}")
-    return scorer, key, value
+def _dotted_option(example: str):
+    """argparse type of --scorer-option / --method-option: NAME.KEY=VALUE as (name, key, value)."""
+
+    def parse(text: str) -> tuple[str, str, str]:
+        target, sep, value = text.partition("=")
+        name, dot, key = target.partition(".")
+        if not (sep and dot and name and key and value):
+            raise argparse.ArgumentTypeError(f"expected NAME.OPTION=VALUE, e.g. {example}, got {text!r}")
+        return name, key, value
+
+    return parse
+
+
+# The registries whose entries declare options, reached as --<kind>-option NAME.KEY=VALUE (and each option's alias).
+OPTION_REGISTRIES = {"scorer": SCORERS, "method": METHODS}
+
+
+def _alias_dest(kind: str, name: str, key: str) -> str:
+    return f"{kind}_option__{name}__{key}"
+
+
+def _add_aliases(group: argparse._ArgumentGroup, kind: str) -> None:
+    """The flag of every option of a `kind` registry entry that keeps one of its own (e.g. --dro-step)."""
+    for name, entry in OPTION_REGISTRIES[kind].items():
+        for key, option in entry.options.items():
+            if option.alias:
+                group.add_argument(option.alias, default=None, metavar=key.upper(), dest=_alias_dest(kind, name, key),
+                                   help=f"the same as --{kind}-option {name}.{key}={key.upper()}")
+
+
+def _given_options(args: argparse.Namespace, kind: str) -> list[tuple[str, str, str, str]]:
+    """(name, key, value, flag) of every option of a `kind` registry entry on the command line, aliases included."""
+    registry = OPTION_REGISTRIES[kind]
+    given = [(name, key, value, f"--{kind}-option {name}.{key}") for name, key, value in getattr(args, f"{kind}_option")]
+    return given + [(name, key, value, option.alias) for name, entry in registry.items()
+                    for key, option in entry.options.items()
+                    if option.alias and (value := getattr(args, _alias_dest(kind, name, key))) is not None]
+
+
+def _registry_options(args: argparse.Namespace, kind: str) -> dict[str, dict]:
+    """The options of `kind` registry entries given on the command line, checked and typed per entry:
+    {name: {key: value}}; an error names the flag the value came with."""
+    registry = OPTION_REGISTRIES[kind]
+    options: dict[str, dict] = {}
+    for name, key, value, flag in _given_options(args, kind):
+        if name not in registry:
+            raise ValueError(f"--{kind}-option names unknown {kind} {name!r}: choose from {sorted(registry)}")
+        entry = registry[name]
+        if key not in entry.options:
+            entry.resolve(name, {key: value})  # refuses the unknown key, listing the entry's options
+        options.setdefault(name, {})[key] = entry.options[key].check(flag, value)
+    return options
 
 
 def _device(text: str) -> str:
@@ -135,17 +181,16 @@ def _add_setup(p: argparse.ArgumentParser) -> None:
                         "(random+drop: one model at 10%% of the schedule), as in the reference code; separate = "
                         "query models of their own trained for --recall-epochs (default: the dataset's, scorer on "
                         "the paper's datasets)")
-    q.add_argument("--never-learned", default=None, choices=NEVER_LEARNED,
-                   help="forgetting: rank never-learned samples last (score 0, pruned first: the reference code) or "
-                        "first (kept first: Toneva et al.) (default: last)")
     q.add_argument("--query-epochs", type=_key_value, nargs="*", default=[], metavar="SCORER=EPOCHS",
                    help="query length per scorer, overriding its default fraction of the schedule, e.g. el2n=3")
     q.add_argument("--scores", nargs="*", default=[], metavar="NAME=FILE",
                    help="your own per-sample scores as scorer NAME (protocols NAME, random+NAMEq, NAME+drop; higher = "
                         "harder = kept first): a .npy/.csv/.txt with one score per training row, or a csv `id,score` "
                         "by sample id")
-    q.add_argument("--scorer-option", type=_scorer_option, nargs="*", default=[], metavar="SCORER.OPTION=VALUE",
-                   help="a scorer's option, e.g. dynamic_uncertainty.window=5 (its sliding window J, default 10)")
+    q.add_argument("--scorer-option", type=_dotted_option("dynamic_uncertainty.window=5"), nargs="*", default=[],
+                   metavar="SCORER.OPTION=VALUE", help="a scorer's option; the options: " + "; ".join(
+                       option_help(name, s.options) for name, s in SCORERS.items() if s.options))
+    _add_aliases(q, "scorer")
     q.add_argument("--recall-epochs", type=POSITIVE_INT, default=None,
                    help="query length of recall models that are not a scorer's: random+drop's under --recall-source "
                         "scorer (default: 10%% of the schedule), every DRoP run's under separate (default: all of it)")
@@ -178,12 +223,10 @@ def _add_setup(p: argparse.ArgumentParser) -> None:
     m.add_argument("--quota-unit", default="class", choices=QUOTA_UNITS,
                    help="allocate DRoP / StrategyQ quotas over classes, or over groups (needs data with groups, e.g. "
                         "waterbirds: group = 2 y + place) from per-group validation accuracy (default: class)")
-    m.add_argument("--dro-step", type=POSITIVE, default=None, metavar="ETA",
-                   help=f"group_dro: step size of the exponentiated-gradient group weights (default: {MethodOptions.dro_step})")
-    m.add_argument("--jtt-upweight", type=AT_LEAST_ONE, default=None, metavar="LAMBDA",
-                   help=f"jtt: loss weight of the identification model's training errors (default: {MethodOptions.jtt_upweight:g})")
-    m.add_argument("--jtt-epochs", type=POSITIVE_INT, default=None, metavar="T",
-                   help="jtt: epochs of the ERM identification model (default: a fifth of the schedule)")
+    m.add_argument("--method-option", type=_dotted_option("group_dro.step=0.1"), nargs="*", default=[],
+                   metavar="METHOD.OPTION=VALUE", help="an option of --method; the options: " + "; ".join(
+                       option_help(name, method.options) for name, method in METHODS.items() if method.options))
+    _add_aliases(m, "method")
 
 
 def _reference_flags(group) -> None:
@@ -236,14 +279,14 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
     return replace(cfg, **{k: v for k, v in overrides.items() if v is not None}, **shift)
 
 
-def _method_options(args: argparse.Namespace) -> MethodOptions:
-    """The method options given on the command line, refused where --method does not read them."""
-    given = {name: getattr(args, name) for name in MethodOptions.__dataclass_fields__ if getattr(args, name) is not None}
-    unread = sorted(set(given) - set(METHODS[args.method].options))
-    if unread:
-        flags = ", ".join("--" + name.replace("_", "-") for name in unread)
-        raise ValueError(f"{flags} do(es) not apply to --method {args.method}: drop it or choose the method it tunes")
-    return MethodOptions(**given)
+def _method_options(args: argparse.Namespace) -> dict:
+    """The options of --method given on the command line; an option of another method is refused."""
+    options = _registry_options(args, "method")
+    other = [flag for name, _, _, flag in _given_options(args, "method") if name != args.method]
+    if other:
+        raise ValueError(f"{', '.join(other)} do(es) not apply to --method {args.method}: drop it or choose the "
+                         "method it tunes")
+    return options.get(args.method, {})
 
 
 def _setup(args: argparse.Namespace):
@@ -260,11 +303,6 @@ def _setup(args: argparse.Namespace):
     for name, _ in args.query_epochs:
         if name not in SCORERS:
             raise ValueError(f"--query-epochs names unknown scorer {name!r}: choose from {sorted(SCORERS)}")
-    scorer_options: dict[str, dict] = {}
-    for scorer, key, value in args.scorer_option:
-        scorer_options.setdefault(scorer, {})[key] = value
-    if args.never_learned is not None:
-        scorer_options.setdefault("forgetting", {})["never_learned"] = args.never_learned
     settings = resolve(args.reference, allocation=args.allocation, ties=args.ties, kept_rule=args.kept_rule,
                        val_split=args.val_split, recall_model=args.recall_model, schedule_rule=args.schedule_rule,
                        rotation=None if args.rotation is None else f"{args.rotation:g}")
@@ -279,8 +317,8 @@ def _setup(args: argparse.Namespace):
         recall_prior=defaults.recall_prior if args.recall_prior is None else args.recall_prior,
         quota_exponent=args.quota_exponent,
         **{key: value for key, value in settings.items() if key not in SCORER_SETTINGS},
-        reference=args.reference, method=args.method, quota_unit=args.quota_unit,
-        method_options=_method_options(args), scorer_options=with_scorer_settings(settings, scorer_options),
+        reference=args.reference, method=args.method, quota_unit=args.quota_unit, method_options=_method_options(args),
+        scorer_options=with_scorer_settings(settings, _registry_options(args, "scorer")),
     )
 
 
@@ -292,77 +330,25 @@ def _runtime(args: argparse.Namespace):
                    checkpoint_every=args.checkpoint_every, pretrained_file=file)
 
 
-def _with_inputs(args: argparse.Namespace, setup):
-    """The setup with the user's --scores files named in it, and the input tasks to store before anything runs."""
-    if not args.scores:
-        return setup, []
-    from deep.sweep import check_score_name, external_scores_task
-    from deep.tasks import dataset
-    from deep.vectors import read_scores
-
-    files = {}
-    for spec in args.scores:
-        name, sep, path = spec.partition("=")
-        if not (sep and name and path):
-            raise ValueError(f"--scores takes NAME=FILE, e.g. myscore=scores.npy, got {spec!r}")
-        check_score_name(name)
-        files[name] = path
-    ids = dataset(setup.dataset_key(), args.download).train.ids
-    given = {name: read_scores(path, ids, f"--scores {name}") for name, path in files.items()}
-    setup = replace(setup, external_scores={name: _sha256(values) for name, values in given.items()})
-    inputs = [(external_scores_task(setup, name), {"scorer": name, "source": "file"}, {"scores": values, "ids": ids})
-              for name, values in given.items()]
-    return setup, inputs
-
-
-def _kept_task(args: argparse.Namespace, setup, inputs: list):
-    """The final run of `train --kept FILE`, its subset input task added to `inputs`."""
-    from deep.prune import parse_protocol
-    from deep.sweep import check, final_task, subset_task
-    from deep.tasks import dataset
-    from deep.vectors import read_rows
-
-    check(setup, ["full"], [1.0], [args.seed], args.download)
-    ids = dataset(setup.dataset_key(), args.download).train.ids
-    rows = read_rows(args.kept, ids, "--kept")
-    subset = subset_task(setup, _sha256(rows), int(rows.size))
-    inputs.append((subset, {"count": int(rows.size)}, {"rows": rows, "ids": ids[rows]}))
-    return final_task(setup, parse_protocol("subset"), rows.size / len(ids), args.seed, subset=subset)
-
-
-def _sha256(values: np.ndarray) -> str:
-    import hashlib
-
-    return "sha256:" + hashlib.sha256(np.ascontiguousarray(values).tobytes()).hexdigest()
-
-
-def _write_inputs(out: str, inputs: list) -> None:
-    from deep.runs import RunStore
-    from deep.tasks import write_input
-
-    store = RunStore(out)
-    for task, metrics, arrays in inputs:
-        write_input(store, task, metrics, arrays)
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     """Train and evaluate one model (by default on the full data) and store it as a run."""
+    from deep.inputs import kept_task, with_score_files, write_inputs
     from deep.launch import LaunchOptions, launch_local
-    from deep.runs import RunStore
     from deep.sweep import plan
 
-    if args.protocol == "full" and args.density != 1.0:
+    if args.protocol == FULL and args.density != 1.0:
         raise ValueError(f"--protocol full trains on all the data (density 1), got --density {args.density}: "
                          "choose a pruning protocol such as random or random+drop")
     RunStore(args.out)  # a store of another format or layout is refused before any data loads
-    setup, inputs = _with_inputs(args, _setup(args))
+    setup, inputs = with_score_files(_setup(args), args.scores, args.download)
     if args.kept is not None:
-        if args.protocol != "full" or args.density != 1.0:
+        if args.protocol != FULL or args.density != 1.0:
             raise ValueError("--kept gives the training rows itself: drop --protocol and --density")
-        task = _kept_task(args, setup, inputs)
+        task, subset = kept_task(setup, args.kept, args.seed, args.download)
+        inputs.append(subset)
     else:
         (task,) = plan(setup, [args.protocol], [args.density], [args.seed], download=args.download)
-    _write_inputs(args.out, inputs)
+    write_inputs(args.out, inputs)
     launch_local([task], args.out, _runtime(args), LaunchOptions(progress=not args.no_progress))
     run = RunStore(args.out).read(task.config)
     metrics = run.metrics
@@ -372,6 +358,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Run a grid of protocols x densities x seeds, skipping finished runs, then print the summary (mean ± std over seeds)."""
+    from deep.inputs import with_score_files, write_inputs
     from deep.launch import LAUNCHERS, LaunchOptions
     from deep.report import format_summary, load_results
     from deep.sweep import plan
@@ -383,18 +370,18 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if bad:
         raise ValueError(f"--slurm-args takes KEY=VALUE pairs, e.g. account=myproject, got {bad}")
     RunStore(args.out)  # a store of another format or layout is refused before any data loads
-    setup, inputs = _with_inputs(args, _setup(args))
+    setup, inputs = with_score_files(_setup(args), args.scores, args.download)
     seeds = list(range(args.seeds))
     if args.dry_run:
         import json
 
-        from deep.sweep import dry_run
+        from deep.dry_run import dry_run
 
         tasks = plan(setup, args.protocols, args.densities, seeds, read_data=False)
         print(json.dumps(dry_run(setup, tasks, args.protocols), indent=2))
         return 0
     tasks = plan(setup, args.protocols, args.densities, seeds, download=args.download)
-    _write_inputs(args.out, inputs)
+    write_inputs(args.out, inputs)
     options = LaunchOptions(
         workers=args.workers, runs_per_device=args.runs_per_device, progress=not args.no_progress,
         cluster=args.submitit_cluster, partition=args.partition,
@@ -491,7 +478,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train and evaluate one model", description=cmd_train.__doc__)
     _add_setup(p)
     p.add_argument("--seed", type=NON_NEGATIVE_INT, default=0, help="seed of the model init, batches and pruning (default: 0)")
-    p.add_argument("--protocol", default="full", help="pruning protocol (default: full, no pruning); see `sweep --help`")
+    p.add_argument("--protocol", default=FULL, help="pruning protocol (default: full, no pruning); see `sweep --help`")
     p.add_argument("--density", type=DENSITY, default=1.0, help="fraction of the training set kept, in (0, 1] (default: 1)")
     p.add_argument("--kept", default=None, metavar="FILE",
                    help="train on exactly these rows of the training split: row numbers (.npy, or one per line), or "

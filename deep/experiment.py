@@ -15,11 +15,11 @@ import torch
 
 from deep.checkpoint import Checkpointing
 from deep.data.base import Dataset, Split
-from deep.methods import METHODS, MethodInput, MethodOptions
+from deep.methods import METHODS, MethodInput
 from deep.metrics import classification_metrics
 from deep.prune import keep, smoothed_recalls, zero_quota_units, zero_quota_warning
 from deep.query import train_config, weights_digest
-from deep.seeds import derive
+from deep.seeds import derive, method_seed
 from deep.tasks import Context, Outcome
 from deep.train import predict, train
 
@@ -93,8 +93,8 @@ def run_final(ctx: Context) -> Outcome:
     # is the same whatever the method.
     plan = METHODS[config["method"]].prepare(MethodInput(
         kept_split, kept_split.group if has_groups else kept_split.y,
-        dataset.num_groups if has_groups else dataset.num_classes, dataset.num_classes, cfg, config["seed"],
-        device, normalization, make_model, MethodOptions(**config["method_options"]),
+        dataset.num_groups if has_groups else dataset.num_classes, dataset.num_classes, cfg,
+        method_seed(config["seed"], config["method"]), device, normalization, make_model, config["method_options"],
         None if resume is None else resume["extra"]["method"],
     ))
     checkpoint.extra = lambda: {"method": {k: v.detach().cpu() for k, v in plan.state.items()}}
@@ -129,6 +129,14 @@ def run_final(ctx: Context) -> Outcome:
     trained = {} if plan.rows.size == kept.size else {"trained": kept[plan.rows]}
     arrays = {"kept": kept, "kept_ids": train_split.ids[kept], **trained}
     return Outcome(metrics, arrays, history=result.history)
+
+
+def final_cost(config: dict) -> float:
+    """A final run's training in full-data-epoch equivalents: its epochs (plus those of models its method trains
+    itself, e.g. JTT's identification model) times its density."""
+    epochs = config["train"]["epochs"]
+    epochs += METHODS[config["method"]].extra_epochs(config["method_options"], epochs)
+    return epochs * config["density"]
 
 
 def evaluate(model: torch.nn.Module, dataset: Dataset, device: torch.device, normalization: tuple | None) -> dict:

@@ -20,15 +20,18 @@ import numpy.typing as npt
 
 from deep.reference import resolve
 from deep.seeds import ROLES
-from toy.quotas import ALLOCATIONS, KEPT_RULES, drop_quotas, kept_total, official_selection, strategy_quotas
+from toy.quotas import (
+    ALLOCATIONS, KEPT_RULES, drop_quotas, kept_count, kept_total, official_selection, strategy_quotas,
+)
 
+FULL = "full"  # the protocol that keeps everything (density 1): the reference the others are compared with
 QUOTA_UNITS = ("class", "group")  # what quotas are taken over: classes, or the dataset's groups
 # Equal priorities: "random" breaks ties by a permutation drawn from the run's seed (the one `random` keeps by), so
 # no sample wins by its position in the file; "highest" keeps the highest index, as the authors' code.
 TIES = ("random", "highest")
 # Paper order: the references first, then each way of using a score, DRoP last.
-PROTOCOL_KINDS = ("full", "random", "score", "random+quota", "score+drop", "random+drop", "subset")
-_COUNTS = {"full": "all", "random": "global", "score": "global", "random+quota": "strategy",
+PROTOCOL_KINDS = (FULL, "random", "score", "random+quota", "score+drop", "random+drop", "subset")
+_COUNTS = {FULL: "all", "random": "global", "score": "global", "random+quota": "strategy",
            "score+drop": "drop", "random+drop": "drop", "subset": "given"}
 
 
@@ -66,13 +69,18 @@ class Protocol:
         return self.counts in ("strategy", "drop")
 
     @property
+    def is_full(self) -> bool:
+        """Whether the protocol keeps everything (`full`, run at density 1 only)."""
+        return self.kind == FULL
+
+    @property
     def changes_class_proportions(self) -> bool:
         """Whether the protocol chooses class densities itself (everything but `full` and `random`)."""
-        return self.kind not in ("full", "random")
+        return not self.is_full and self.kind != "random"
 
     def density(self, density: float) -> float:
         """The density a run of this protocol trains at: 1 for `full`, else `density`."""
-        return 1.0 if self.kind == "full" else float(density)
+        return 1.0 if self.is_full else float(density)
 
 
 # Densities equal to this many decimals are one density (0.3 from a CLI, 0.30000000000000004 from a range):
@@ -91,7 +99,7 @@ def parse_protocol(name: str, scorers: Collection[str] | None = None) -> Protoco
     `scorers` are the scorer names to accept; None accepts any name as a scorer (reading stored runs).
     """
     known = (lambda s: bool(s)) if scorers is None else (lambda s: s in scorers)
-    if name in ("full", "random", "random+drop", "subset"):  # subset: rows a user gave (train --kept)
+    if name in (FULL, "random", "random+drop", "subset"):  # subset: rows a user gave (train --kept)
         return Protocol(name, name, None)
     if name.endswith("+drop") and known(name[: -len("+drop")]):
         return Protocol(name, "score+drop", name[: -len("+drop")])
@@ -136,11 +144,6 @@ def recalls_from_predictions(y_true: npt.ArrayLike, y_pred: npt.ArrayLike, num_c
     hits = np.bincount(truth[truth == predicted], minlength=num_classes)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(sizes > 0, hits / np.maximum(sizes, 1), np.nan)
-
-
-def kept_count(density: float, n: int, rule: str = "round") -> int:
-    """The number of samples every protocol keeps: round(density * n), halves up ("round"), or the official rule."""
-    return kept_total(density, n, rule)
 
 
 def top_k(priority: np.ndarray, k: int, tiebreak: np.ndarray) -> np.ndarray:
@@ -267,9 +270,9 @@ def keep(
     if parsed.needs_recalls:
         unit_recalls = _drop_recalls(unit_recalls, num_units, recall_prior, val_sizes, protocol)
     rng = np.random.default_rng((int(seed), ROLES["prune"], int(round(float(density) * 1e6))))
-    if parsed.kind == "full":
+    if parsed.is_full:
         return np.arange(n)
-    k = kept_count(float(density), n, kept_rule)
+    k = kept_total(float(density), n, kept_rule)
     # Random choice is a random priority: one mechanism for "random inside" and "top-scored inside". The same
     # permutation breaks ties, so equal scores are kept exactly as `random` would keep them.
     shuffle = rng.permutation(n)

@@ -22,15 +22,14 @@ from functools import cached_property
 import numpy as np
 
 from deep.data import DATASETS, VAL_SPLITS
-from deep.methods import METHODS, MethodOptions
+from deep.methods import METHODS
+from deep.prune import QUOTA_UNITS, Protocol, density_key, parse_protocol
 from deep.reference import SCORER_SETTINGS, SETTINGS
-from deep.prune import QUOTA_UNITS, Protocol, density_key, kept_count, parse_protocol
 from deep.scores import SCORERS
-from deep.methods.jtt import identification_epochs
 from deep.models import build_model, feature_extractor, model_key
-from deep.tasks import Task, closure, dataset
+from deep.tasks import Task, dataset
 from deep.train import TrainConfig
-from toy.quotas import ALLOCATIONS
+from toy.quotas import ALLOCATIONS, kept_total
 
 DEFAULT_PROTOCOLS = ["full", "random", "el2n", "random+el2nq", "el2n+drop", "random+drop"]
 DEFAULT_DENSITIES = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
@@ -94,13 +93,14 @@ class Setup:
     rotation: str = "none"  # "none", "official" (the authors' rotation of this dataset) or degrees; in train.rotation
     method: str = "erm"  # a key of deep.methods.METHODS
     quota_unit: str = "class"  # what DRoP and StrategyQ allocate over: "class" or "group"
-    method_options: MethodOptions = MethodOptions()
+    method_options: dict = field(default_factory=dict)  # the method's options given (--method-option), unresolved
     scorer_options: dict[str, dict] = field(default_factory=dict)  # scorer -> {option: value}, from the CLI
     external_scores: dict[str, str] = field(default_factory=dict)  # --scores NAME=FILE: name -> sha256 of the scores
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ValueError(f"unknown method {self.method!r}: choose one of {', '.join(METHODS)}")
+        METHODS[self.method].resolve(self.method, self.method_options)
         if not (np.isfinite(self.recall_prior) and self.recall_prior >= 0):
             raise ValueError(f"--recall-prior must be a finite number >= 0, got {self.recall_prior}")
         if self.quota_unit not in QUOTA_UNITS:
@@ -119,7 +119,12 @@ class Setup:
         for name, options in self.scorer_options.items():
             if name not in SCORERS:
                 raise ValueError(f"--scorer-option names unknown scorer {name!r}: choose from {sorted(SCORERS)}")
-            SCORERS[name].resolve_options(name, options)
+            SCORERS[name].resolve(name, options)
+
+    @property
+    def resolved_method_options(self) -> dict:
+        """Every option of the method, given or default: what final runs record."""
+        return METHODS[self.method].resolve(self.method, self.method_options)
 
     def dataset_key(self) -> dict:
         """What identifies the data (options only for datasets that declare any, so other keys never change)."""
@@ -194,7 +199,8 @@ def scores_task(setup: Setup, scorer: str, seed: int) -> Task:
     """A scorer's scores for seed `seed`, averaged over its query models (or the user's, for external scores)."""
     if scorer in setup.external_scores:
         return external_scores_task(setup, scorer)
-    deps = _query_models(setup, setup.epochs_for(scorer), setup.inits_for(scorer), seed)
+    epochs = setup.epochs_for(scorer)  # 0 (random): scored from the untrained init, no query training
+    deps = _query_models(setup, epochs, setup.inits_for(scorer), seed) if epochs > 0 else ()
     options = scorer_options(setup, scorer)
     return Task({"kind": "scores", "dataset": setup.dataset_key(), "scorer": scorer, "options": options,
                  "seed": seed, "queries": [d.key for d in deps]}, deps)
@@ -202,7 +208,17 @@ def scores_task(setup: Setup, scorer: str, seed: int) -> Task:
 
 def scorer_options(setup: Setup, scorer: str) -> dict:
     """A scorer's options as its scores task uses them (defaults filled in)."""
-    return SCORERS[scorer].resolve_options(scorer, setup.scorer_options.get(scorer, {}))
+    return SCORERS[scorer].resolve(scorer, setup.scorer_options.get(scorer, {}))
+
+
+def reference_settings(setup: Setup) -> dict:
+    """The reference preset a setup was resolved from and the value of every setting it presets (deep.reference)."""
+    def value(key: str) -> object:
+        if key in SCORER_SETTINGS:
+            scorer, option = SCORER_SETTINGS[key]
+            return scorer_options(setup, scorer)[option]
+        return getattr(setup, key)
+    return {"name": setup.reference, **{key: value(key) for key in SETTINGS}}
 
 
 def recalls_task(setup: Setup, scorer: str | None, seed: int) -> Task:
@@ -218,7 +234,7 @@ def final_train(setup: Setup, density: float) -> TrainConfig:
     if setup.schedule_rule == "density":
         return setup.train.scaled_for_density(density)
     total = len(dataset(setup.dataset_key()).train)  # the official rule needs the rows it keeps
-    return setup.train.scaled_for_rows(kept_count(density, total, setup.kept_rule), total)
+    return setup.train.scaled_for_rows(kept_total(density, total, setup.kept_rule), total)
 
 
 def final_task(setup: Setup, protocol: Protocol, density: float, seed: int, subset: Task | None = None) -> Task:
@@ -236,7 +252,7 @@ def final_task(setup: Setup, protocol: Protocol, density: float, seed: int, subs
         "density": d,
         "seed": seed,
         "method": setup.method,
-        "method_options": METHODS[setup.method].config(setup.method_options),
+        "method_options": setup.resolved_method_options,
         "quota_unit": setup.quota_unit,
         "min_count": setup.min_count if protocol.needs_recalls else None,
         "recall_prior": setup.recall_prior if protocol.needs_recalls else None,
@@ -280,8 +296,9 @@ def check(
     if not read_data:
         return parsed
     data = dataset(setup.dataset_key(), download)  # loaded (and validated) before anything trains
-    if any(p.scorer == "ssp" for p in parsed):  # SSP needs features: refuse a model without any before training
-        feature_extractor(build_model(setup.model, data.num_classes, data.input_shape), purpose="the ssp scorer")
+    for scorer in sorted({p.scorer for p in parsed if p.scorer in SCORERS and SCORERS[p.scorer].needs_features}):
+        # Refuse a model without a feature layer before anything trains.
+        feature_extractor(build_model(setup.model, data.num_classes, data.input_shape), purpose=f"the {scorer} scorer")
     if setup.quota_unit == "group" and any(p.uses_quotas for p in parsed):
         if data.num_groups == 0:
             raise ValueError(f"--quota-unit group needs a dataset with groups, and {setup.dataset!r} has none: "
@@ -299,54 +316,7 @@ def plan(
     finals = {}
     for seed in seeds:
         for p in parsed:
-            for d in [1.0] if p.kind == "full" else densities:
+            for d in [1.0] if p.is_full else densities:
                 task = final_task(setup, p, d, seed)
                 finals.setdefault(task.key, task)
     return list(finals.values())
-
-
-def full_data_epochs(task: Task) -> float:
-    """A task's training in full-data-epoch equivalents: query epochs, or a final run's epochs times its density
-    (plus JTT's identification epochs); scores and recalls tasks train nothing."""
-    config = task.config
-    if task.kind == "query":
-        return float(config["train"]["epochs"])
-    if task.kind != "final":
-        return 0.0
-    epochs = config["train"]["epochs"]
-    if config["method"] == "jtt":
-        epochs += identification_epochs(MethodOptions(**config["method_options"]), epochs)
-    return epochs * config["density"]
-
-
-def dry_run(setup: Setup, finals: list[Task], protocols: list[str]) -> dict:
-    """The fully resolved plan of a sweep, as JSON-ready data: settings, every task and the total training."""
-    parsed = [parse_protocol(name, frozenset(SCORERS) | set(setup.external_scores)) for name in protocols]
-    scorers = sorted({p.scorer for p in parsed if p.scorer is not None} - set(setup.external_scores))
-    tasks = closure(finals)
-    return {
-        "dataset": setup.dataset_key(),
-        **setup.model_key,
-        "method": setup.method,
-        "method_options": METHODS[setup.method].config(setup.method_options),
-        "quota_unit": setup.quota_unit,
-        "train": setup.train.as_config(),
-        "query": {name: {"epochs": setup.epochs_for(name), "inits": setup.inits_for(name),
-                         "options": scorer_options(setup, name)} for name in scorers},
-        "recalls": {p.name: dict(zip(("epochs", "inits"), setup.recall_recipe(p.scorer)))
-                    for p in parsed if p.needs_recalls},
-        "recall_prior": setup.recall_prior,
-        "recall_source": setup.recall_source,
-        "allocation": setup.allocation,
-        "quota_exponent": setup.quota_exponent,
-        "reference": {"name": setup.reference, **{key: getattr(setup, key) if key not in SCORER_SETTINGS else
-                                                   scorer_options(setup, SCORER_SETTINGS[key][0])[SCORER_SETTINGS[key][1]]
-                                                   for key in SETTINGS}},
-        "tasks": [{"kind": t.kind, "key": t.key, "epochs": t.config["train"]["epochs"] if "train" in t.config else 0,
-                   **({k: t.config[k] for k in ("protocol", "density", "seed")} if t.kind == "final" else {}),
-                   **({k: t.config[k] for k in ("seed", "init")} if t.kind == "query" else {}),
-                   **({"scorer": t.config["scorer"]} if t.kind == "scores" else {}),
-                   "full_data_epochs": full_data_epochs(t)} for t in tasks],
-        "counts": {kind: sum(t.kind == kind for t in tasks) for kind in ("query", "scores", "recalls", "final")},
-        "total_full_data_epochs": round(sum(full_data_epochs(t) for t in tasks), 1),
-    }

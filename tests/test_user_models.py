@@ -142,8 +142,8 @@ def test_every_scorer_runs_on_a_user_model_and_ssp_reads_the_hooked_features(use
           progress=False)
     scores = {}
     for name, scorer in SCORERS.items():
-        query = QueryModel(data, classes, None, torch.device("cpu"), 7, epochs, scorer.resolve_options(name, {}),
-                           recorder.trace(n), lambda: model)
+        query = QueryModel(data, classes, None, torch.device("cpu"), 7, epochs, scorer.resolve(name, {}),
+                           recorder.trace(), lambda: model)
         scores[name] = scorer.score(query)
         assert scores[name].shape == (n,) and np.all(np.isfinite(scores[name])), name
     with torch.no_grad():

@@ -153,7 +153,7 @@ def strategy_quotas(labels: npt.ArrayLike, keep: npt.ArrayLike, num_classes: int
 def uniform_quotas(density: float, class_sizes: npt.ArrayLike) -> IntArray:
     """The same count per class, capped at N_k with the excess spread over the others; sums to floor(d N + 0.5)."""
     sizes = _check_sizes(class_sizes)
-    total = _budget(_check_density(density), sizes)
+    total = kept_count(_check_density(density), sizes.sum())
     zeros = np.zeros(sizes.size, dtype=np.int64)
     return _round_to_total(_water_fill(np.ones(sizes.size), zeros, sizes, float(total)), sizes, total)
 
@@ -161,7 +161,7 @@ def uniform_quotas(density: float, class_sizes: npt.ArrayLike) -> IntArray:
 def proportional_quotas(density: float, class_sizes: npt.ArrayLike) -> IntArray:
     """The same density for every class; counts sum to floor(d N + 0.5)."""
     sizes = _check_sizes(class_sizes)
-    total = _budget(_check_density(density), sizes)
+    total = kept_count(_check_density(density), sizes.sum())
     share = total / sizes.sum() if total else 0.0
     return _round_to_total(sizes * share, sizes, total)
 
@@ -308,7 +308,7 @@ def kept_total(density: float, n: int, rule: str = "round") -> int:
     if rule not in KEPT_RULES:
         raise ValueError(f"kept_rule: must be one of {KEPT_RULES}, got {rule!r}")
     d, count = _check_density(density), _check_count(n, "n")
-    return int(np.floor(d * float(count) + 0.5)) if rule == "round" else int(count * (1.0 - (1.0 - d)))
+    return kept_count(d, count) if rule == "round" else int(count * (1.0 - (1.0 - d)))
 
 
 def official_selection(
@@ -395,9 +395,11 @@ def _warn_zero_error(sizes: IntArray, errors: FloatArray, targets: npt.NDArray[n
         )
 
 
-def _budget(density: float, sizes: IntArray) -> int:
-    """The integer budget floor(d N + 0.5); never above N because d <= 1."""
-    return kept_total(density, int(sizes.sum()))
+def kept_count(density: npt.ArrayLike, n: npt.ArrayLike) -> int | IntArray:
+    """floor(d n + 0.5), the float product rounded half up: how many of n samples a density d keeps, everywhere in
+    toy and deep (never above n because d <= 1). Elementwise over arrays (an int64 array), an int for scalars."""
+    counts = np.floor(np.asarray(density, dtype=np.float64) * np.asarray(n, dtype=np.float64) + 0.5).astype(np.int64)
+    return int(counts) if counts.ndim == 0 else counts
 
 
 def _check_density(density: float) -> float:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from deep.options import Option
 from deep.scores.base import QueryModel, Scorer
 
 
@@ -43,17 +44,14 @@ def official_uncertainty(prob: np.ndarray, window: int) -> np.ndarray:
 def score(query: QueryModel) -> np.ndarray:
     """Dynamic uncertainty over the query training's trace, window capped at its length."""
     window, windows = query.options["window"], query.options["windows"]
-    if window < 2:
-        raise ValueError(f"--scorer-option dynamic_uncertainty.window must be >= 2 epochs, got {window}")
-    if windows not in WINDOWS:
-        raise ValueError(f"--scorer-option dynamic_uncertainty.windows must be one of {', '.join(WINDOWS)}, "
-                         f"got {windows!r}")
     if windows == "official":
         return official_uncertainty(query.trace.prob, min(window, query.trace.epochs - 1))
     return windowed_uncertainty(query.trace.prob, min(window, query.trace.epochs))
 
 
 SCORER = Scorer(
-    score=score, epoch_fraction=1.0, min_epochs=2, options={"window": 10, "windows": "paper"},
-    description="dynamic uncertainty: mean windowed std of the true-class probability (He et al. 2024)",
+    score=score, epoch_fraction=1.0, min_epochs=2,
+    options={"window": Option(int, 10, "sliding window J in epochs (capped at the query length)", minimum=2),
+             "windows": Option(str, "paper", "paper: J epochs incl. the last, averaged; official: the authors' code, "
+                               "J - 1 epochs within 1..E-1, summed / (E - J)", choices=WINDOWS)},
 )

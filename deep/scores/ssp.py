@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from deep.options import Option
 from deep.scores.base import QueryModel, Scorer
-
 
 FEATURES = ("normalized", "raw")
 
@@ -30,13 +30,10 @@ def prototype_distances(features: torch.Tensor, y: torch.Tensor, num_classes: in
 
 def score(query: QueryModel) -> np.ndarray:
     """Prototype distances of the trained query model on the full training split."""
-    features = query.options["features"]
-    if features not in FEATURES:
-        raise ValueError(f"--scorer-option ssp.features must be one of {', '.join(FEATURES)}, got {features!r}")
-    return prototype_distances(query.features, query.train.y, query.num_classes, features == "normalized")
+    normalize = query.options["features"] == "normalized"  # checked against FEATURES when the options resolve
+    return prototype_distances(query.features, query.train.y, query.num_classes, normalize)
 
 
-SCORER = Scorer(
-    score=score, epoch_fraction=0.1, min_epochs=1, options={"features": "normalized"},
-    description="supervised prototypes: distance to the class mean of normalised features (Sorscher et al. 2022)",
-)
+SCORER = Scorer(score=score, epoch_fraction=0.1, min_epochs=1, needs_features=True, options={
+    "features": Option(str, "normalized", "normalized: L2-normalised features; raw: the authors' code",
+                       choices=FEATURES)})
