@@ -19,6 +19,7 @@ from deep.models.pretrained import weights_id
 from deep.prune import FULL, QUOTA_UNITS, TIES
 from deep.reference import OFFICIAL_ROTATION, REFERENCE_NAMES, SCORER_SETTINGS, resolve, with_scorer_settings
 from deep.runs import CorruptRunError, RunStore
+from deep.selection import SELECT
 from deep.options import option_help
 from deep.scores import SCORERS
 from deep.sweep import DEFAULT_DENSITIES, DEFAULT_PROTOCOLS, RECALL_MODELS, RECALL_SOURCES, SCHEDULE_RULES
@@ -220,6 +221,9 @@ def _add_setup(p: argparse.ArgumentParser) -> None:
     m = p.add_argument_group("method (how the final model trains on the kept samples) and quota unit")
     m.add_argument("--method", default="erm", choices=list(METHODS), help="; ".join(
         f"{name}: {method.help}" for name, method in METHODS.items()) + " (default: erm)")
+    m.add_argument("--select", default="last", choices=SELECT,
+                   help="the epoch whose weights are tested: last, or the best by validation accuracy or validation "
+                        "worst-group accuracy (first on ties; as group_DRO, JTT and WILDS report) (default: last)")
     m.add_argument("--quota-unit", default="class", choices=QUOTA_UNITS,
                    help="allocate DRoP / StrategyQ quotas over classes, or over groups (needs data with groups, e.g. "
                         "waterbirds: group = 2 y + place) from per-group validation accuracy (default: class)")
@@ -262,7 +266,8 @@ def _data_options(args: argparse.Namespace) -> dict:
 
 
 def _train_config(args: argparse.Namespace) -> TrainConfig:
-    cfg = default_config(args.dataset, args.model)
+    # The method's own reference settings on this dataset (JTT's Waterbirds lr and wd) beat the dataset's; flags win.
+    cfg = replace(default_config(args.dataset, args.model), **METHODS[args.method].train_defaults.get(args.dataset, {}))
     overrides = {
         "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "momentum": args.momentum,
         "nesterov": args.nesterov, "weight_decay": args.weight_decay, "gamma": args.gamma,
@@ -318,6 +323,7 @@ def _setup(args: argparse.Namespace):
         quota_exponent=args.quota_exponent,
         **{key: value for key, value in settings.items() if key not in SCORER_SETTINGS},
         reference=args.reference, method=args.method, quota_unit=args.quota_unit, method_options=_method_options(args),
+        select=args.select,
         scorer_options=with_scorer_settings(settings, _registry_options(args, "scorer")),
     )
 

@@ -19,6 +19,7 @@ from deep.methods import METHODS, MethodInput
 from deep.metrics import classification_metrics
 from deep.prune import keep, smoothed_recalls, zero_quota_units, zero_quota_warning
 from deep.query import train_config, weights_digest
+from deep.selection import KeepSelected
 from deep.seeds import derive, method_seed
 from deep.tasks import Context, Outcome
 from deep.train import predict, train
@@ -97,14 +98,16 @@ def run_final(ctx: Context) -> Outcome:
         method_seed(config["seed"], config["method"]), device, normalization, make_model, config["method_options"],
         None if resume is None else resume["extra"]["method"],
     ))
-    checkpoint.extra = lambda: {"method": {k: v.detach().cpu() for k, v in plan.state.items()}}
+    keeper = KeepSelected(config.get("select", "last"), None if resume is None else resume["extra"].get("select"))
+    checkpoint.extra = lambda: {"method": {k: v.detach().cpu() for k, v in plan.state.items()}, "select": keeper.state()}
     torch.manual_seed(seed)
     model = make_model()
     result = train(
         model, kept_split.subset(torch.as_tensor(plan.rows)), cfg, seed=seed, device=device,
-        normalization=normalization, val=dataset.val, callbacks=plan.callbacks, loss_fn=plan.loss_fn,
-        progress=ctx.runtime.progress, checkpoint=checkpoint, resume=resume,
+        normalization=normalization, val=dataset.val, callbacks=[*plan.callbacks, keeper], loss_fn=plan.loss_fn,
+        progress=ctx.runtime.progress, checkpoint=checkpoint, resume=resume, sampler=plan.sampler,
     )
+    selected = keeper.restore(model, result.history)  # the test split is evaluated once, on the selected weights
     metrics = evaluate(model, dataset, device, normalization)
     labels = train_split.y.numpy()
     recalls = None if raw_recalls is None else smoothed_recalls(raw_recalls, val_sizes, config["recall_prior"] or 0.0)
@@ -121,12 +124,13 @@ def run_final(ctx: Context) -> Outcome:
         method_summary=plan.summary(),
         train_seconds=float(sum(r["seconds"] for r in result.history)),
         epochs=cfg.epochs,
+        selected_epoch=selected,
         resumed_from_epochs=result.resumed_from_epochs,
         weights_sha256=weights_digest(model),
         dataset_info=dataset.info,  # provenance: where the data were read from, split sizes, options
     )
     # "trained" only where the method subsamples the kept set (subg); otherwise it equals "kept".
-    trained = {} if plan.rows.size == kept.size else {"trained": kept[plan.rows]}
+    trained = {} if np.array_equal(plan.rows, np.arange(kept.size)) else {"trained": kept[plan.rows]}
     arrays = {"kept": kept, "kept_ids": train_split.ids[kept], **trained}
     return Outcome(metrics, arrays, history=result.history)
 

@@ -25,6 +25,7 @@ from deep.data import DATASETS, VAL_SPLITS
 from deep.methods import METHODS
 from deep.prune import QUOTA_UNITS, Protocol, density_key, parse_protocol
 from deep.reference import SCORER_SETTINGS, SETTINGS
+from deep.selection import SELECT
 from deep.scores import SCORERS
 from deep.models import build_model, feature_extractor, model_key
 from deep.tasks import Task, dataset
@@ -49,7 +50,8 @@ def check_reference_settings(setup: Setup) -> None:
     from toy.quotas import KEPT_RULES
 
     allowed = {"reference": REFERENCE_NAMES, "ties": TIES, "kept_rule": KEPT_RULES,
-               "val_split": VAL_SPLITS, "recall_model": RECALL_MODELS, "schedule_rule": SCHEDULE_RULES}
+               "val_split": VAL_SPLITS, "recall_model": RECALL_MODELS, "schedule_rule": SCHEDULE_RULES,
+               "select": SELECT}
     for name, values in allowed.items():
         if getattr(setup, name) not in values:
             flag = "--" + name.replace("_", "-")
@@ -90,6 +92,7 @@ class Setup:
     val_split: str = "random"  # validation half of the test split: "random" (seeded) or "first_half" (file order)
     recall_model: str = "compressed"  # random+drop's own recall model: "compressed" schedule or "official"
     schedule_rule: str = "density"  # pruned trainings' length from d ("density") or from n/N ("fraction")
+    select: str = "last"  # the epoch a final run is tested at: "last", "val_accuracy" or "val_worst_group"
     rotation: str = "none"  # "none", "official" (the authors' rotation of this dataset) or degrees; in train.rotation
     method: str = "erm"  # a key of deep.methods.METHODS
     quota_unit: str = "class"  # what DRoP and StrategyQ allocate over: "class" or "group"
@@ -262,6 +265,7 @@ def final_task(setup: Setup, protocol: Protocol, density: float, seed: int, subs
         "ties": setup.ties if protocol.needs_scores else None,  # only a ranking by scores can tie
         "kept_rule": setup.kept_rule if protocol.kind not in ("full", "subset") else None,
         "train": final_train(setup, d).as_config(),
+        **({"select": setup.select} if setup.select != "last" else {}),  # named only when not the default
         "scorer_options": scores and scores.config.get("options"),
         "scores": scores and scores.key,
         "recalls": recalls and recalls.key,
@@ -299,6 +303,9 @@ def check(
     for scorer in sorted({p.scorer for p in parsed if p.scorer in SCORERS and SCORERS[p.scorer].needs_features}):
         # Refuse a model without a feature layer before anything trains.
         feature_extractor(build_model(setup.model, data.num_classes, data.input_shape), purpose=f"the {scorer} scorer")
+    if setup.select == "val_worst_group" and data.val.group is None:
+        raise ValueError(f"--select val_worst_group needs validation groups, and {setup.dataset!r} has none: use "
+                         "--select val_accuracy, or a dataset with groups")
     if setup.quota_unit == "group" and any(p.uses_quotas for p in parsed):
         if data.num_groups == 0:
             raise ValueError(f"--quota-unit group needs a dataset with groups, and {setup.dataset!r} has none: "

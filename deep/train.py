@@ -238,6 +238,7 @@ def train(
     max_batches: int | None = None,
     checkpoint: Checkpointing | None = None,
     resume: dict | None = None,
+    sampler: Callable[[torch.Generator], torch.Tensor] | None = None,
 ) -> TrainResult:
     """Train `model` in place with SGD on `train`, validating on `val` after every epoch and calling `callbacks`.
 
@@ -249,6 +250,8 @@ def train(
     the same weights and history. Model-internal randomness (dropout) is drawn from a fork of torch's
     global RNG seeded from `seed`, which is restored afterwards. With `checkpoint`, the state is saved
     when due; `resume` (a checkpoint read back) continues where it stopped, bit-identically on the CPU.
+    `sampler(generator)` replaces the epoch's random permutation by len(train) row numbers of its own (drawn from
+    the shuffle generator, e.g. with replacement: group_dro's group-balanced sampling).
     A non-finite training loss raises DivergedError.
     """
     if len(train) == 0:
@@ -309,7 +312,7 @@ def train(
         for epoch in bar:
             started = time.perf_counter()
             lr = optimizer.param_groups[0]["lr"]
-            order = torch.randperm(len(train), generator=shuffle).to(device)
+            order = (torch.randperm(len(train), generator=shuffle) if sampler is None else sampler(shuffle)).to(device)
             loss = _train_epoch(
                 net, optimizer, x, y, order, bounds, inputs, loss_fn or _cross_entropy(weights, cfg.label_smoothing),
                 augment, on_batch, cfg,

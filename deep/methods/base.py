@@ -45,6 +45,8 @@ class Plan:
     callbacks: Sequence[Callback] = ()
     summary: Callable[[], dict] = dict  # called after training: what the method learned or chose, for metrics.json
     state: dict[str, torch.Tensor] = field(default_factory=dict)
+    # The epoch's order of rows (positions in `rows`) drawn from the trainer's shuffle generator; None: a permutation
+    sampler: Callable[[torch.Generator], torch.Tensor] | None = None
 
 
 def no_extra_epochs(options: Mapping[str, object], epochs: int) -> int:
@@ -62,6 +64,9 @@ class Method:
     # Epochs of models the method trains itself (JTT's identification model) for a final schedule of `epochs`
     # epochs on the kept data, given its resolved options: `sweep --dry-run` counts them.
     extra_epochs: Callable[[Mapping[str, object], int], int] = no_extra_epochs
+    # Training settings of the method's own reference per dataset, in place of the dataset's (flags still win):
+    # e.g. JTT's Waterbirds learning rate and weight decay.
+    train_defaults: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
 
     def resolve(self, name: str, given: Mapping[str, object] | None = None) -> dict:
         """Every option of this method (registered as `name`): the given values checked, the rest at defaults;

@@ -4,6 +4,8 @@ For every batch, with l_g the mean loss of the batch's samples in group g (0 for
     q_g <- q_g exp(eta l_g),  q <- q / sum(q),  loss = sum_g q_g l_g,
 starting from uniform q; q carries over from batch to batch and epoch to epoch. Groups are the dataset's
 groups, or its classes when it has none. (The reference code's optional generalisation adjustment is not used.)
+Rows are drawn group-balanced with replacement by default (option `sampling`, alias --group-sampling), as group_DRO
+runs it on Waterbirds.
 """
 
 from __future__ import annotations
@@ -38,9 +40,29 @@ def prepare(data: MethodInput) -> Plan:
         state["q"] = dro_update(state["q"], group_loss.detach(), data.options["step"])
         return (state["q"] * group_loss).sum()
 
-    return Plan(every_row(data), loss_fn=loss, summary=lambda: {"group_weights": state["q"].tolist()}, state=state)
+    sampler = balanced_sampler(data.groups, data.num_groups) if data.options["sampling"] == "balanced" else None
+    return Plan(every_row(data), loss_fn=loss, summary=lambda: {"group_weights": state["q"].tolist()}, state=state,
+                sampler=sampler)
 
 
-METHOD = Method("Group DRO: online exponentiated-gradient group weights", prepare, {"step": Option(
-    float, 0.01, "step size eta of the exponentiated-gradient group weights (Sagawa et al. 2020)", positive=True,
-    alias="--dro-step")})
+def balanced_sampler(groups: torch.Tensor, num_groups: int):
+    """Each epoch, len(groups) rows drawn with replacement, each with probability 1 / (G n_g): every group equally
+    often in expectation (group_DRO's `--reweight_groups`, a WeightedRandomSampler with weights N / n_g)."""
+    counts = torch.bincount(groups.cpu(), minlength=num_groups).double()
+    weights = (1.0 / counts)[groups.cpu()]
+
+    def sample(generator: torch.Generator) -> torch.Tensor:
+        return torch.multinomial(weights, groups.numel(), replacement=True, generator=generator)
+
+    return sample
+
+
+METHOD = Method("Group DRO: online exponentiated-gradient group weights", prepare, {
+    "step": Option(float, 0.01, "step size eta of the exponentiated-gradient group weights (Sagawa et al. 2020)",
+                   positive=True, alias="--dro-step"),
+    # group_DRO README.md:76 runs Waterbirds with --reweight_groups (data/dro_dataset.py get_loader: a
+    # WeightedRandomSampler with replacement, weights N / n_g); uniform = every row once per epoch, shuffled.
+    "sampling": Option(str, "balanced", "balanced: group-balanced sampling with replacement (group_DRO's "
+                       "--reweight_groups); uniform: every row once per epoch", choices=("balanced", "uniform"),
+                       alias="--group-sampling"),
+})

@@ -1,19 +1,21 @@
-"""JTT, Just Train Twice (Liu et al. 2021): upweight the training errors of a briefly trained ERM model.
+"""JTT, Just Train Twice (Liu et al. 2021): upsample the training errors of a briefly trained ERM model.
 
 The identification model is the final run's model architecture trained with ERM on the kept samples for T
-epochs (option `epochs`, alias --jtt-epochs; the final schedule truncated at T); the kept samples it then
-misclassifies (eval mode) get loss weight lambda (option `upweight`, alias --jtt-upweight), all others 1. The
-paper upsamples the errors lambda times instead; here the weights enter the per-batch weighted mean sum_i w_i l_i / sum_i w_i, which has the same expected
-objective without lengthening the epochs.
+epochs (option `epochs`, alias --jtt-epochs; the final schedule truncated at T); each kept sample it then
+misclassifies (eval mode) is repeated 1 + lambda times (option `upweight`, alias --jtt-upweight), as JTT's code
+concatenates the training set with lambda copies of its errors (anniesch/jtt run_expt.py, the `up_weight` block):
+an epoch then visits N + lambda * errors rows. On Waterbirds the reference's learning rate and weight decay
+(1e-5, 1.0; JTT README.md:51,57) replace the dataset's.
 """
 
 from __future__ import annotations
 
-import torch
-
 from collections.abc import Mapping
 
-from deep.methods.base import Method, MethodInput, Plan, every_row, weighted_loss
+import numpy as np
+import torch
+
+from deep.methods.base import Method, MethodInput, Plan
 from deep.options import Option
 from deep.train import predict, train
 
@@ -37,25 +39,25 @@ def identification_errors(data: MethodInput) -> torch.Tensor:
     return logits.argmax(1) != data.train.y
 
 
+def upsampled_rows(errors: torch.Tensor, upweight: int) -> np.ndarray:
+    """Every row once, then each error row `upweight` more times: the rows of JTT's concatenated training set."""
+    return np.concatenate((np.arange(errors.numel()), np.repeat(np.flatnonzero(errors.cpu().numpy()), upweight)))
+
+
 def prepare(data: MethodInput) -> Plan:
-    """All kept rows, the identification model's errors weighted by lambda (a resumed run keeps its errors)."""
+    """All kept rows, the identification model's errors repeated lambda more times (a resumed run keeps its errors)."""
     errors = identification_errors(data) if data.resume is None else data.resume["errors"].bool()
-    weights = torch.where(errors, data.options["upweight"], 1.0).to(data.device)
     summary = {"identification_epochs": identification_epochs(data.options, data.cfg.epochs), "errors": int(errors.sum())}
-    return Plan(
-        every_row(data),
-        loss_fn=weighted_loss(lambda y, idx: weights[idx], data.cfg.label_smoothing),
-        summary=lambda: summary,
-        state={"errors": errors},
-    )
+    return Plan(upsampled_rows(errors, data.options["upweight"]), summary=lambda: summary, state={"errors": errors})
 
 
 METHOD = Method(
     "JTT: retrain with the errors of a short ERM run upweighted", prepare, {
-        "upweight": Option(float, 100.0, "lambda: loss weight of the identification model's training errors "
-                           "(JTT's Waterbirds value)", minimum=1, alias="--jtt-upweight"),
+        "upweight": Option(int, 100, "lambda: extra copies of each of the identification model's training errors "
+                           "(JTT's Waterbirds value, README.md:57)", minimum=1, alias="--jtt-upweight"),
         "epochs": Option(int, None, "T: epochs of the ERM identification model; derived: a fifth of the final "
                          "schedule (JTT's Waterbirds setting, 60 of 300)", minimum=1, alias="--jtt-epochs"),
     },
     extra_epochs=identification_epochs,
+    train_defaults={"waterbirds": {"lr": 1e-5, "weight_decay": 1.0}},  # JTT README.md:51,57 (300 epochs, as here)
 )

@@ -1,0 +1,89 @@
+"""Model selection (--select) and the Waterbirds baselines as their references run them (group_dro, JTT)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from deep.methods.group_dro import balanced_sampler
+from deep.methods.jtt import upsampled_rows
+from deep.selection import KeepSelected, selected_epoch
+
+HISTORY = [  # a hand-made history: accuracy peaks at epoch 4, worst-group accuracy first peaks at epoch 2
+    {"epoch": 1, "val_accuracy": 0.70, "val_worst_group_accuracy": 0.20},
+    {"epoch": 2, "val_accuracy": 0.80, "val_worst_group_accuracy": 0.55},
+    {"epoch": 3, "val_accuracy": 0.85, "val_worst_group_accuracy": 0.40},
+    {"epoch": 4, "val_accuracy": 0.90, "val_worst_group_accuracy": 0.55},
+    {"epoch": 5, "val_accuracy": 0.88, "val_worst_group_accuracy": 0.30},
+]
+
+
+def test_selected_epoch_of_a_hand_made_history() -> None:
+    assert selected_epoch(HISTORY, "last") == 5
+    assert selected_epoch(HISTORY, "val_accuracy") == 4
+    assert selected_epoch(HISTORY, "val_worst_group") == 2  # tied with epoch 4: the first
+    with pytest.raises(ValueError, match="val_worst_group_accuracy"):
+        selected_epoch([{"epoch": 1, "val_accuracy": 0.5}], "val_worst_group")
+
+
+def test_the_selected_weights_are_restored() -> None:
+    from deep.train import EpochState
+
+    model = torch.nn.Linear(1, 1, bias=False)
+    keeper = KeepSelected("val_worst_group")
+    for record in HISTORY:
+        with torch.no_grad():
+            model.weight.fill_(record["epoch"])  # the weights "of" each epoch
+        keeper(EpochState(record["epoch"], model, None, None, None, HISTORY[: record["epoch"]], None))
+    assert keeper.restore(model, HISTORY) == 2 and model.weight.item() == 2.0
+
+
+def test_jtt_repeats_each_error_lambda_more_times() -> None:
+    rows = upsampled_rows(torch.tensor([False, True, False, True]), 3)
+    np.testing.assert_array_equal(np.bincount(rows), [1, 4, 1, 4])
+    assert rows.size == 4 + 2 * 3  # a longer epoch: N + lambda * errors
+
+
+def test_group_balanced_sampling_draws_every_group_equally_often() -> None:
+    groups = torch.tensor([0] * 900 + [1] * 90 + [2] * 10)
+    draws = torch.cat([balanced_sampler(groups, 3)(torch.Generator().manual_seed(s)) for s in range(20)])
+    assert draws.numel() == 20 * 1000
+    shares = torch.bincount(groups[draws], minlength=3).double() / draws.numel()
+    assert torch.allclose(shares, torch.full((3,), 1 / 3, dtype=torch.float64), atol=0.02)
+
+
+def test_method_reference_settings(tmp_path) -> None:
+    from deep.cli import _setup, build_parser
+
+    def setup(*extra: str):
+        return _setup(build_parser().parse_args(["sweep", "--out", str(tmp_path), "--pretrained", "none", *extra]))
+
+    jtt = setup("--dataset", "waterbirds", "--method", "jtt")
+    assert (jtt.train.lr, jtt.train.weight_decay) == (1e-5, 1.0) and jtt.resolved_method_options["upweight"] == 100
+    assert setup("--dataset", "waterbirds", "--method", "jtt", "--lr", "0.01").train.lr == 0.01  # a flag wins
+    assert setup("--dataset", "waterbirds", "--method", "erm").train.lr == 1e-3
+    assert setup("--dataset", "waterbirds", "--method", "group_dro").resolved_method_options["sampling"] == "balanced"
+    assert setup("--dataset", "waterbirds", "--method", "group_dro", "--group-sampling", "uniform"
+                 ).resolved_method_options["sampling"] == "uniform"
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_a_run_reports_the_epoch_it_selects(tmp_path) -> None:
+    from deep.cli import main
+
+    root = tmp_path / "runs"
+    assert main(["train", "--dataset", "spurious_digits", "--model", "mlp", "--epochs", "4", "--method", "group_dro",
+                 "--select", "val_worst_group", "--no-progress", "--out", str(root)]) == 0
+    (run,) = [p.parent for p in root.rglob("metrics.json") if (p.parent / "history.csv").exists()
+              and json.loads((p.parent / "config.json").read_text())["kind"] == "final"]
+    metrics, config = json.loads((run / "metrics.json").read_text()), json.loads((run / "config.json").read_text())
+    import csv
+
+    history = [{k: (float(v) if k != "epoch" else int(v)) for k, v in row.items()
+                if k in ("epoch", "val_accuracy", "val_worst_group_accuracy")}
+               for row in csv.DictReader((run / "history.csv").open())]
+    assert config["select"] == "val_worst_group"
+    assert metrics["selected_epoch"] == selected_epoch(history, "val_worst_group")
