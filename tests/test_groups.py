@@ -72,7 +72,7 @@ def test_group_pipeline_end_to_end_on_spurious_digits(tmp_path: Path) -> None:
     assert set(runs) == {"full", "random+drop"}
     pruned = runs["random+drop"]
     assert pruned.config["method"] == "group_dro" and pruned.config["quota_unit"] == "group"
-    assert pruned.config["method_options"] == {"step": 0.01}
+    assert pruned.config["method_options"] == {"step": 0.01, "sampling": "balanced"}
     metrics = pruned.metrics
     assert 0 <= metrics["worst_group_accuracy"] <= min(metrics["group_accuracy"]) + 1e-12
     assert len(metrics["method_summary"]["group_weights"]) == 4
