@@ -262,10 +262,14 @@ def final_task(setup: Setup, protocol: Protocol, density: float, seed: int, subs
         "quota_exponent": setup.quota_exponent if protocol.needs_recalls else None,
         "recall_source": setup.recall_source if protocol.needs_recalls else None,
         "allocation": setup.allocation if protocol.needs_recalls else None,
-        "ties": setup.ties if protocol.needs_scores else None,  # only a ranking by scores can tie
-        "kept_rule": setup.kept_rule if protocol.kind not in ("full", "subset") else None,
         "train": final_train(setup, d).as_config(),
-        **({"select": setup.select} if setup.select != "last" else {}),  # named only when not the default
+        # Named only when not the default, so that runs stored before these settings existed keep their names (their
+        # kept sets are the same); `ties` is always named where scores are ranked (only they can tie): the default
+        # changed there.
+        **({"ties": setup.ties} if protocol.needs_scores else {}),
+        **({"kept_rule": setup.kept_rule} if setup.kept_rule != "round" and protocol.kind not in ("full", "subset")
+           else {}),
+        **({"select": setup.select} if setup.select != "last" else {}),
         "scorer_options": scores and scores.config.get("options"),
         "scores": scores and scores.key,
         "recalls": recalls and recalls.key,

@@ -268,7 +268,8 @@ def test_scorer_option_reaches_the_scores_task(tmp_path: Path) -> None:
     windows = sorted(run.config["options"]["window"] for run in RunStore(tmp_path).runs("scores"))
     assert windows == [3, 10] and len(list(RunStore(tmp_path).runs("query"))) == 1  # one query training serves both
     summary = format_summary(load_results(tmp_path))  # two lines, told apart by the option
-    assert "dynamic_uncertainty (window=3)" in summary and "dynamic_uncertainty (window=10)" in summary
+    assert "dynamic_uncertainty (window=3, windows=paper)" in summary
+    assert "dynamic_uncertainty (window=10, windows=paper)" in summary
 
 
 def test_quota_exponent_and_allocation_reach_the_counts_and_the_report(tmp_path: Path) -> None:

@@ -55,9 +55,14 @@ def test_official_configs_record_the_settings(tmp_path) -> None:
     assert recall_model["epochs"] == 16 and recall_model["milestones"] == []  # constant LR, one init
     assert len(tasks["random+drop"].dep("recalls").deps) == 1
     assert finals["el2n"]["ties"] == "highest" and finals["el2n"]["kept_rule"] == "official"
-    assert finals["random+drop"]["ties"] is None and finals["random"]["kept_rule"] == "official"
+    assert "ties" not in finals["random+drop"] and finals["random"]["kept_rule"] == "official"
     assert finals["random+drop"]["allocation"] == "official" and finals["el2n"]["allocation"] is None
     assert finals["random"]["dataset"]["val_split"] == "first_half"
+    # Under paper, settings at their default leave configs as before they existed (random's name is unchanged).
+    args = build_parser().parse_args(["sweep", *DRY, "--out", str(tmp_path)])
+    paper = {t.config["protocol"]: t.config for t in plan(_setup(args), args.protocols, [0.5], [1], read_data=False)}
+    assert not {"kept_rule", "select", "ties"} & set(paper["random"]) and "val_split" not in paper["random"]["dataset"]
+    assert paper["el2n"]["ties"] == "random"  # named: the tie rule of score rankings changed
 
 
 def test_first_half_validation_split() -> None:
