@@ -21,7 +21,7 @@ import numpy.typing as npt
 from deep.reference import resolve
 from deep.seeds import ROLES
 from toy.quotas import (
-    ALLOCATIONS, KEPT_RULES, drop_quotas, kept_count, kept_total, official_selection, strategy_quotas,
+    ALLOCATIONS, KEPT_RULES, drop_quotas, kept_total, official_selection, strategy_quotas,
 )
 
 FULL = "full"  # the protocol that keeps everything (density 1): the reference the others are compared with

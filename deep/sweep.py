@@ -16,21 +16,21 @@ densities or seeds to a store never renames, retrains or duplicates a finished t
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
 
 from deep.data import DATASETS, VAL_SPLITS
 from deep.methods import METHODS
-from deep.prune import QUOTA_UNITS, Protocol, density_key, parse_protocol
-from deep.reference import SCORER_SETTINGS, SETTINGS
+from deep.prune import QUOTA_UNITS, TIES, Protocol, density_key, parse_protocol
+from deep.reference import REFERENCE_NAMES, SCORER_SETTINGS, SETTINGS
 from deep.selection import SELECT
 from deep.scores import SCORERS
 from deep.models import build_model, feature_extractor, model_key
 from deep.tasks import Task, dataset
 from deep.train import TrainConfig
-from toy.quotas import ALLOCATIONS, kept_total
+from toy.quotas import ALLOCATIONS, KEPT_RULES, kept_total
 
 DEFAULT_PROTOCOLS = ["full", "random", "el2n", "random+el2nq", "el2n+drop", "random+drop"]
 DEFAULT_DENSITIES = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
@@ -45,10 +45,6 @@ SCHEDULE_RULES = ("density", "fraction")
 
 def check_reference_settings(setup: Setup) -> None:
     """Each setting the references differ in takes one of its known values (the preset's name as well)."""
-    from deep.prune import TIES
-    from deep.reference import REFERENCE_NAMES
-    from toy.quotas import KEPT_RULES
-
     allowed = {"reference": REFERENCE_NAMES, "ties": TIES, "kept_rule": KEPT_RULES,
                "val_split": VAL_SPLITS, "recall_model": RECALL_MODELS, "schedule_rule": SCHEDULE_RULES,
                "select": SELECT}
