@@ -105,7 +105,7 @@ def test_variant_settings_split_lines_and_label_what_varies(tmp_path: Path) -> N
     # Settings that take one value in the rows (here β = 0.5 alone) label nothing.
     only = [row for row in rows if row["quota_exponent"] == 0.5 and row["allocation"] == "density"]
     assert list(line_labels(only).values()) == ["random+drop"]
-    assert line_key(only[0]) == ("random+drop", 0.5, "density", "separate", 0.0, 0, None)
+    assert line_key(only[0]) == ("random+drop", 0.5, "density", "separate", 0.0, 0, None, None, "round", "random")
 
 
 def test_protocol_kinds_of_stored_names() -> None:
