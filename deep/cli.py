@@ -19,7 +19,7 @@ from deep.models.pretrained import weights_id
 from deep.prune import FULL, QUOTA_UNITS, TIES
 from deep.reference import OFFICIAL_ROTATION, REFERENCE_NAMES, SCORER_SETTINGS, resolve, with_scorer_settings
 from deep.runs import CorruptRunError, RunStore
-from deep.selection import SELECT
+from deep.model_selection import SELECT
 from deep.options import option_help
 from deep.scores import SCORERS
 from deep.sweep import DEFAULT_DENSITIES, DEFAULT_PROTOCOLS, RECALL_MODELS, RECALL_SOURCES, SCHEDULE_RULES

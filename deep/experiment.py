@@ -19,7 +19,7 @@ from deep.methods import METHODS, MethodInput
 from deep.metrics import classification_metrics
 from deep.prune import keep, smoothed_recalls, zero_quota_units, zero_quota_warning
 from deep.query import train_config, weights_digest
-from deep.selection import KeepSelected
+from deep.model_selection import KeepSelected
 from deep.seeds import derive, method_seed
 from deep.tasks import Context, Outcome
 from deep.train import predict, train

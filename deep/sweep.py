@@ -25,7 +25,7 @@ from deep.data import DATASETS, VAL_SPLITS
 from deep.methods import METHODS
 from deep.prune import QUOTA_UNITS, TIES, Protocol, density_key, parse_protocol
 from deep.reference import REFERENCE_NAMES, SCORER_SETTINGS, SETTINGS
-from deep.selection import SELECT
+from deep.model_selection import SELECT
 from deep.scores import SCORERS
 from deep.models import build_model, feature_extractor, model_key
 from deep.tasks import Task, dataset

@@ -10,7 +10,7 @@ import torch
 
 from deep.methods.group_dro import balanced_sampler
 from deep.methods.jtt import upsampled_rows
-from deep.selection import KeepSelected, selected_epoch
+from deep.model_selection import KeepSelected, selected_epoch
 
 HISTORY = [  # a hand-made history: accuracy peaks at epoch 4, worst-group accuracy first peaks at epoch 2
     {"epoch": 1, "val_accuracy": 0.70, "val_worst_group_accuracy": 0.20},
