@@ -28,7 +28,8 @@ from deep.runs import (
 )
 
 # The config fields in which a task names the tasks it consumes (written by deep.sweep), and their kind.
-INPUT_FIELDS = {"scores": "scores", "recalls": "recalls", "queries": "query", "subset": "subset"}
+INPUT_FIELDS = {"scores": "scores", "recalls": "recalls", "queries": "query", "subset": "subset",
+                "selection": "selection"}
 STATES = ("finished", "damaged", "unfinished", "in progress")  # of a task folder, as the summary line counts them
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
@@ -19,6 +20,7 @@ from deep.prune import QUOTA_UNITS
 from deep.runs import CorruptRunError, RunStore
 from deep.scores import SCORERS
 from deep.scores.forgetting import NEVER_LEARNED
+from deep.selection import AUTO, AUTO_PRIORS, DEFAULT_GRID, PROXY_FRACTION
 from deep.sweep import DEFAULT_DENSITIES, DEFAULT_PROTOCOLS, RECALL_SOURCES
 from deep.train import DivergedError, TrainConfig
 from toy.commandline import add_debug_flag, number, output_folder, run_command
@@ -46,6 +48,11 @@ def _scorer_option(text: str) -> tuple[str, str, str]:
     if not (sep and dot and scorer and key and value):
         raise argparse.ArgumentTypeError(f"expected SCORER.OPTION=VALUE, e.g. dynamic_uncertainty.window=5, got {text!r}")
     return scorer, key, value
+
+
+def _or_auto(kind: Callable[[str], float]) -> Callable[[str], float | str]:
+    """argparse type: `auto` (chosen on validation, deep.selection) or a number of `kind`."""
+    return lambda text: AUTO if text == AUTO else kind(text)
 
 
 def _device(text: str) -> str:
@@ -144,14 +151,21 @@ def _add_setup(p: argparse.ArgumentParser) -> None:
     q.add_argument("--recall-epochs", type=POSITIVE_INT, default=None,
                    help="query length of recall models that are not a scorer's: random+drop's under --recall-source "
                         "scorer (default: 10%% of the schedule), every DRoP run's under separate (default: all of it)")
-    q.add_argument("--recall-prior", type=NON_NEGATIVE, default=None, metavar="ALPHA",
+    q.add_argument("--recall-prior", type=_or_auto(NON_NEGATIVE), default=None, metavar="ALPHA",
                    help="smooth DRoP's validation recalls to (correct + ALPHA) / (n + 2 ALPHA) per class or group, so that "
                    "a unit with no error seen on a small validation set keeps some data; 0 = the raw recalls of the "
                    "paper's Algorithm 1 (default: the dataset's: 0 on the paper's datasets, 1 (Laplace's rule) on "
-                   "small CPU data)")
-    q.add_argument("--quota-exponent", type=POSITIVE, default=1.0, metavar="BETA",
+                   "small CPU data); auto = chosen from " + ", ".join(f"{a:g}" for a in AUTO_PRIORS) + " per seed and "
+                   "density on validation, like --quota-exponent auto")
+    q.add_argument("--quota-exponent", type=_or_auto(POSITIVE), default=1.0, metavar="BETA",
                    help="DRoP keeps class k at a density proportional to error_k ** BETA; 1 = the paper's Algorithm 1, "
-                        "BETA < 1 tempers the quotas towards proportional pruning (default: 1)")
+                        "BETA < 1 tempers the quotas towards proportional pruning; auto = chosen per seed and density "
+                        "from --exponent-grid by the validation worst-class (worst-group) accuracy of short proxy "
+                        f"trainings ({PROXY_FRACTION:.0%} of the run's epochs, one per distinct kept set; ties to the "
+                        "exponent nearest 1; never the test split) (default: 1)")
+    q.add_argument("--exponent-grid", type=POSITIVE, nargs="+", default=list(DEFAULT_GRID), metavar="BETA",
+                   help="the exponents --quota-exponent auto chooses from (default: "
+                        + " ".join(f"{b:g}" for b in DEFAULT_GRID) + ")")
     q.add_argument("--allocation", default="density", choices=ALLOCATIONS,
                    help="density: DRoP's class densities proportional to error (the paper's Algorithm 1); count: class "
                         "counts proportional to error (the authors' code; differs on imbalanced data) (default: density)")
@@ -243,7 +257,7 @@ def _setup(args: argparse.Namespace):
         recall_source=args.recall_source or defaults.recall_source, recall_epochs=args.recall_epochs,
         min_count=args.min_count,
         recall_prior=defaults.recall_prior if args.recall_prior is None else args.recall_prior,
-        quota_exponent=args.quota_exponent,
+        quota_exponent=args.quota_exponent, exponent_grid=tuple(args.exponent_grid),
         allocation=args.allocation, method=args.method, quota_unit=args.quota_unit,
         method_options=_method_options(args), scorer_options=scorer_options,
     )

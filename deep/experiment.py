@@ -30,7 +30,7 @@ def _counts(labels: np.ndarray, kept: np.ndarray, num: int, name: str) -> dict:
             f"{name}_density": (counts / np.maximum(sizes, 1)).tolist()}
 
 
-def _recalls(ctx: Context, dataset: Dataset, by_group: bool) -> tuple[np.ndarray | None, np.ndarray]:
+def validation_recalls(ctx: Context, dataset: Dataset, by_group: bool) -> tuple[np.ndarray | None, np.ndarray]:
     """The raw validation recalls of the consumed recalls task (per class or group) and the validation sizes."""
     val_units = (dataset.val.group if by_group else dataset.val.y).numpy()
     sizes = np.bincount(val_units, minlength=dataset.num_groups if by_group else dataset.num_classes)
@@ -49,16 +49,21 @@ def run_final(ctx: Context) -> Outcome:
     config, dataset = ctx.task.config, ctx.dataset()
     device = ctx.runtime.torch_device
     by_group = config["quota_unit"] == "group"
-    raw_recalls, val_sizes = _recalls(ctx, dataset, by_group)
+    raw_recalls, val_sizes = validation_recalls(ctx, dataset, by_group)
     scores_task = ctx.task.dep("scores")
+    # --quota-exponent / --recall-prior auto: the values the run's selection task chose on validation.
+    selection = ctx.task.dep("selection")
+    chosen = ctx.input(selection).metrics if selection is not None else {}
+    exponent = chosen.get("quota_exponent", config["quota_exponent"] or 1.0)
+    prior = chosen.get("recall_prior", config["recall_prior"] or 0.0)
     train_split = dataset.train
     subset = ctx.task.dep("subset")
     kept = ctx.input(subset).array("rows") if subset is not None else keep(
         train_split.y.numpy(), config["density"], config["protocol"],
         scores=None if scores_task is None else ctx.input(scores_task).array("scores"),
         recalls=raw_recalls, groups=train_split.group.numpy() if by_group else None,
-        min_count=config["min_count"] or 0, recall_prior=config["recall_prior"] or 0.0, val_sizes=val_sizes,
-        seed=config["seed"], allocation=config["allocation"] or "density", exponent=config["quota_exponent"] or 1.0,
+        min_count=config["min_count"] or 0, recall_prior=prior, val_sizes=val_sizes,
+        seed=config["seed"], allocation=config["allocation"] or "density", exponent=exponent,
     )
     cfg = train_config(config["train"])
     seed = derive(config["seed"], "final")
@@ -85,7 +90,7 @@ def run_final(ctx: Context) -> Outcome:
     )
     metrics = evaluate(model, dataset, device, normalization)
     labels = train_split.y.numpy()
-    recalls = None if raw_recalls is None else smoothed_recalls(raw_recalls, val_sizes, config["recall_prior"] or 0.0)
+    recalls = None if raw_recalls is None else smoothed_recalls(raw_recalls, val_sizes, prior)
     metrics.update(
         val_accuracy=result.best_val_accuracy,
         num_train=int(labels.size),
@@ -95,6 +100,9 @@ def run_final(ctx: Context) -> Outcome:
         **(_counts(train_split.group.numpy(), kept, dataset.num_groups, "group") if has_groups else {}),
         recalls=None if recalls is None else recalls.tolist(),  # what DRoP's counts were made from
         val_recalls=None if raw_recalls is None else raw_recalls.tolist(),  # before smoothing
+        quota_exponent=None if raw_recalls is None else exponent,  # the values DRoP's counts used
+        recall_prior=None if raw_recalls is None else prior,
+        exponent_selection=chosen.get("exponent_selection"),  # each candidate with its validation accuracies
         method_summary=plan.summary(),
         train_seconds=float(sum(r["seconds"] for r in result.history)),
         epochs=cfg.epochs,

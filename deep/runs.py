@@ -39,7 +39,7 @@ import numpy as np
 
 FORMAT = 2
 FORMAT_FILE = "store.json"
-KINDS = ("query", "scores", "recalls", "final", "subset")
+KINDS = ("query", "scores", "recalls", "selection", "final", "subset")
 DONE = "done"
 CLAIM = "claim"
 CHECKPOINT = "checkpoint.pt"

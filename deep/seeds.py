@@ -16,6 +16,7 @@ ROLES: dict[str, int] = {
     "prune": 2,  # the random priorities inside `keep`
     "jtt": 3,  # JTT's identification model
     "subg": 4,  # SUBG's group-balanced subsample
+    "selection": 5,  # the proxy trainings of --quota-exponent auto (one init shared by every candidate)
 }
 
 

@@ -9,7 +9,9 @@ For each seed k:
   recalls tasks     DRoP's validation recalls averaged over query models: with recall source "scorer" (the
                     reference code's) the protocol's own scorer's, for random+drop one model at 10% of the
                     schedule; with "separate", models trained for --recall-epochs (default: the whole schedule)
-  final runs        one per (protocol, density): consume the scores and/or recalls task they need
+  selection tasks   with --quota-exponent auto or --recall-prior auto, one per (DRoP protocol, density): short
+                    proxy trainings that choose beta and alpha on validation (deep.selection)
+  final runs        one per (protocol, density): consume the scores, recalls and selection tasks they need
 Each config holds only its own settings and the names of the tasks it consumes, so adding protocols, scorers,
 densities or seeds to a store never renames, retrains or duplicates a finished task.
 """
@@ -25,6 +27,7 @@ from deep.data import DATASETS
 from deep.methods import METHODS, MethodOptions
 from deep.prune import QUOTA_UNITS, Protocol, density_key, parse_protocol
 from deep.scores import SCORERS
+from deep.selection import DEFAULT_GRID, candidates, check_grid, is_auto, proxy_epochs
 from deep.methods.jtt import identification_epochs
 from deep.models import build_model, feature_extractor, model_key
 from deep.tasks import Task, closure, dataset
@@ -62,8 +65,9 @@ class Setup:
     recall_source: str = "scorer"  # "scorer": DRoP's recalls from the protocol's query models; "separate"
     recall_epochs: int | None = None  # length of recall models that are not a scorer's (see recall_recipe)
     min_count: int = 0
-    recall_prior: float = 1.0  # Beta pseudo-count smoothing DRoP's validation recalls; 0 = raw recalls
-    quota_exponent: float = 1.0  # DRoP: class density (or count) proportional to error ** quota_exponent
+    recall_prior: float | str = 1.0  # Beta pseudo-count smoothing DRoP's validation recalls; 0 = raw; "auto"
+    quota_exponent: float | str = 1.0  # DRoP: class density (or count) proportional to error ** it; or "auto"
+    exponent_grid: tuple[float, ...] = DEFAULT_GRID  # the exponents "auto" chooses from
     allocation: str = "density"  # DRoP: "density" (paper's Algorithm 1) or "count" (the authors' code)
     method: str = "erm"  # a key of deep.methods.METHODS
     quota_unit: str = "class"  # what DRoP and StrategyQ allocate over: "class" or "group"
@@ -74,12 +78,13 @@ class Setup:
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ValueError(f"unknown method {self.method!r}: choose one of {', '.join(METHODS)}")
-        if not (np.isfinite(self.recall_prior) and self.recall_prior >= 0):
-            raise ValueError(f"--recall-prior must be a finite number >= 0, got {self.recall_prior}")
+        if not (is_auto(self.recall_prior) or (np.isfinite(self.recall_prior) and self.recall_prior >= 0)):
+            raise ValueError(f"--recall-prior must be a finite number >= 0 or auto, got {self.recall_prior}")
         if self.quota_unit not in QUOTA_UNITS:
             raise ValueError(f"unknown quota unit {self.quota_unit!r}: choose one of {', '.join(QUOTA_UNITS)}")
-        if not (np.isfinite(self.quota_exponent) and self.quota_exponent > 0):
-            raise ValueError(f"--quota-exponent must be a finite number > 0, got {self.quota_exponent}")
+        if not (is_auto(self.quota_exponent) or (np.isfinite(self.quota_exponent) and self.quota_exponent > 0)):
+            raise ValueError(f"--quota-exponent must be a finite number > 0 or auto, got {self.quota_exponent}")
+        object.__setattr__(self, "exponent_grid", check_grid(self.exponent_grid))
         if self.allocation not in ALLOCATIONS:
             raise ValueError(f"--allocation must be one of {', '.join(ALLOCATIONS)}, got {self.allocation!r}")
         if self.query_inits is not None and self.query_inits < 1:
@@ -176,12 +181,37 @@ def recalls_task(setup: Setup, scorer: str | None, seed: int) -> Task:
     return Task({"kind": "recalls", "queries": [d.key for d in deps]}, deps)
 
 
+def needs_selection(setup: Setup, protocol: Protocol) -> bool:
+    """Whether a protocol's runs choose their quota exponent or recall prior on validation."""
+    return protocol.needs_recalls and (is_auto(setup.quota_exponent) or is_auto(setup.recall_prior))
+
+
+def selection_task(setup: Setup, protocol: Protocol, density: float, seed: int) -> Task:
+    """The choice of beta and alpha for a DRoP protocol at one density and seed: short proxies on validation."""
+    d = density_key(density)
+    scores = scores_task(setup, protocol.scorer, seed) if protocol.needs_scores else None
+    recalls = recalls_task(setup, protocol.scorer, seed)
+    scaled = setup.train.scaled_for_density(d)
+    default = DATASETS[setup.dataset].defaults.recall_prior if setup.dataset in DATASETS else 0.0
+    return Task({
+        "kind": "selection", "dataset": setup.dataset_key(), **setup.model_key, "protocol": protocol.name,
+        "density": d, "seed": seed, "quota_unit": setup.quota_unit, "min_count": setup.min_count,
+        "allocation": setup.allocation,
+        "candidates": [asdict(c) for c in candidates(setup.quota_exponent, setup.recall_prior, setup.exponent_grid)],
+        "preferred_prior": default if is_auto(setup.recall_prior) else setup.recall_prior,
+        "train": asdict(scaled.compressed(proxy_epochs(scaled.epochs))),
+        "scores": scores and scores.key, "recalls": recalls.key,
+    }, tuple(t for t in (scores, recalls) if t is not None))
+
+
 def final_task(setup: Setup, protocol: Protocol, density: float, seed: int, subset: Task | None = None) -> Task:
-    """One final run: the config its directory is named by, and the scores/recalls (or subset) tasks it consumes."""
+    """One final run: the config its directory is named by, and the scores/recalls/selection (or subset) tasks it
+    consumes."""
     d = density_key(protocol.density(density))
     scores = scores_task(setup, protocol.scorer, seed) if protocol.needs_scores else None
     recalls = recalls_task(setup, protocol.scorer, seed) if protocol.needs_recalls else None
-    deps = tuple(t for t in (scores, recalls, subset) if t is not None)
+    selection = selection_task(setup, protocol, d, seed) if needs_selection(setup, protocol) else None
+    deps = tuple(t for t in (scores, recalls, selection, subset) if t is not None)
     return Task({
         "kind": "final",
         "dataset": setup.dataset_key(),
@@ -203,6 +233,7 @@ def final_task(setup: Setup, protocol: Protocol, density: float, seed: int, subs
         "scores": scores and scores.key,
         "recalls": recalls and recalls.key,
         **({"subset": subset.key} if subset is not None else {}),
+        **({"selection": selection.key} if selection is not None else {}),
     }, deps)
 
 
@@ -259,11 +290,14 @@ def plan(
 
 
 def full_data_epochs(task: Task) -> float:
-    """A task's training in full-data-epoch equivalents: query epochs, or a final run's epochs times its density
-    (plus JTT's identification epochs); scores and recalls tasks train nothing."""
+    """A task's training in full-data-epoch equivalents: query epochs, a final run's epochs times its density
+    (plus JTT's identification epochs), a selection's proxies (at most one per candidate: fewer where kept sets
+    coincide) times their epochs and density; scores and recalls tasks train nothing."""
     config = task.config
     if task.kind == "query":
         return float(config["train"]["epochs"])
+    if task.kind == "selection":
+        return len(config["candidates"]) * config["train"]["epochs"] * config["density"]
     if task.kind != "final":
         return 0.0
     epochs = config["train"]["epochs"]
@@ -292,11 +326,20 @@ def dry_run(setup: Setup, finals: list[Task], protocols: list[str]) -> dict:
         "recall_source": setup.recall_source,
         "allocation": setup.allocation,
         "quota_exponent": setup.quota_exponent,
+        **({"exponent_grid": list(setup.exponent_grid)} if is_auto(setup.quota_exponent) else {}),
         "tasks": [{"kind": t.kind, "key": t.key, "epochs": t.config["train"]["epochs"] if "train" in t.config else 0,
-                   **({k: t.config[k] for k in ("protocol", "density", "seed")} if t.kind == "final" else {}),
+                   **({k: t.config[k] for k in ("protocol", "density", "seed")}
+                      if t.kind in ("final", "selection") else {}),
                    **({k: t.config[k] for k in ("seed", "init")} if t.kind == "query" else {}),
                    **({"scorer": t.config["scorer"]} if t.kind == "scores" else {}),
                    "full_data_epochs": full_data_epochs(t)} for t in tasks],
-        "counts": {kind: sum(t.kind == kind for t in tasks) for kind in ("query", "scores", "recalls", "final")},
+        "counts": {kind: sum(t.kind == kind for t in tasks)
+                   for kind in ("query", "scores", "recalls", "selection", "final")},
         "total_full_data_epochs": round(sum(full_data_epochs(t) for t in tasks), 1),
+        # What choosing beta / alpha on validation costs, against the final runs (issue 23: <= 0.25 on the main job).
+        "selection_to_final_epochs": round(_epochs(tasks, "selection") / max(_epochs(tasks, "final"), 1e-12), 3),
     }
+
+
+def _epochs(tasks: list[Task], kind: str) -> float:
+    return sum(full_data_epochs(t) for t in tasks if t.kind == kind)

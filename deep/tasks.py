@@ -135,9 +135,10 @@ def _runners() -> dict[str, Callable[[Context], Outcome]]:
     # Imported here: the runners' modules import this one for Task, Context and Outcome.
     from deep.experiment import run_final
     from deep.query import run_query_training, run_recalls, run_scores
+    from deep.selection_task import run_selection
 
     return {"query": run_query_training, "scores": run_scores, "recalls": run_recalls, "final": run_final,
-            "subset": run_subset}
+            "subset": run_subset, "selection": run_selection}
 
 
 def run_subset(ctx: Context) -> Outcome:

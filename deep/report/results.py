@@ -47,12 +47,17 @@ def _options_text(options: dict | None) -> str | None:
     return ", ".join(f"{key}={value}" for key, value in sorted(options.items())) if options else None
 
 
+def _value(value: object) -> str:
+    """A number as %g; `auto` (chosen on validation per run, deep.selection) as it is."""
+    return value if isinstance(value, str) else f"{value:g}"
+
+
 # Adding a variant setting to the report is one line here.
 VARIANTS = (
-    Variant("quota_exponent", 1.0, lambda v: f"β={v:g}", _needs_recalls),
+    Variant("quota_exponent", 1.0, lambda v: f"β={_value(v)}", _needs_recalls),
     Variant("allocation", "density", lambda v: f"{v} allocation", _needs_recalls),
     Variant("recall_source", "separate", lambda v: f"{v} recalls", _needs_recalls),
-    Variant("recall_prior", 0.0, lambda v: f"α={v:g}", _needs_recalls),
+    Variant("recall_prior", 0.0, lambda v: f"α={_value(v)}", _needs_recalls),
     Variant("min_count", 0, lambda v: f"min {v}/unit", _needs_recalls),
     Variant("scorer_options", None, str, _needs_scores),
 )
