@@ -3,6 +3,7 @@ choice, and the selection task: it never reads the test split, is deterministic 
 
 from __future__ import annotations
 
+import csv
 import json
 from dataclasses import replace
 
@@ -14,6 +15,7 @@ import deep.selection_task
 import deep.tasks
 from deep.data.base import Split
 from deep.prune import parse_protocol
+from deep.report.write import write_report
 from deep.runs import RunStore
 from deep.selection import (
     AUTO, Candidate, candidates, check_grid, proxy_epochs, select, shared_proxies, validation_accuracies,
@@ -128,6 +130,11 @@ def test_final_runs_consume_the_selection_and_record_the_values_used(tmp_path) -
     chosen = next(c for c in metrics["exponent_selection"] if c["chosen"])
     assert (metrics["quota_exponent"], metrics["recall_prior"]) == (chosen["quota_exponent"], chosen["recall_prior"])
     assert finals[0].config["quota_exponent"] == AUTO and "selection" in finals[0].config
+    written = write_report(tmp_path / "runs", tmp_path / "report")
+    figure = tmp_path / "report" / "chosen_exponent.csv"
+    assert figure in written and (tmp_path / "report" / "chosen_exponent.png") in written
+    row = next(csv.DictReader(figure.open()))
+    assert row["line"] == "random+drop (β=auto, α=auto)" and float(row["quota_exponent"]) == metrics["quota_exponent"]
 
 
 def test_selection_is_shared_by_methods_and_counted_by_the_dry_run() -> None:

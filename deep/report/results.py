@@ -167,12 +167,14 @@ def varying_variants(rows: Sequence[dict]) -> list[Variant]:
 def line_labels(rows: Sequence[dict]) -> dict[tuple, str]:
     """A legend label per line: the protocol, and in brackets its variant settings among those that vary in `rows`.
 
-    A setting that takes one value across `rows` is left out (it tells no two lines apart), and so is a default.
+    A setting that takes one value across `rows` is left out (it tells no two lines apart), and so is a default;
+    `auto` (chosen on validation per run) is always shown.
     """
     varying = varying_variants(rows)
     labels = {}
     for key, (first, *_) in lines(rows).items():
-        parts = [v.label(first[v.field]) for v in varying if first[v.field] not in (None, v.default)]
+        parts = [v.label(first[v.field]) for v in VARIANTS
+                 if first[v.field] not in (None, v.default) and (v in varying or first[v.field] == "auto")]
         labels[key] = first["protocol"] + (f" ({', '.join(parts)})" if parts else "")
     return labels
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from deep.report.bias import best_worst_classes, bias_line, class_bias
 from deep.report.classes import class_accuracy_vs_density, class_densities
+from deep.report.exponent import chosen_exponents
 from deep.report.panels import protocol_colours
 from deep.report.results import (
     EXPERIMENT_FIELDS, cells, check_consistent, experiments, load_results, protocols, suffixes, title,
@@ -20,7 +21,8 @@ def write_report(root: Path | str, out: Path | str, *, bias_protocol: str | None
     figures (PNG + CSV) and summary.csv / summary.md; return the paths written.
 
     Per experiment: robustness, class_densities and class_accuracy_vs_density (paper 003, Figs. 1, 6, 2),
-    class_bias and best_worst_classes (paper 000, Figs. 4-5 and 3); the imbalance figure where some run is
+    class_bias and best_worst_classes (paper 000, Figs. 4-5 and 3), chosen_exponent where runs chose beta on
+    validation (--quota-exponent auto); the imbalance figure where some run is
     imbalanced, the group figure where runs have group metrics. `bias_protocol`: the protocol whose classes
     the paper-000 figures draw (default: el2n, else the first plain score protocol). What cannot be drawn (no
     `full` run, no protocol that changes class proportions) is skipped with a warning and a note in summary.md.
@@ -47,6 +49,7 @@ def write_report(root: Path | str, out: Path | str, *, bias_protocol: str | None
         written += class_accuracy_vs_density(experiment, group, out / f"class_accuracy_vs_density{suffix}", notes)
         written += class_bias(experiment, group, chosen, out / f"class_bias{suffix}", colours, notes)
         written += best_worst_classes(experiment, group, chosen, out / f"best_worst_classes{suffix}", notes)
+        written += chosen_exponents(experiment, group, out / f"chosen_exponent{suffix}")
         if max(len(cell) for cell in cells(group).values()) == 1:
             notes.append(f"{title(experiment)}: a single seed per run, so bands are empty and std is 0")
     written += imbalance(rows, out)
