@@ -15,9 +15,9 @@ DEFAULT_DATASET = "mnist1d"  # the main job: CPU-sized, and its classes differ i
 from deep.methods import METHODS
 from deep.models import MODELS, resolve_model
 from deep.models.pretrained import weights_id
+from deep.options import option_help
 from deep.prune import FULL, QUOTA_UNITS
 from deep.runs import CorruptRunError, RunStore
-from deep.options import option_help
 from deep.scores import SCORERS
 from deep.sweep import DEFAULT_DENSITIES, DEFAULT_PROTOCOLS, RECALL_SOURCES
 from deep.train import DivergedError, TrainConfig
@@ -55,6 +55,12 @@ def _dotted_option(example: str):
 
 # The registries whose entries declare options, reached as --<kind>-option NAME.KEY=VALUE (and each option's alias).
 OPTION_REGISTRIES = {"scorer": SCORERS, "method": METHODS}
+
+
+def _options_help(kind: str) -> str:
+    """Every option of every `kind` registry entry with its help and default, escaped for argparse."""
+    return "; ".join(option_help(name, entry.options)
+                     for name, entry in OPTION_REGISTRIES[kind].items() if entry.options).replace("%", "%%")
 
 
 def _alias_dest(kind: str, name: str, key: str) -> str:
@@ -183,8 +189,7 @@ def _add_setup(p: argparse.ArgumentParser) -> None:
                         "harder = kept first): a .npy/.csv/.txt with one score per training row, or a csv `id,score` "
                         "by sample id")
     q.add_argument("--scorer-option", type=_dotted_option("dynamic_uncertainty.window=5"), nargs="*", default=[],
-                   metavar="SCORER.OPTION=VALUE", help="a scorer's option; the options: " + "; ".join(
-                       option_help(name, s.options) for name, s in SCORERS.items() if s.options))
+                   metavar="SCORER.OPTION=VALUE", help="a scorer's option; the options: " + _options_help("scorer"))
     _add_aliases(q, "scorer")
     q.add_argument("--recall-epochs", type=POSITIVE_INT, default=None,
                    help="query length of recall models that are not a scorer's: random+drop's under --recall-source "
@@ -208,8 +213,7 @@ def _add_setup(p: argparse.ArgumentParser) -> None:
                    help="allocate DRoP / StrategyQ quotas over classes, or over groups (needs data with groups, e.g. "
                         "waterbirds: group = 2 y + place) from per-group validation accuracy (default: class)")
     m.add_argument("--method-option", type=_dotted_option("group_dro.step=0.1"), nargs="*", default=[],
-                   metavar="METHOD.OPTION=VALUE", help="an option of --method; the options: " + "; ".join(
-                       option_help(name, method.options) for name, method in METHODS.items() if method.options))
+                   metavar="METHOD.OPTION=VALUE", help="an option of --method; the options: " + _options_help("method"))
     _add_aliases(m, "method")
 
 
