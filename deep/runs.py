@@ -32,21 +32,38 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
 
-FORMAT = 2
+FORMAT = 3  # 3: final configs store every setting resolved and leave out what does not apply
 FORMAT_FILE = "store.json"
 DONE = "done"
 CLAIM = "claim"
 CHECKPOINT = "checkpoint.pt"
 HISTORY = "history.csv"
 CLAIM_TTL_S = 600.0  # a claim not refreshed for this long belongs to a dead worker
-HISTORY_FIELDS = (
-    "epoch", "train_loss", "lr", "val_accuracy", "val_worst_class_accuracy", "val_worst_group_accuracy", "seconds",
-)
+
+
+@dataclass
+class EpochRecord:
+    """One training epoch, as deep.train records it: a row of a task's history.csv (its numbers; the per-unit lists
+    reach the store as arrays, see deep.query) and of TrainResult.history (all of it, as a dict)."""
+
+    epoch: int  # 1-based
+    train_loss: float  # mean training loss over the epoch's samples
+    lr: float  # the learning rate the epoch trained at
+    val_accuracy: float | None = None  # None: no validation split
+    val_worst_class_accuracy: float | None = None
+    val_worst_group_accuracy: float | None = None  # None also without groups
+    seconds: float = 0.0  # wall time of the epoch, validation included
+    val_class_recall: list[float] | None = None  # per class
+    val_group_accuracy: list[float] | None = None  # per group
+
+
+PER_UNIT_FIELDS = ("val_class_recall", "val_group_accuracy")  # lists: not columns of history.csv
+HISTORY_FIELDS = tuple(f.name for f in fields(EpochRecord) if f.name not in PER_UNIT_FIELDS)
 
 
 def canonical_json(obj: object) -> str:
@@ -101,12 +118,16 @@ def read_json(path: Path) -> dict:
 
 
 def history_csv(history: Sequence[dict]) -> bytes:
-    """The per-epoch history as CSV: the HISTORY_FIELDS that any epoch recorded, in that order."""
-    fields = [f for f in HISTORY_FIELDS if any(record.get(f) is not None for record in history)]
+    """The per-epoch history as CSV: the HISTORY_FIELDS that any epoch recorded, in that order; a record with a
+    field EpochRecord does not define is refused (a new field goes there, never dropped silently)."""
+    unknown = {key for record in history for key in record} - set(HISTORY_FIELDS) - set(PER_UNIT_FIELDS)
+    if unknown:
+        raise ValueError(f"history records hold {sorted(unknown)}, which deep.runs.EpochRecord does not define")
+    columns = [f for f in HISTORY_FIELDS if any(record.get(f) is not None for record in history)]
     out = io.StringIO()
-    writer = csv.DictWriter(out, fields, extrasaction="ignore", lineterminator="\n")
+    writer = csv.DictWriter(out, columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
-    writer.writerows({f: ("" if r.get(f) is None else r[f]) for f in fields} for r in history)
+    writer.writerows({f: ("" if r.get(f) is None else r[f]) for f in columns} for r in history)
     return out.getvalue().encode()
 
 

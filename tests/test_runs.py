@@ -36,6 +36,8 @@ def test_finish_then_read_and_list(tmp_path: Path) -> None:
     assert run.file("model.pt").read_bytes() == b"weights"
     assert (run.path / "history.csv").read_text() == "epoch,train_loss,lr,val_accuracy,seconds\n1,0.5,0.1,0.8,0.1\n"
     assert [r.config for r in store.runs("final")] == [cfg] and list(store.runs("query")) == []
+    with pytest.raises(ValueError, match=r"\['val_loss'\], which deep.runs.EpochRecord does not define"):
+        store.finish({**cfg, "seed": 1}, {}, history=[{**history[0], "val_loss": 0.3}])  # never dropped silently
 
 
 def test_half_written_run_is_not_counted(tmp_path: Path) -> None:
@@ -94,6 +96,9 @@ def test_older_and_other_formats_are_refused_with_a_message(tmp_path: Path) -> N
     other.mkdir()
     (other / "store.json").write_text('{"format": 99}')
     with pytest.raises(StoreFormatError, match="format 99"):
+        RunStore(other)
+    (other / "store.json").write_text('{"format": 2}')  # before final configs held every setting resolved
+    with pytest.raises(StoreFormatError, match="has format 2, this version reads format 3: use a new --out"):
         RunStore(other)
     (tmp_path / "file").write_text("")
     with pytest.raises(StoreFormatError, match="is a file"):
