@@ -19,7 +19,7 @@ from deep.options import option_help
 from deep.prune import FULL, QUOTA_UNITS, RECALL_SOURCES, Quotas
 from deep.runs import CorruptRunError, RunStore
 from deep.scores import SCORERS
-from deep.sweep import DEFAULT_DENSITIES, DEFAULT_PROTOCOLS
+from deep.sweep import DEFAULT_DENSITIES, DEFAULT_PROTOCOLS, Setup
 from deep.train import DivergedError, TrainConfig
 from toy.commandline import add_debug_flag, number, output_folder, run_command
 from toy.quotas import ALLOCATIONS
@@ -126,7 +126,7 @@ def _add_setup(p: argparse.ArgumentParser) -> None:
     g.add_argument("--download", action="store_true", help="download the dataset into --data when it is missing")
     g.add_argument("--imbalance", type=AT_LEAST_ONE, default=None, metavar="I",
                    help="make the training set long-tailed: class sizes decay exponentially from N_max to N_max/I")
-    g.add_argument("--split-seed", type=NON_NEGATIVE_INT, default=0,
+    g.add_argument("--split-seed", type=NON_NEGATIVE_INT, default=Setup.split_seed,
                    help="seed of the validation/test halving of the test split (default: 0)")
     for dataset, entry in DATASETS.items():
         for key, option in entry.options.items():
@@ -175,7 +175,7 @@ def _add_setup(p: argparse.ArgumentParser) -> None:
     q.add_argument("--query-inits", type=POSITIVE_INT, default=None,
                    help="query models per scorer and seed, scores and recalls averaged over them (default: each "
                         "scorer's own, as in the reference code: 5 for el2n and grand, 1 for the others)")
-    q.add_argument("--query-augment", action=argparse.BooleanOptionalAction, default=False,
+    q.add_argument("--query-augment", action=argparse.BooleanOptionalAction, default=Setup.query_augment,
                    help="augment the query trainings as the final ones (default: off, as in the reference code)")
     q.add_argument("--recall-source", default=None, choices=RECALL_SOURCES,
                    help="where DRoP's validation recalls come from: scorer = the protocol's own query models "
@@ -207,9 +207,9 @@ def _add_setup(p: argparse.ArgumentParser) -> None:
                         "counts proportional to error (the authors' code; differs on imbalanced data) (default: density)")
     q.add_argument("--min-count", type=NON_NEGATIVE_INT, default=Quotas.min_count, help="DRoP keeps at least this many samples of every class, or group with --quota-unit group (default: 0)")
     m = p.add_argument_group("method (how the final model trains on the kept samples) and quota unit")
-    m.add_argument("--method", default="erm", choices=list(METHODS), help="; ".join(
+    m.add_argument("--method", default=Setup.method, choices=list(METHODS), help="; ".join(
         f"{name}: {method.help}" for name, method in METHODS.items()) + " (default: erm)")
-    m.add_argument("--quota-unit", default="class", choices=QUOTA_UNITS,
+    m.add_argument("--quota-unit", default=Setup.quota_unit, choices=QUOTA_UNITS,
                    help="allocate DRoP / StrategyQ quotas over classes, or over groups (needs data with groups, e.g. "
                         "waterbirds: group = 2 y + place) from per-group validation accuracy (default: class)")
     m.add_argument("--method-option", type=_dotted_option("group_dro.step=0.1"), nargs="*", default=[],
@@ -264,9 +264,7 @@ def _method_options(args: argparse.Namespace) -> dict:
     return options.get(args.method, {})
 
 
-def _setup(args: argparse.Namespace):
-    from deep.sweep import Setup
-
+def _setup(args: argparse.Namespace) -> Setup:
     if args.dataset not in DATASETS:
         raise ValueError(f"unknown dataset {args.dataset!r}: choose one of {sorted(DATASETS)}")
     defaults = DATASETS[args.dataset].defaults

@@ -4,7 +4,7 @@ A task's config holds its own settings and the names (hashes) of the tasks it co
 before anything runs and the same settings always map to the same directory. Layout:
 
   <root>/store.json              {"format": FORMAT}: a store written by another format is refused with a message
-  <root>/<kind>/<hash>/          one task (kind: a key of deep.kinds.KINDS, which the store need not know)
+  <root>/<kind>/<hash>/          one task (kind: a key of deep.kinds.KINDS; the store takes any identifier)
       config.json                the full config; its hash must equal the directory name
       metrics.json               the results
       history.csv                one row per training epoch (trainings only)
@@ -269,6 +269,10 @@ class RunStore:
         """Refuse a store written by another format, with what to do about it."""
         if self.root.exists() and not self.root.is_dir():
             raise StoreFormatError(f"run store {self.root} is a file, not a folder: pass a folder to --out")
+        for entry in self.root.iterdir() if self.root.is_dir() else []:
+            if is_kind_name(entry.name) and not entry.is_dir():
+                raise StoreFormatError(f"{entry} is a file where the folder of the {entry.name} tasks belongs: "
+                                       "move it out of the run store")
         marker = self.root / FORMAT_FILE
         if marker.is_file():
             try:
@@ -296,17 +300,9 @@ class RunStore:
     def path(self, config: dict) -> Path:
         """The directory of the task with this config."""
         kind = config.get("kind")
-        if not (isinstance(kind, str) and kind.isidentifier()):
+        if not (isinstance(kind, str) and is_kind_name(kind)):
             raise ValueError(f"a task config needs a kind (a key of deep.kinds.KINDS), got {kind!r}")
         return self.root / kind / config_hash(config)
-
-    def _make_folder(self, config: dict) -> Path:
-        """The task's directory, made if missing; a file where its kind's folder belongs is a StoreFormatError."""
-        path = self.path(config)
-        if path.parent.exists() and not path.parent.is_dir():
-            raise StoreFormatError(kind_folder_is_a_file(path.parent))
-        path.mkdir(parents=True, exist_ok=True)
-        return path
 
     def done(self, config: dict) -> bool:
         """Whether the task with this config has finished: a lookup of its own directory."""
@@ -315,7 +311,8 @@ class RunStore:
     def claim(self, config: dict) -> Claim | None:
         """Take ownership of an unfinished task; None when it is finished or another live worker owns it."""
         self._open_for_writing()
-        path = self._make_folder(config)
+        path = self.path(config)
+        path.mkdir(parents=True, exist_ok=True)
         token = uuid.uuid4().hex
         claim = path / CLAIM
         draft = path / f".claim.{token}.tmp"
@@ -371,7 +368,8 @@ class RunStore:
     ) -> Path:
         """Write a task's arrays, files, history, config and metrics, then its `done` marker, last and atomically."""
         self._open_for_writing()
-        path = self._make_folder(config)
+        path = self.path(config)
+        path.mkdir(parents=True, exist_ok=True)
         blobs = dict(files or {})
         for name, value in (arrays or {}).items():
             buffer = io.BytesIO()
@@ -430,9 +428,10 @@ class RunStore:
                 yield run
 
 
-def kind_folder_is_a_file(folder: Path) -> str:
-    """What is wrong when a file stands where the folder of a kind's tasks belongs, and what to do."""
-    return f"{folder} is a file where the folder of the {folder.name} tasks belongs: move it out of the run store"
+def is_kind_name(name: str) -> bool:
+    """Whether `name` can name a kind of task, and so a folder of the store: an identifier not starting with `_`
+    (names starting with `_` are the store's own, such as a SLURM log folder)."""
+    return name.isidentifier() and not name.startswith("_")
 
 
 def task_folders(folder: Path) -> list[Path]:

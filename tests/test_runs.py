@@ -204,3 +204,18 @@ def test_temp_files_of_dead_writers_are_cleaned_on_claim(tmp_path: Path) -> None
     claim = store.claim(cfg)
     assert claim is not None and list(path.glob(".*.tmp")) == []
     claim.release()
+
+
+def test_a_kind_is_any_identifier_and_a_file_in_its_place_is_refused(tmp_path: Path) -> None:
+    store = RunStore(tmp_path)
+    store.finish({"kind": "evaluate", "seed": 0}, {})  # a kind the store has never heard of: a folder of its own
+    assert store.done({"kind": "evaluate", "seed": 0}) and (tmp_path / "evaluate").is_dir()
+    for bad in ("_slurm", "../x", None):
+        with pytest.raises(ValueError, match="needs a kind"):
+            store.path({"kind": bad})
+    (tmp_path / "notes.txt").write_text("mine")  # not a kind's name: left alone
+    (tmp_path / "_slurm").write_text("")
+    RunStore(tmp_path)
+    (tmp_path / "selection").write_text("")
+    with pytest.raises(StoreFormatError, match="selection is a file where the folder of the selection tasks belongs"):
+        RunStore(tmp_path)
