@@ -20,7 +20,7 @@ def dry_run(setup: Setup, finals: list[Task], protocols: list[str]) -> dict:
         "dataset": setup.dataset_key(),
         **setup.model_key,
         "method": setup.method,
-        "method_options": setup.resolved_method_options,
+        "method_options": setup.method_options_for(setup.train.epochs),  # on the full data; final tasks: scaled
         "quota_unit": setup.quota_unit,
         "train": asdict(setup.train),
         "query": {name: {"epochs": setup.epochs_for(name), "inits": setup.inits_for(name),

@@ -101,10 +101,10 @@ class Setup:
                 raise ValueError(f"--scorer-option names unknown scorer {name!r}: choose from {sorted(SCORERS)}")
             SCORERS[name].resolve(name, options)
 
-    @property
-    def resolved_method_options(self) -> dict:
-        """Every option of the method, given or default: what final runs record."""
-        return METHODS[self.method].resolve(self.method, self.method_options)
+    def method_options_for(self, epochs: int) -> dict:
+        """Every option of the method for a final schedule of `epochs` epochs, given, default or derived: what a
+        final run records."""
+        return METHODS[self.method].resolve(self.method, self.method_options, epochs)
 
     def dataset_key(self) -> dict:
         """What identifies the data (options only for datasets that declare any, so other keys never change)."""
@@ -204,7 +204,7 @@ def final_task(setup: Setup, protocol: Protocol, density: float, seed: int, subs
     deps = tuple(t for t in (scores, recalls, subset) if t is not None)
     config = FinalConfig(
         dataset=setup.dataset_key(), model=setup.model_key, protocol=protocol.name, density=d, seed=seed,
-        method=setup.method, method_options=setup.resolved_method_options,
+        method=setup.method, method_options=setup.method_options_for(setup.train.scaled_for_density(d).epochs),
         quota_unit=setup.quota_unit, train=setup.train.scaled_for_density(d),
         quotas=setup.quotas if protocol.needs_recalls else None,
         recall_source=setup.recall_source if protocol.needs_recalls else None,
