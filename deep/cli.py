@@ -13,15 +13,15 @@ import torch
 from deep.data import DATASETS, DEFAULT_ROOT, default_config, option_flag
 
 DEFAULT_DATASET = "mnist1d"  # the main job: CPU-sized, and its classes differ in difficulty
-from deep.methods import METHODS, MethodOptions
+from deep.methods import METHODS
 from deep.models import MODELS, resolve_model
 from deep.models.pretrained import weights_id
-from deep.prune import QUOTA_UNITS
+from deep.options import option_help
+from deep.prune import FULL, QUOTA_UNITS, RECALL_SOURCES, Quotas
 from deep.runs import CorruptRunError, RunStore
 from deep.scores import SCORERS
-from deep.scores.forgetting import NEVER_LEARNED
 from deep.selection import AUTO, AUTO_PRIORS, DEFAULT_GRID, PROXY_FRACTION
-from deep.sweep import DEFAULT_DENSITIES, DEFAULT_PROTOCOLS, RECALL_SOURCES
+from deep.sweep import DEFAULT_DENSITIES, DEFAULT_PROTOCOLS, Setup
 from deep.train import DivergedError, TrainConfig
 from toy.commandline import add_debug_flag, number, output_folder, run_command
 from toy.quotas import ALLOCATIONS
@@ -35,6 +35,11 @@ FRACTION = number(float, 0, 1, high_open=True)  # [0, 1): momentum, label smooth
 DENSITY = number(float, 1e-6, 1)  # runs are named by densities rounded to 6 decimals (deep.prune.density_key)
 
 
+def _or_auto(kind: Callable[[str], float]) -> Callable[[str], float | str]:
+    """argparse type: `auto` (chosen on validation, deep.selection) or a number of `kind`."""
+    return lambda text: AUTO if text == AUTO else kind(text)
+
+
 def _key_value(text: str) -> tuple[str, int]:
     name, sep, value = text.partition("=")
     if not sep or not value.isdigit():
@@ -42,17 +47,64 @@ def _key_value(text: str) -> tuple[str, int]:
     return name, int(value)
 
 
-def _scorer_option(text: str) -> tuple[str, str, str]:
-    target, sep, value = text.partition("=")
-    scorer, dot, key = target.partition(".")
-    if not (sep and dot and scorer and key and value):
-        raise argparse.ArgumentTypeError(f"expected SCORER.OPTION=VALUE, e.g. dynamic_uncertainty.window=5, got {text!r}")
-    return scorer, key, value
+def _dotted_option(example: str):
+    """argparse type of --scorer-option / --method-option: NAME.KEY=VALUE as (name, key, value)."""
+
+    def parse(text: str) -> tuple[str, str, str]:
+        target, sep, value = text.partition("=")
+        name, dot, key = target.partition(".")
+        if not (sep and dot and name and key and value):
+            raise argparse.ArgumentTypeError(f"expected NAME.OPTION=VALUE, e.g. {example}, got {text!r}")
+        return name, key, value
+
+    return parse
 
 
-def _or_auto(kind: Callable[[str], float]) -> Callable[[str], float | str]:
-    """argparse type: `auto` (chosen on validation, deep.selection) or a number of `kind`."""
-    return lambda text: AUTO if text == AUTO else kind(text)
+# The registries whose entries declare options, reached as --<kind>-option NAME.KEY=VALUE (and each option's alias).
+OPTION_REGISTRIES = {"scorer": SCORERS, "method": METHODS}
+
+
+def _options_help(kind: str) -> str:
+    """Every option of every `kind` registry entry with its help and default, escaped for argparse."""
+    return "; ".join(option_help(name, entry.options)
+                     for name, entry in OPTION_REGISTRIES[kind].items() if entry.options).replace("%", "%%")
+
+
+def _alias_dest(kind: str, name: str, key: str) -> str:
+    return f"{kind}_option__{name}__{key}"
+
+
+def _add_aliases(group: argparse._ArgumentGroup, kind: str) -> None:
+    """The flag of every option of a `kind` registry entry that keeps one of its own (e.g. --dro-step)."""
+    for name, entry in OPTION_REGISTRIES[kind].items():
+        for key, option in entry.options.items():
+            if option.alias:
+                group.add_argument(option.alias, default=None, metavar=key.upper(), dest=_alias_dest(kind, name, key),
+                                   help=f"the same as --{kind}-option {name}.{key}={key.upper()}")
+
+
+def _given_options(args: argparse.Namespace, kind: str) -> list[tuple[str, str, str, str]]:
+    """(name, key, value, flag) of every option of a `kind` registry entry on the command line, aliases included."""
+    registry = OPTION_REGISTRIES[kind]
+    given = [(name, key, value, f"--{kind}-option {name}.{key}") for name, key, value in getattr(args, f"{kind}_option")]
+    return given + [(name, key, value, option.alias) for name, entry in registry.items()
+                    for key, option in entry.options.items()
+                    if option.alias and (value := getattr(args, _alias_dest(kind, name, key))) is not None]
+
+
+def _registry_options(args: argparse.Namespace, kind: str) -> dict[str, dict]:
+    """The options of `kind` registry entries given on the command line, checked and typed per entry:
+    {name: {key: value}}; an error names the flag the value came with."""
+    registry = OPTION_REGISTRIES[kind]
+    options: dict[str, dict] = {}
+    for name, key, value, flag in _given_options(args, kind):
+        if name not in registry:
+            raise ValueError(f"--{kind}-option names unknown {kind} {name!r}: choose from {sorted(registry)}")
+        entry = registry[name]
+        if key not in entry.options:
+            entry.resolve(name, {key: value})  # refuses the unknown key, listing the entry's options
+        options.setdefault(name, {})[key] = entry.options[key].check(flag, value)
+    return options
 
 
 def _device(text: str) -> str:
@@ -81,7 +133,7 @@ def _add_setup(p: argparse.ArgumentParser) -> None:
     g.add_argument("--download", action="store_true", help="download the dataset into --data when it is missing")
     g.add_argument("--imbalance", type=AT_LEAST_ONE, default=None, metavar="I",
                    help="make the training set long-tailed: class sizes decay exponentially from N_max to N_max/I")
-    g.add_argument("--split-seed", type=NON_NEGATIVE_INT, default=0,
+    g.add_argument("--split-seed", type=NON_NEGATIVE_INT, default=Setup.split_seed,
                    help="seed of the validation/test halving of the test split (default: 0)")
     for dataset, entry in DATASETS.items():
         for key, option in entry.options.items():
@@ -130,24 +182,22 @@ def _add_setup(p: argparse.ArgumentParser) -> None:
     q.add_argument("--query-inits", type=POSITIVE_INT, default=None,
                    help="query models per scorer and seed, scores and recalls averaged over them (default: each "
                         "scorer's own, as in the reference code: 5 for el2n and grand, 1 for the others)")
-    q.add_argument("--query-augment", action=argparse.BooleanOptionalAction, default=False,
+    q.add_argument("--query-augment", action=argparse.BooleanOptionalAction, default=Setup.query_augment,
                    help="augment the query trainings as the final ones (default: off, as in the reference code)")
     q.add_argument("--recall-source", default=None, choices=RECALL_SOURCES,
                    help="where DRoP's validation recalls come from: scorer = the protocol's own query models "
                         "(random+drop: one model at 10%% of the schedule), as in the reference code; separate = "
                         "query models of their own trained for --recall-epochs (default: the dataset's, scorer on "
                         "the paper's datasets)")
-    q.add_argument("--never-learned", default=None, choices=NEVER_LEARNED,
-                   help="forgetting: rank never-learned samples last (score 0, pruned first: the reference code) or "
-                        "first (kept first: Toneva et al.) (default: last)")
     q.add_argument("--query-epochs", type=_key_value, nargs="*", default=[], metavar="SCORER=EPOCHS",
                    help="query length per scorer, overriding its default fraction of the schedule, e.g. el2n=3")
     q.add_argument("--scores", nargs="*", default=[], metavar="NAME=FILE",
                    help="your own per-sample scores as scorer NAME (protocols NAME, random+NAMEq, NAME+drop; higher = "
                         "harder = kept first): a .npy/.csv/.txt with one score per training row, or a csv `id,score` "
                         "by sample id")
-    q.add_argument("--scorer-option", type=_scorer_option, nargs="*", default=[], metavar="SCORER.OPTION=VALUE",
-                   help="a scorer's option, e.g. dynamic_uncertainty.window=5 (its sliding window J, default 10)")
+    q.add_argument("--scorer-option", type=_dotted_option("dynamic_uncertainty.window=5"), nargs="*", default=[],
+                   metavar="SCORER.OPTION=VALUE", help="a scorer's option; the options: " + _options_help("scorer"))
+    _add_aliases(q, "scorer")
     q.add_argument("--recall-epochs", type=POSITIVE_INT, default=None,
                    help="query length of recall models that are not a scorer's: random+drop's under --recall-source "
                         "scorer (default: 10%% of the schedule), every DRoP run's under separate (default: all of it)")
@@ -157,31 +207,28 @@ def _add_setup(p: argparse.ArgumentParser) -> None:
                    "paper's Algorithm 1 (default: the dataset's: 0 on the paper's datasets, 1 (Laplace's rule) on "
                    "small CPU data); auto = chosen from " + ", ".join(f"{a:g}" for a in AUTO_PRIORS) + " per seed and "
                    "density on validation, like --quota-exponent auto")
-    q.add_argument("--quota-exponent", type=_or_auto(POSITIVE), default=1.0, metavar="BETA",
+    q.add_argument("--quota-exponent", type=_or_auto(POSITIVE), default=Quotas.exponent, metavar="BETA",
                    help="DRoP keeps class k at a density proportional to error_k ** BETA; 1 = the paper's Algorithm 1, "
                         "BETA < 1 tempers the quotas towards proportional pruning; auto = chosen per seed and density "
                         "from --exponent-grid by the validation worst-class (worst-group) accuracy of short proxy "
-                        f"trainings ({PROXY_FRACTION:.0%} of the run's epochs, one per distinct kept set; ties to the "
+                        f"trainings ({100 * PROXY_FRACTION:g} %% of the run's epochs, one per distinct kept set; ties to the "
                         "exponent nearest 1; never the test split) (default: 1)")
     q.add_argument("--exponent-grid", type=POSITIVE, nargs="+", default=list(DEFAULT_GRID), metavar="BETA",
                    help="the exponents --quota-exponent auto chooses from (default: "
                         + " ".join(f"{b:g}" for b in DEFAULT_GRID) + ")")
-    q.add_argument("--allocation", default="density", choices=ALLOCATIONS,
+    q.add_argument("--allocation", default=Quotas.allocation, choices=ALLOCATIONS,
                    help="density: DRoP's class densities proportional to error (the paper's Algorithm 1); count: class "
                         "counts proportional to error (the authors' code; differs on imbalanced data) (default: density)")
-    q.add_argument("--min-count", type=NON_NEGATIVE_INT, default=0, help="DRoP keeps at least this many samples of every class, or group with --quota-unit group (default: 0)")
+    q.add_argument("--min-count", type=NON_NEGATIVE_INT, default=Quotas.min_count, help="DRoP keeps at least this many samples of every class, or group with --quota-unit group (default: 0)")
     m = p.add_argument_group("method (how the final model trains on the kept samples) and quota unit")
-    m.add_argument("--method", default="erm", choices=list(METHODS), help="; ".join(
+    m.add_argument("--method", default=Setup.method, choices=list(METHODS), help="; ".join(
         f"{name}: {method.help}" for name, method in METHODS.items()) + " (default: erm)")
-    m.add_argument("--quota-unit", default="class", choices=QUOTA_UNITS,
+    m.add_argument("--quota-unit", default=Setup.quota_unit, choices=QUOTA_UNITS,
                    help="allocate DRoP / StrategyQ quotas over classes, or over groups (needs data with groups, e.g. "
                         "waterbirds: group = 2 y + place) from per-group validation accuracy (default: class)")
-    m.add_argument("--dro-step", type=POSITIVE, default=None, metavar="ETA",
-                   help=f"group_dro: step size of the exponentiated-gradient group weights (default: {MethodOptions.dro_step})")
-    m.add_argument("--jtt-upweight", type=AT_LEAST_ONE, default=None, metavar="LAMBDA",
-                   help=f"jtt: loss weight of the identification model's training errors (default: {MethodOptions.jtt_upweight:g})")
-    m.add_argument("--jtt-epochs", type=POSITIVE_INT, default=None, metavar="T",
-                   help="jtt: epochs of the ERM identification model (default: a fifth of the schedule)")
+    m.add_argument("--method-option", type=_dotted_option("group_dro.step=0.1"), nargs="*", default=[],
+                   metavar="METHOD.OPTION=VALUE", help="an option of --method; the options: " + _options_help("method"))
+    _add_aliases(m, "method")
 
 
 def _option_dest(dataset: str, key: str) -> str:
@@ -221,19 +268,17 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
     return replace(cfg, **{k: v for k, v in overrides.items() if v is not None}, **shift)
 
 
-def _method_options(args: argparse.Namespace) -> MethodOptions:
-    """The method options given on the command line, refused where --method does not read them."""
-    given = {name: getattr(args, name) for name in MethodOptions.__dataclass_fields__ if getattr(args, name) is not None}
-    unread = sorted(set(given) - set(METHODS[args.method].options))
-    if unread:
-        flags = ", ".join("--" + name.replace("_", "-") for name in unread)
-        raise ValueError(f"{flags} do(es) not apply to --method {args.method}: drop it or choose the method it tunes")
-    return MethodOptions(**given)
+def _method_options(args: argparse.Namespace) -> dict:
+    """The options of --method given on the command line; an option of another method is refused."""
+    options = _registry_options(args, "method")
+    other = [flag for name, _, _, flag in _given_options(args, "method") if name != args.method]
+    if other:
+        raise ValueError(f"{', '.join(other)} do(es) not apply to --method {args.method}: drop it or choose the "
+                         "method it tunes")
+    return options.get(args.method, {})
 
 
-def _setup(args: argparse.Namespace):
-    from deep.sweep import Setup
-
+def _setup(args: argparse.Namespace) -> Setup:
     if args.dataset not in DATASETS:
         raise ValueError(f"unknown dataset {args.dataset!r}: choose one of {sorted(DATASETS)}")
     defaults = DATASETS[args.dataset].defaults
@@ -245,21 +290,14 @@ def _setup(args: argparse.Namespace):
     for name, _ in args.query_epochs:
         if name not in SCORERS:
             raise ValueError(f"--query-epochs names unknown scorer {name!r}: choose from {sorted(SCORERS)}")
-    scorer_options: dict[str, dict] = {}
-    for scorer, key, value in args.scorer_option:
-        scorer_options.setdefault(scorer, {})[key] = value
-    if args.never_learned is not None:
-        scorer_options.setdefault("forgetting", {})["never_learned"] = args.never_learned
     return Setup(
         dataset=args.dataset, model=args.model, weights=weights, train=_train_config(args), data=args.data,
         data_options=_data_options(args), imbalance=args.imbalance, split_seed=args.split_seed,
         query_inits=args.query_inits, query_epochs=dict(args.query_epochs), query_augment=args.query_augment,
-        recall_source=args.recall_source or defaults.recall_source, recall_epochs=args.recall_epochs,
-        min_count=args.min_count,
-        recall_prior=defaults.recall_prior if args.recall_prior is None else args.recall_prior,
-        quota_exponent=args.quota_exponent, exponent_grid=tuple(args.exponent_grid),
+        recall_source=args.recall_source, recall_epochs=args.recall_epochs, min_count=args.min_count,
+        recall_prior=args.recall_prior, quota_exponent=args.quota_exponent, exponent_grid=tuple(args.exponent_grid),
         allocation=args.allocation, method=args.method, quota_unit=args.quota_unit,
-        method_options=_method_options(args), scorer_options=scorer_options,
+        method_options=_method_options(args), scorer_options=_registry_options(args, "scorer"),
     )
 
 
@@ -271,77 +309,25 @@ def _runtime(args: argparse.Namespace):
                    checkpoint_every=args.checkpoint_every, pretrained_file=file)
 
 
-def _with_inputs(args: argparse.Namespace, setup):
-    """The setup with the user's --scores files named in it, and the input tasks to store before anything runs."""
-    if not args.scores:
-        return setup, []
-    from deep.sweep import check_score_name, external_scores_task
-    from deep.tasks import dataset
-    from deep.vectors import read_scores
-
-    files = {}
-    for spec in args.scores:
-        name, sep, path = spec.partition("=")
-        if not (sep and name and path):
-            raise ValueError(f"--scores takes NAME=FILE, e.g. myscore=scores.npy, got {spec!r}")
-        check_score_name(name)
-        files[name] = path
-    ids = dataset(setup.dataset_key(), args.download).train.ids
-    given = {name: read_scores(path, ids, f"--scores {name}") for name, path in files.items()}
-    setup = replace(setup, external_scores={name: _sha256(values) for name, values in given.items()})
-    inputs = [(external_scores_task(setup, name), {"scorer": name, "source": "file"}, {"scores": values, "ids": ids})
-              for name, values in given.items()]
-    return setup, inputs
-
-
-def _kept_task(args: argparse.Namespace, setup, inputs: list):
-    """The final run of `train --kept FILE`, its subset input task added to `inputs`."""
-    from deep.prune import parse_protocol
-    from deep.sweep import check, final_task, subset_task
-    from deep.tasks import dataset
-    from deep.vectors import read_rows
-
-    check(setup, ["full"], [1.0], [args.seed], args.download)
-    ids = dataset(setup.dataset_key(), args.download).train.ids
-    rows = read_rows(args.kept, ids, "--kept")
-    subset = subset_task(setup, _sha256(rows), int(rows.size))
-    inputs.append((subset, {"count": int(rows.size)}, {"rows": rows, "ids": ids[rows]}))
-    return final_task(setup, parse_protocol("subset"), rows.size / len(ids), args.seed, subset=subset)
-
-
-def _sha256(values: np.ndarray) -> str:
-    import hashlib
-
-    return "sha256:" + hashlib.sha256(np.ascontiguousarray(values).tobytes()).hexdigest()
-
-
-def _write_inputs(out: str, inputs: list) -> None:
-    from deep.runs import RunStore
-    from deep.tasks import write_input
-
-    store = RunStore(out)
-    for task, metrics, arrays in inputs:
-        write_input(store, task, metrics, arrays)
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     """Train and evaluate one model (by default on the full data) and store it as a run."""
+    from deep.inputs import kept_task, with_score_files, write_inputs
     from deep.launch import LaunchOptions, launch_local
-    from deep.runs import RunStore
     from deep.sweep import plan
 
-    if args.protocol == "full" and args.density != 1.0:
+    if args.protocol == FULL and args.density != 1.0:
         raise ValueError(f"--protocol full trains on all the data (density 1), got --density {args.density}: "
                          "choose a pruning protocol such as random or random+drop")
     RunStore(args.out)  # a store of another format or layout is refused before any data loads
-    setup, inputs = _with_inputs(args, _setup(args))
+    setup, inputs = with_score_files(_setup(args), args.scores, args.download)
     if args.kept is not None:
-        if args.protocol != "full" or args.density != 1.0:
+        if args.protocol != FULL or args.density != 1.0:
             raise ValueError("--kept gives the training rows itself: drop --protocol and --density")
-        task = _kept_task(args, setup, inputs)
+        task, subset = kept_task(setup, args.kept, args.seed, args.download)
+        inputs.append(subset)
     else:
         (task,) = plan(setup, [args.protocol], [args.density], [args.seed], download=args.download)
-    _write_inputs(args.out, inputs)
+    write_inputs(args.out, inputs)
     launch_local([task], args.out, _runtime(args), LaunchOptions(progress=not args.no_progress))
     run = RunStore(args.out).read(task.config)
     metrics = run.metrics
@@ -351,6 +337,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Run a grid of protocols x densities x seeds, skipping finished runs, then print the summary (mean ± std over seeds)."""
+    from deep.inputs import with_score_files, write_inputs
     from deep.launch import LAUNCHERS, LaunchOptions
     from deep.report import format_summary, load_results
     from deep.sweep import plan
@@ -362,18 +349,18 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if bad:
         raise ValueError(f"--slurm-args takes KEY=VALUE pairs, e.g. account=myproject, got {bad}")
     RunStore(args.out)  # a store of another format or layout is refused before any data loads
-    setup, inputs = _with_inputs(args, _setup(args))
+    setup, inputs = with_score_files(_setup(args), args.scores, args.download)
     seeds = list(range(args.seeds))
     if args.dry_run:
         import json
 
-        from deep.sweep import dry_run
+        from deep.dry_run import dry_run
 
         tasks = plan(setup, args.protocols, args.densities, seeds, read_data=False)
         print(json.dumps(dry_run(setup, tasks, args.protocols), indent=2))
         return 0
     tasks = plan(setup, args.protocols, args.densities, seeds, download=args.download)
-    _write_inputs(args.out, inputs)
+    write_inputs(args.out, inputs)
     options = LaunchOptions(
         workers=args.workers, runs_per_device=args.runs_per_device, progress=not args.no_progress,
         cluster=args.submitit_cluster, partition=args.partition,
@@ -466,7 +453,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train and evaluate one model", description=cmd_train.__doc__)
     _add_setup(p)
     p.add_argument("--seed", type=NON_NEGATIVE_INT, default=0, help="seed of the model init, batches and pruning (default: 0)")
-    p.add_argument("--protocol", default="full", help="pruning protocol (default: full, no pruning); see `sweep --help`")
+    p.add_argument("--protocol", default=FULL, help="pruning protocol (default: full, no pruning); see `sweep --help`")
     p.add_argument("--density", type=DENSITY, default=1.0, help="fraction of the training set kept, in (0, 1] (default: 1)")
     p.add_argument("--kept", default=None, metavar="FILE",
                    help="train on exactly these rows of the training split: row numbers (.npy, or one per line), or "
@@ -545,10 +532,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val-predictions", default=None, metavar="FILE", help="DRoP: a model's predictions on it")
     p.add_argument("--groups", default=None, metavar="FILE",
                    help="a group id per row: quotas over groups instead of classes (recalls then per group)")
-    p.add_argument("--allocation", default="density", choices=ALLOCATIONS, help="DRoP's allocation (default: density)")
-    p.add_argument("--quota-exponent", type=POSITIVE, default=1.0, metavar="BETA",
+    p.add_argument("--allocation", default=Quotas.allocation, choices=ALLOCATIONS, help="DRoP's allocation (default: density)")
+    p.add_argument("--quota-exponent", type=POSITIVE, default=Quotas.exponent, metavar="BETA",
                    help="DRoP: density proportional to error ** BETA (default: 1)")
-    p.add_argument("--min-count", type=NON_NEGATIVE_INT, default=0, help="DRoP keeps at least this many rows per unit (default: 0)")
+    p.add_argument("--min-count", type=NON_NEGATIVE_INT, default=Quotas.min_count, help="DRoP keeps at least this many rows per unit (default: 0)")
     p.add_argument("--seed", type=NON_NEGATIVE_INT, default=0, help="seed of the random choices (default: 0)")
     p.add_argument("--out", required=True, metavar="FILE", help="where to write the kept row indices (.npy or .csv)")
     p.set_defaults(func=cmd_prune)

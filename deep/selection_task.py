@@ -17,12 +17,11 @@ import torch
 
 from deep.experiment import validation_recalls
 from deep.prune import keep
-from deep.query import train_config
 from deep.runs import write_json
 from deep.seeds import derive
 from deep.selection import Candidate, select, shared_proxies, validation_accuracies
 from deep.tasks import Context, Outcome
-from deep.train import predict, train
+from deep.train import TrainConfig, predict, train
 
 PARTIAL = "proxy-{}.json"  # one finished proxy's validation accuracies, until the task finishes
 
@@ -64,7 +63,7 @@ def _proxy(ctx: Context, kept: np.ndarray, by_group: bool) -> dict:
     torch.manual_seed(seed)
     model = ctx.make_model(dataset.num_classes, dataset.input_shape)()
     normalization = ctx.normalization(dataset)
-    result = train(model, dataset.train.subset(torch.as_tensor(kept)), train_config(config["train"]), seed=seed,
+    result = train(model, dataset.train.subset(torch.as_tensor(kept)), TrainConfig.from_stored(config["train"]), seed=seed,
                    device=ctx.runtime.torch_device, normalization=normalization, progress=False)
     val = dataset.val
     predicted = predict(model, val.x, normalization=normalization, device=ctx.runtime.torch_device).argmax(1)

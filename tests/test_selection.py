@@ -20,8 +20,10 @@ from deep.runs import RunStore
 from deep.selection import (
     AUTO, Candidate, candidates, check_grid, proxy_epochs, select, shared_proxies, validation_accuracies,
 )
-from deep.sweep import Setup, dry_run, final_task, plan, selection_task
-from deep.tasks import Runtime, work
+from deep.dry_run import dry_run
+from deep.sweep import Setup, final_task, plan, selection_task
+from deep.tasks import Runtime
+from deep.work import work
 from deep.train import TrainConfig
 
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from deep.report.panels import panel_grid, save
+from deep.report.panels import FigureInput, panel_grid, save
 from deep.report.results import groups, line_key, line_labels, title
 from deep.report.stats import write_csv
 
@@ -22,8 +21,9 @@ def chosen(row: dict) -> dict | None:
     return None if not record else next(c for c in record if c["chosen"])
 
 
-def chosen_exponents(experiment: dict, rows: Sequence[dict], stem: Path) -> list[Path]:
+def chosen_exponents(report: FigureInput, stem: Path) -> list[Path]:
     """Chosen beta per seed (dots) and its mean (line) against density, one panel per protocol run with auto."""
+    experiment, rows = report.experiment, report.rows
     auto = [row for row in rows if chosen(row) is not None]
     if not auto:
         return []
