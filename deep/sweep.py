@@ -26,7 +26,7 @@ from deep.methods import METHODS
 from deep.final import FinalConfig
 from deep.prune import QUOTA_UNITS, RECALL_SOURCES, Protocol, Quotas, density_key, parse_protocol
 from deep.scores import SCORERS
-from deep.selection import DEFAULT_GRID, Candidate, candidates, check_grid, is_auto, proxy_epochs
+from deep.selection import DEFAULT_GRID, candidates, check_grid, is_auto, proxy_epochs
 from deep.models import build_model, feature_extractor, model_key
 from deep.tasks import Task, dataset
 from deep.train import TrainConfig
