@@ -20,7 +20,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from deep.augment import crop_flip
+from deep.augment import train_view
+from deep.batches import Inputs, Resident, Streamed, batches
 from deep.checkpoint import Checkpointing
 from deep.data.base import Split
 from deep.metrics import classification_metrics
@@ -122,15 +123,16 @@ def autocast(device: torch.device) -> torch.autocast:
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
 
 
-def _logits(model: nn.Module, x: torch.Tensor, inputs: InputPipeline, batch_size: int) -> torch.Tensor:
-    """Float32 CPU logits of `model` in eval mode on every row of `x`, `batch_size` rows at a time."""
-    if len(x) == 0:
+def _logits(model: nn.Module, x: Inputs | Resident | Streamed, inputs: InputPipeline, batch_size: int) -> torch.Tensor:
+    """Float32 CPU logits of `model` in eval mode on every row of `x` (inputs or their batch source), in batches."""
+    source = x if isinstance(x, (Resident, Streamed)) else batches(x, inputs.device)
+    if len(source) == 0:
         raise ValueError("x is empty: predict needs at least one row")
     was_training = model.training
     model.eval()
     try:
         with torch.inference_mode(), autocast(inputs.device):
-            out = [model(inputs(x[start : start + batch_size])).float() for start in range(0, len(x), batch_size)]
+            out = [model(inputs(xb)).float() for xb in source.ordered(batch_size)]
     finally:
         model.train(was_training)
     return torch.cat(out).cpu()
@@ -138,7 +140,7 @@ def _logits(model: nn.Module, x: torch.Tensor, inputs: InputPipeline, batch_size
 
 def predict(
     model: nn.Module,
-    x: torch.Tensor,
+    x: Inputs,
     *,
     normalization: Normalization | None,
     device: str | torch.device | None = None,
@@ -176,7 +178,7 @@ def _cross_entropy(weight: torch.Tensor | None, label_smoothing: float) -> LossF
 def _train_epoch(
     net: nn.Module,
     optimizer: torch.optim.Optimizer,
-    x: torch.Tensor,
+    source: Resident | Streamed,
     y: torch.Tensor,
     order: torch.Tensor,
     bounds: list[tuple[int, int]],
@@ -189,11 +191,9 @@ def _train_epoch(
     """One pass over `bounds` of the permutation `order`; returns the mean training loss (one host sync)."""
     net.train()
     losses = []
-    for start, stop in bounds:
+    for (start, stop), xb in zip(bounds, source.gather(order, bounds)):
         idx = order[start:stop]
-        xb = x[idx]
-        if augment is not None:
-            xb = crop_flip(xb, augment, padding=cfg.crop_padding, translate=cfg.translate)
+        xb = train_view(xb, augment, source.crop, cfg.crop_padding, cfg.translate)
         with autocast(inputs.device):
             logits = net(inputs(xb))
         logits = logits.float()
@@ -205,7 +205,7 @@ def _train_epoch(
             callback(logits.detach(), y[idx], idx)
         # Kept on the device: a .item() per step would stall a GPU pipeline and cost a sync on CPU too.
         losses.append(loss.detach())
-    sizes = torch.tensor([stop - start for start, stop in bounds], dtype=torch.float32, device=x.device)
+    sizes = torch.tensor([stop - start for start, stop in bounds], dtype=torch.float32, device=y.device)
     return float((torch.stack(losses).float() * sizes).sum() / sizes.sum())
 
 
@@ -213,7 +213,7 @@ class DivergedError(RuntimeError):
     """A training whose loss became NaN or infinite: never a result."""
 
 
-def _validate(model: nn.Module, val: Split, val_x: torch.Tensor, inputs: InputPipeline) -> dict:
+def _validate(model: nn.Module, val: Split, val_x: Resident | Streamed, inputs: InputPipeline) -> dict:
     """classification_metrics of the model on the validation split."""
     logits = _logits(model, val_x, inputs, PREDICT_BATCH)
     return classification_metrics(val.y, logits.argmax(1), logits.shape[1], group=val.group)
@@ -262,8 +262,9 @@ def train(
     else:
         model.to(device)
     inputs = InputPipeline(normalization, device)
-    x, y = train.x.to(device), train.y.to(device)
-    val_x = val.x.to(device) if val is not None else None
+    # Inputs in memory move to the device once; an image store streams (deep.batches).
+    x, y = batches(train.x, device, move=True), train.y.to(device)
+    val_x = batches(val.x, device, move=True) if val is not None else None
     net = torch.compile(model) if cfg.compile else model
     optimizer = torch.optim.SGD(
         model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov, weight_decay=cfg.weight_decay
@@ -272,7 +273,7 @@ def train(
     bounds = _batch_bounds(len(train), cfg.batch_size)[:max_batches]
     shuffle_seed, augment_seed, model_seed = (int(s) for s in np.random.SeedSequence(seed).generate_state(3))
     shuffle = torch.Generator().manual_seed(shuffle_seed)
-    augment = torch.Generator(device=device).manual_seed(augment_seed) if cfg.augment and x.dim() == 4 else None
+    augment = torch.Generator(device=device).manual_seed(augment_seed) if cfg.augment and train.x.dim() == 4 else None
     # Callbacks see train.x / val.x as users hold them; predicting on them reuses the copies already on the device.
     resident = [(train.x, x)] + ([(val.x, val_x)] if val is not None else [])
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from deep.data import cifar, imagefolder, mnist, mnist1d, tinyimagenet, waterbirds
+from deep.data import cifar, imagefolder, imagenet, mnist, mnist1d, tinyimagenet, waterbirds
 from deep.data.base import Dataset, RawDataset, Split
 from deep.data.checks import check_evaluation, check_raw
 from deep.data.debug import load_debug, load_debug_images
@@ -38,6 +38,7 @@ DATASETS: dict[str, DatasetEntry] = {
     "tinyimagenet": tinyimagenet.DATASET,
     "waterbirds": waterbirds.DATASET,
     "imagefolder": imagefolder.DATASET,
+    "imagenet": imagenet.DATASET,
     "debug": DatasetEntry(load_debug),
     "debug_images": DatasetEntry(load_debug_images, defaults=Defaults("cnn", CPU_DEFAULTS.train, recall_prior=1.0)),
     "spurious_digits": DatasetEntry(load_spurious_digits),

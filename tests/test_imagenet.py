@@ -1,0 +1,246 @@
+"""--dataset imagenet and streamed images: ILSVRC-2012 layouts the tests write, the resumable store, streamed batches."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from scipy.io import savemat
+
+from deep.augment import train_view
+from deep.batches import Resident, Streamed
+from deep.data import load_dataset
+from deep.data import store as store_module
+from deep.data.imagenet import crop_size
+from deep.data.store import CHUNK, StoredImages, build_store
+from deep.models import build_model
+from deep.schedule import TrainConfig
+from deep.train import train
+
+WNIDS = ["n01443537", "n01440764", "n01484850"]  # not sorted: class k is the k-th in sorted order
+COLOURS = {"n01440764": (200, 40, 40), "n01443537": (40, 200, 40), "n01484850": (40, 40, 200)}
+
+
+def _image(path: Path, wnid: str, rng: np.random.Generator) -> None:
+    """A JPEG of a random size in the class's colour, with noise."""
+    width, height = (int(v) for v in rng.integers(12, 40, 2))
+    pixels = np.clip(np.array(COLOURS[wnid]) + rng.normal(0, 20, (height, width, 3)), 0, 255).astype(np.uint8)
+    Image.fromarray(pixels).save(path, quality=90)
+
+
+def write_imagenet(root: Path, layout: str = "folders", train: int = 8, val: int = 4, seed: int = 0) -> Path:
+    """ROOT/train/<wnid>/*.JPEG and val/ in class folders, or flat with LOC_val_solution.csv or the devkit's files."""
+    rng = np.random.default_rng(seed)
+    for wnid in WNIDS:
+        (root / "train" / wnid).mkdir(parents=True)
+        for i in range(train):
+            _image(root / "train" / wnid / f"{wnid}_{i}.JPEG", wnid, rng)
+    (root / "val").mkdir()
+    truth = [wnid for wnid in WNIDS for _ in range(val)]
+    for number, wnid in enumerate(truth, 1):
+        name = f"ILSVRC2012_val_{number:08d}.JPEG"
+        folder = root / "val" / (wnid if layout == "folders" else "")
+        folder.mkdir(exist_ok=True)
+        _image(folder / name, wnid, rng)
+    if layout == "csv":
+        with (root / "LOC_val_solution.csv").open("w", newline="") as file:
+            writer = csv.writer(file)
+            writer.writerow(["ImageId", "PredictionString"])
+            for number, wnid in enumerate(truth, 1):
+                writer.writerow([f"ILSVRC2012_val_{number:08d}", f"{wnid} 1 2 30 40 {wnid} 3 4 20 20"])
+    if layout == "devkit":
+        data = root / "ILSVRC2012_devkit_t12" / "data"
+        data.mkdir(parents=True)
+        ids = {wnid: 10 + k for k, wnid in enumerate(WNIDS)}  # ILSVRC2012_IDs in no particular order
+        (data / "ILSVRC2012_validation_ground_truth.txt").write_text("".join(f"{ids[w]}\n" for w in truth))
+        synsets = np.array([(ids[w], w, "words", "gloss", 0) for w in WNIDS],
+                           dtype=[("ILSVRC2012_ID", "O"), ("WNID", "O"), ("words", "O"), ("gloss", "O"),
+                                  ("num_children", "O")])
+        savemat(data / "meta.mat", {"synsets": synsets})
+    return root
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("DROP_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+@pytest.mark.parametrize("layout", ["folders", "csv", "devkit"])
+def test_every_validation_layout_gives_the_same_labels(tmp_path: Path, cache: Path, layout: str) -> None:
+    data = load_dataset("imagenet", write_imagenet(tmp_path / layout, layout), options={"image_size": 16})
+    assert data.classes == sorted(WNIDS) and data.train.x.shape == (24, 3, 14, 14)
+    assert data.train.ids[0] == "train/n01440764/n01440764_0.JPEG"
+    assert len(data.val) == len(data.test) == 6  # the official validation set halved per class, as CIFAR's test set
+    for split in (data.train, data.val, data.test):
+        pixels = split.x.load().float().mean((2, 3))
+        colours = torch.tensor([COLOURS[data.classes[k]] for k in split.y], dtype=torch.float32)
+        assert (pixels - colours).abs().max() < 25  # each image's colour is its label's
+    assert isinstance(data.train.x, StoredImages) and data.train.x.crop == 14
+
+
+def test_partial_and_mislabelled_trees_are_errors(tmp_path: Path, cache: Path) -> None:
+    root = write_imagenet(tmp_path / "a", "csv", train=2, val=2)
+    (root / "train" / "n09999999").mkdir()
+    with pytest.raises(ValueError, match="n09999999 holds no images"):
+        load_dataset("imagenet", root)
+    (root / "train" / "n09999999").rmdir()
+    (root / "train" / "cats").mkdir()
+    with pytest.raises(ValueError, match="WordNet id.*cats"):
+        load_dataset("imagenet", root)
+    (root / "train" / "cats").rmdir()
+    (root / "val" / "ILSVRC2012_val_00000003.JPEG").unlink()
+    with pytest.raises(FileNotFoundError, match="1 validation images.*missing.*ILSVRC2012_val_00000003"):
+        load_dataset("imagenet", root)
+    (root / "LOC_val_solution.csv").unlink()
+    with pytest.raises(FileNotFoundError, match="LOC_val_solution.csv"):
+        load_dataset("imagenet", root)
+    other = write_imagenet(tmp_path / "b", "folders", train=2, val=2)
+    (other / "val" / "n07777777").mkdir()
+    with pytest.raises(ValueError, match="train/ lacks: n07777777"):
+        load_dataset("imagenet", other)
+
+
+def test_a_corrupt_jpeg_is_an_error_naming_the_file(tmp_path: Path, cache: Path) -> None:
+    root = write_imagenet(tmp_path / "tree", train=2, val=2)
+    bad = root / "train" / "n01484850" / "n01484850_1.JPEG"
+    bad.write_bytes(bad.read_bytes()[:40])  # a truncated file
+    with pytest.raises(ValueError, match="n01484850_1.JPEG"):
+        load_dataset("imagenet", root, options={"image_size": 16})
+
+
+def test_preprocessing_resumes_after_a_failure(tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    paths = [tmp_path / f"{i}.png" for i in range(2 * CHUNK + 5)]
+    for i, path in enumerate(paths):
+        Image.new("RGB", (4, 4), (i % 256, 7, 9)).save(path)
+    decoded: list[str] = []
+    failed: list[bool] = []
+    real = store_module.decode
+
+    def failing(path, transform=None):  # noqa: ANN001, ANN202 - the decode signature
+        decoded.append(str(path))
+        if len(decoded) == CHUNK + 3 and not failed:  # the first chunk is done, the second is not
+            failed.append(True)
+            raise RuntimeError("killed")
+        return real(path, transform)
+
+    monkeypatch.setattr(store_module, "decode", failing)
+    with pytest.raises(RuntimeError, match="killed"):
+        build_store(paths, (4, 4), workers=0)
+    decoded.clear()
+    target = build_store(paths, (4, 4), workers=0)
+    assert len(decoded) == len(paths) - CHUNK  # the finished chunk was not decoded again
+    assert not list(cache.glob("*.partial.npy")) and not list(cache.glob("*.done.npy"))
+    images = np.load(target)
+    assert images[:, 0, 0, 0].tolist() == [i % 256 for i in range(len(paths))]
+
+
+def test_preprocessing_resumes_after_sigkill_of_its_workers(tmp_path: Path, cache: Path) -> None:
+    paths = [tmp_path / f"{i}.png" for i in range(3 * CHUNK)]
+    for i, path in enumerate(paths):
+        Image.new("RGB", (4, 4), (i % 256, 1, 2)).save(path)
+    listing = tmp_path / "paths.txt"
+    listing.write_text("\n".join(map(str, paths)))
+    # A build whose worker kills its whole process group after the second chunk: nothing gets to clean up.
+    script = textwrap.dedent(f"""
+        import os, signal
+        from deep.data import store
+        real, seen = store._decode_chunk, []
+        def chunk(task):
+            if task[2] == 2 * store.CHUNK:
+                os.killpg(0, signal.SIGKILL)
+            return real(task)
+        store._decode_chunk = chunk
+        store.build_store(open({str(listing)!r}).read().split(), (4, 4), workers=1)
+    """)
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, start_new_session=True)
+    assert result.returncode == -9
+    done = np.load(next(cache.glob("*.done.npy")))
+    assert done.tolist() == [True, True, False]
+    target = build_store([str(p) for p in paths], (4, 4), workers=0)
+    assert np.load(target)[:, 0, 0, 0].tolist() == [i % 256 for i in range(len(paths))]
+
+
+def test_streamed_batches_equal_resident_batches_with_the_same_seed(tmp_path: Path, cache: Path) -> None:
+    data = load_dataset("imagenet", write_imagenet(tmp_path / "tree"), options={"image_size": 24})
+    stored = data.train.x
+    resident = Resident(stored.load(), stored.crop)
+    streamed = Streamed(stored, torch.device("cpu"), prefetch=2, readers=3)
+    order = torch.randperm(len(stored), generator=torch.Generator().manual_seed(1))
+    bounds = [(0, 7), (7, 16), (16, 24)]
+    pairs = []
+    for source in (resident, streamed):
+        generator = torch.Generator().manual_seed(5)
+        pairs.append([train_view(b, generator, source.crop) for b in source.gather(order, bounds)])
+    for a, b in zip(*pairs):
+        assert a.shape == (len(a), 3, 21, 21) and torch.equal(a, b)
+    evaluated = [torch.cat(list(source.ordered(10))) for source in (resident, streamed)]
+    assert torch.equal(evaluated[0], stored.load()[:, :, 1:22, 1:22]) and torch.equal(evaluated[1], evaluated[0])
+
+
+def _fit(root: Path, stream: int) -> tuple[list[float], list[float]]:
+    data = load_dataset("imagefolder", root, options={"image_size": 16, "stream": stream})
+    torch.manual_seed(0)
+    model = build_model("cnn", data.num_classes, data.input_shape)
+    result = train(model, data.train, TrainConfig(2, 8, 0.05), seed=3, device="cpu", normalization=data.normalization,
+                   val=data.val, progress=False)
+    return [r["train_loss"] for r in result.history], [p.sum().item() for p in model.parameters()]
+
+
+def test_imagefolder_streamed_trains_exactly_as_in_memory(tmp_path: Path, cache: Path) -> None:
+    root = tmp_path / "folder"
+    write_imagenet(root, "folders")
+    (root / "val").rename(root / "test")
+    assert _fit(root, 1) == _fit(root, 0)
+
+
+def test_imagenet_trains_end_to_end_through_the_stream(tmp_path: Path, cache: Path) -> None:
+    from deep.cli import main
+
+    root = write_imagenet(tmp_path / "tree", "devkit")
+    code = main(["train", "--dataset", "imagenet", "--data", str(root), "--image-size", "24", "--model", "cnn",
+                 "--epochs", "2", "--batch-size", "8", "--lr", "0.05", "--milestones", "--device", "cpu",
+                 "--out", str(tmp_path / "runs"), "--no-progress"])
+    assert code in (0, None)
+    metrics = next((tmp_path / "runs").rglob("metrics.json")).read_text()
+    assert '"accuracy"' in metrics
+
+
+RSS_SCRIPT = """
+import resource, sys
+import numpy as np, torch
+from torch import nn
+from deep.data.base import Split
+from deep.data.store import StoredImages
+from deep.schedule import TrainConfig
+from deep.train import train
+images = StoredImages(sys.argv[1])
+model = nn.Sequential(nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Linear(48, 2))
+split = Split(images, torch.arange(len(images)) % 2)
+train(model, split, TrainConfig(1, 16, 0.1, augment=False), seed=0, device="cpu", progress=False)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+"""
+
+
+def test_resident_memory_stays_below_a_cap_smaller_than_the_store(tmp_path: Path) -> None:
+    cap = 700 * 2**20
+    count, shape = 1000, (3, 512, 512)  # 786 kB an image: a 750 MiB store
+    path = tmp_path / "store.npy"
+    with path.open("wb") as file:
+        np.lib.format.write_array_header_1_0(file, {"descr": "|u1", "fortran_order": False, "shape": (count, *shape)})
+        file.truncate(file.tell() + count * int(np.prod(shape)))  # sparse: reads as zeros, costs no disk time
+    assert path.stat().st_size > cap
+    env = {**os.environ, "PYTHONPATH": os.getcwd(), "OMP_NUM_THREADS": "1"}
+    result = subprocess.run([sys.executable, "-c", RSS_SCRIPT, str(path)], env=env, capture_output=True, text=True,
+                            check=True)
+    peak = int(result.stdout.split()[-1])
+    assert peak < cap, f"peak resident memory {peak / 2**20:.0f} MiB"
