@@ -8,6 +8,9 @@ a batch, into pinned host memory on CUDA, copied without blocking), PREFETCH bat
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 import queue
 import threading
 from collections.abc import Iterator, Sequence
@@ -23,6 +26,25 @@ PREFETCH = 3  # batches read ahead of the step
 READERS = 4  # threads reading one batch: positioned reads release the GIL, and a disk serves several at once
 
 Inputs = torch.Tensor | StoredImages
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
+HEAP_THRESHOLD = 2**20  # allocations from 1 MiB up are mapped, and unmapped when freed
+
+
+@functools.cache
+def bound_heap() -> None:
+    """Keep glibc from growing the heap by a batch's temporaries every step (where the C library is glibc).
+
+    glibc raises its mmap threshold to the size of the largest block freed, so each step's batch-sized float copies
+    then come from the heap, where a small tensor kept across steps (the step's loss) pins them: a CPU epoch over a
+    store grew the resident memory by a batch's worth every few steps. A fixed threshold maps such blocks and unmaps
+    them when freed, so memory stays at the working set of one step.
+    """
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name)
+        libc.mallopt(M_MMAP_THRESHOLD, HEAP_THRESHOLD)
+    except (OSError, AttributeError, TypeError):  # not glibc (musl, macOS): nothing to tune
+        pass
 
 
 class Resident:
@@ -53,6 +75,7 @@ class Streamed:
                  readers: int = READERS) -> None:
         self.images, self.device, self.prefetch, self.readers = images, device, prefetch, readers
         self.crop = images.crop
+        bound_heap()
 
     def __len__(self) -> int:
         return len(self.images)
