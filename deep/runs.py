@@ -364,6 +364,8 @@ class RunStore:
         write_json(path / "checksums.json", {name: hashlib.sha256(data).hexdigest() for name, data in blobs.items()})
         write_atomic(path / DONE, f"{time.strftime('%Y-%m-%dT%H:%M:%S')}\n".encode())
         (path / CHECKPOINT).unlink(missing_ok=True)
+        for partial in path.glob("*.partial.npy"):  # arrays a training kept on disk (deep.query.TraceRecorder)
+            partial.unlink()
         return path
 
     def read(self, config: dict) -> Run:
