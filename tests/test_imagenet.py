@@ -277,3 +277,30 @@ def test_traces_of_streamed_data_are_written_to_disk_and_resume(tmp_path: Path) 
     expected, got = held.trace(n), disk.trace(n)
     assert isinstance(got.prob, np.memmap) and (tmp_path / "trace_prob.partial.npy").is_file()
     assert np.array_equal(expected.prob, got.prob) and np.array_equal(expected.correct, got.correct)
+
+
+def write_imagenet64(root: Path, per_batch: int = 6, val: int = 8) -> Path:
+    """The official npz files: ten train batches in a subfolder (as unzipped) and val_data.npz, labels 1-based."""
+    rng = np.random.default_rng(0)
+    (root / "Imagenet64_train_part1_npz").mkdir(parents=True)
+    for i in range(1, 11):
+        labels = [1 + (i + j) % 2 for j in range(per_batch)]  # two classes, labels 1 and 2
+        data = np.stack([np.full((3, 64, 64), 10 * label, np.uint8).reshape(-1) for label in labels])
+        np.savez(root / "Imagenet64_train_part1_npz" / f"train_data_batch_{i}.npz", data=data, labels=labels,
+                 mean=data.mean(0))
+    labels = [1 + j % 2 for j in range(val)]
+    data = rng.integers(0, 256, (val, 3 * 64 * 64), dtype=np.uint8)
+    data[:, :64] = 99  # the first row of the red plane
+    np.savez(root / "val_data.npz", data=data, labels=labels)
+    return root
+
+
+def test_imagenet64_reads_the_official_npz_batches(tmp_path: Path) -> None:
+    data = load_dataset("imagenet64", write_imagenet64(tmp_path / "i64"))
+    assert data.train.x.shape == (60, 3, 64, 64) and data.classes == ["1", "2"]
+    assert data.train.y[:3].tolist() == [1, 0, 1]  # batch 1: labels 2, 1, 2 become 1, 0, 1
+    assert torch.equal(data.train.x[:, 0, 10, 10], data.train.y.to(torch.uint8) * 10 + 10)
+    assert (data.test.x[:, 0, 0, :] == 99).all() and len(data.val) + len(data.test) == 8
+    (tmp_path / "i64" / "val_data.npz").unlink()
+    with pytest.raises(FileNotFoundError, match="val_data.npz"):
+        load_dataset("imagenet64", tmp_path / "i64")

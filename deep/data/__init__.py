@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from deep.data import cifar, imagefolder, imagenet, mnist, mnist1d, tinyimagenet, waterbirds
+from deep.data import cifar, imagefolder, imagenet, imagenet64, mnist, mnist1d, tinyimagenet, waterbirds
 from deep.data.base import Dataset, RawDataset, Split
 from deep.data.checks import check_evaluation, check_raw
 from deep.data.debug import load_debug, load_debug_images
@@ -39,6 +39,7 @@ DATASETS: dict[str, DatasetEntry] = {
     "waterbirds": waterbirds.DATASET,
     "imagefolder": imagefolder.DATASET,
     "imagenet": imagenet.DATASET,
+    "imagenet64": imagenet64.DATASET,
     "debug": DatasetEntry(load_debug),
     "debug_images": DatasetEntry(load_debug_images, defaults=Defaults("cnn", CPU_DEFAULTS.train, recall_prior=1.0)),
     "spurious_digits": DatasetEntry(load_spurious_digits),
