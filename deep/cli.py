@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from deep.data import DATASETS, DEFAULT_ROOT, default_config, option_flag
+from deep.data.store import streamed
 
 DEFAULT_DATASET = "mnist1d"  # the main job: CPU-sized, and its classes differ in difficulty
 from deep.methods import METHODS, MethodOptions
@@ -93,6 +94,10 @@ def _add_setup(p: argparse.ArgumentParser) -> None:
     g.add_argument("--image-size", type=POSITIVE_INT, default=None, metavar="S",
                    help="image datasets with an image_size option (imagefolder): resize the shorter side to S and "
                         "crop the centre (same as --<dataset>-image-size)")
+    g.add_argument("--stream", action="store_true",
+                   help="imagefolder, waterbirds: decode the images once into an on-disk store and read them a batch at "
+                        "a time instead of holding them in memory (data larger than memory; same results). imagenet "
+                        "always streams")
     g.add_argument("--device", type=_device, default=None, help="cpu, cuda, cuda:1, ... (default: cuda when available)")
     g.add_argument("--out", type=output_folder, default="runs", metavar="DIR", help="run store folder (default: runs)")
     g.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -565,4 +570,5 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exit:  # argparse has printed its message (or the help)
         return exit.code
-    return run_command(lambda: args.func(args), f"python -m deep {args.command}", USER_ERRORS, args.debug)
+    with streamed(getattr(args, "stream", False)):  # worker processes inherit it through the environment
+        return run_command(lambda: args.func(args), f"python -m deep {args.command}", USER_ERRORS, args.debug)

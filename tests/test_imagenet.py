@@ -21,7 +21,7 @@ from deep.batches import Resident, Streamed
 from deep.data import load_dataset
 from deep.data import store as store_module
 from deep.data.imagenet import crop_size
-from deep.data.store import CHUNK, StoredImages, build_store
+from deep.data.store import CHUNK, StoredImages, build_store, streamed
 from deep.models import build_model
 from deep.query import TraceRecorder
 from deep.schedule import TrainConfig
@@ -189,20 +189,22 @@ def test_streamed_batches_equal_resident_batches_with_the_same_seed(tmp_path: Pa
     assert torch.equal(evaluated[0], stored.load()[:, :, 1:22, 1:22]) and torch.equal(evaluated[1], evaluated[0])
 
 
-def _fit(root: Path, stream: int) -> tuple[list[float], list[float]]:
-    data = load_dataset("imagefolder", root, options={"image_size": 16, "stream": stream})
+def _fit(root: Path, stream: bool) -> tuple[list[float], list[float], tuple]:
+    with streamed(stream):
+        data = load_dataset("imagefolder", root, options={"image_size": 16})
+    assert isinstance(data.train.x, StoredImages) == stream
     torch.manual_seed(0)
     model = build_model("cnn", data.num_classes, data.input_shape)
     result = train(model, data.train, TrainConfig(2, 8, 0.05), seed=3, device="cpu", normalization=data.normalization,
                    val=data.val, progress=False)
-    return [r["train_loss"] for r in result.history], [p.sum().item() for p in model.parameters()]
+    return [r["train_loss"] for r in result.history], [p.sum().item() for p in model.parameters()], data.normalization
 
 
 def test_imagefolder_streamed_trains_exactly_as_in_memory(tmp_path: Path, cache: Path) -> None:
     root = tmp_path / "folder"
     write_imagenet(root, "folders")
     (root / "val").rename(root / "test")
-    assert _fit(root, 1) == _fit(root, 0)
+    assert _fit(root, True) == _fit(root, False)
 
 
 def test_imagenet_trains_end_to_end_through_the_stream(tmp_path: Path, cache: Path) -> None:

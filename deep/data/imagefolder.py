@@ -10,9 +10,9 @@ size. On the command line: --imagefolder-image-size S.
 Splits: with both val/ and test/, val is the official validation split; with one of them, it is the test split,
 which load_dataset halves into validation and reported test; with neither, the fixed stratified 70/30 holdout
 of train (as for npz). Sample ids: the path relative to ROOT, e.g. "train/cat/001.png". Decoded pixels are
-cached (deep.data.image_cache), so only the first load decodes. With stream=1 (--imagefolder-stream 1) the pixels
-are decoded by worker processes into an image store (deep.data.store) and read a batch at a time during training,
-never held in memory: for folders larger than memory; normalisation then comes from up to STATS_SAMPLE images.
+cached (deep.data.image_cache), so only the first load decodes. With --stream ($DROP_STREAM=1) the pixels are
+decoded by worker processes into an image store (deep.data.store) and read a batch at a time, never held in memory:
+for folders larger than memory.
 """
 
 from __future__ import annotations
@@ -20,20 +20,17 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
 import torch
 from PIL import Image
 
 from deep.data.base import RawDataset, Split
 from deep.data.files import location
-from deep.data.image_cache import cached_images
-from deep.data.images import ImageSizeError, ResizeCenterCrop, channel_stats, decode, path_ids
+from deep.data.images import ImageSizeError, ResizeCenterCrop, decode, path_ids
 from deep.data.registry import CPU_DEFAULTS, DatasetEntry, Defaults, Option, option_flag
 from deep.data.splits import holdout
-from deep.data.store import StoredImages, build_store
+from deep.data.store import image_rows, image_stats
 
 SPLITS = ("train", "val", "test")
-STATS_SAMPLE = 10_000  # images of a streamed train split the normalisation constants are computed from
 
 
 def image_extensions() -> frozenset[str]:
@@ -78,8 +75,7 @@ def list_split(root: Path, split: str, classes: list[str]) -> tuple[list[str], l
     return paths, labels
 
 
-def load_imagefolder(data: Path | None = None, download: bool = False, *, image_size: int = 0,
-                     stream: int = 0) -> RawDataset:
+def load_imagefolder(data: Path | None = None, download: bool = False, *, image_size: int = 0) -> RawDataset:
     """Images uint8 (N, 3, H, W) from an ImageFolder tree (see the module docstring), classes = train/ folders."""
     root = location(data, "imagefolder")
     if download:
@@ -102,10 +98,7 @@ def load_imagefolder(data: Path | None = None, download: bool = False, *, image_
     def read(split: str) -> Split:
         paths, labels = listed[split]
         try:
-            if stream:
-                x = StoredImages(build_store(paths, shape, transform, desc=f"imagefolder {split}"))
-            else:
-                x = torch.from_numpy(cached_images(paths, shape, transform, desc=f"imagefolder {split}"))
+            x = image_rows(paths, shape, transform, desc=f"imagefolder {split}")
         except ImageSizeError as error:
             raise ImageSizeError(f"imagefolder: {error}, the size of {listed['train'][0][0]}; give every image one "
                                  f"size, or pass {option_flag('imagefolder', 'image_size')} S to resize them") from error
@@ -119,12 +112,7 @@ def load_imagefolder(data: Path | None = None, download: bool = False, *, image_
         val, test = None, read(given[0])
     else:
         (train, test), val = holdout(train), None
-    if stream:
-        # Evenly spaced rows, so that every class is seen; all of them for up to STATS_SAMPLE images.
-        sample = np.unique(np.linspace(0, len(train) - 1, min(len(train), STATS_SAMPLE)).round().astype(np.int64))
-        mean, std = channel_stats(train.x.read(sample))
-    else:
-        mean, std = channel_stats(train.x)
+    mean, std = image_stats(train.x)
     return RawDataset(train, test, classes, mean=mean, std=std, val=val, source=str(root.resolve()))
 
 
@@ -134,6 +122,4 @@ DATASET = DatasetEntry(load_imagefolder, {
     "image_size": Option(int, 0, "resize the shorter side to S pixels and crop the central S x S square "
                                  "(torchvision's Resize + CenterCrop); 0 keeps the images' own size, which must "
                                  "then be the same for all", minimum=0),
-    "stream": Option(int, 0, "1: decode the images once into an on-disk store and stream batches from it during "
-                             "training (folders larger than memory); 0: hold them in memory", minimum=0),
 }, defaults=Defaults("cnn", CPU_DEFAULTS.train, recall_prior=1.0))

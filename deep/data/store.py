@@ -9,13 +9,19 @@ done the file is synced and renamed to <key>.npy. A file that cannot be decoded 
 `StoredImages` is a lazy view of rows of such a file: it stands where a Split holds its image tensor (shape,
 dtype, subsets as x[index]) and is read a batch at a time with positioned reads (`read`), never mapped, so the
 pages read count towards the page cache, not towards the process's resident memory.
+
+Loaders of decoded images (imagefolder, waterbirds) hold their pixels in memory unless $DROP_STREAM is 1 (the CLI's
+--stream sets it): then `image_rows` gives them as StoredImages. Streaming changes no result (the trainer gives the
+same batches; the normalisation constants are computed from every image either way), so it is not part of any run's
+configuration, and worker processes inherit it with the environment.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,10 +29,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from deep.data.image_cache import _locked, _open, cache_dir, cache_key
-from deep.data.images import FilePath, ImageSizeError, Transform, decode
+from deep.data.image_cache import _locked, _open, cache_dir, cache_key, cached_images
+from deep.data.images import FilePath, ImageSizeError, Transform, channel_counts, counts_stats, decode
 
 CHUNK = 256  # images per unit of work and of resumption: one chunk is lost at most when a build is killed
+STREAM_ENV = "DROP_STREAM"
 
 
 @dataclass(frozen=True, eq=False)
@@ -178,3 +185,49 @@ def build_store(paths: Sequence[FilePath], shape: tuple[int, int], transform: Tr
         del done
         done_file.unlink(missing_ok=True)
     return target
+
+
+def streaming() -> bool:
+    """Whether image loaders stream from a store ($DROP_STREAM=1, set by --stream) instead of holding the pixels."""
+    return os.environ.get(STREAM_ENV, "") == "1"
+
+
+@contextmanager
+def streamed(on: bool) -> Iterator[None]:
+    """Within the block, image loaders stream when `on` (the CLI's --stream); the environment is restored after."""
+    before = os.environ.get(STREAM_ENV)
+    if on:
+        os.environ[STREAM_ENV] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(STREAM_ENV, None)
+        else:
+            os.environ[STREAM_ENV] = before
+
+
+def image_rows(paths: Sequence[FilePath], shape: tuple[int, int], transform: Transform | None = None,
+               desc: str = "images") -> torch.Tensor | StoredImages:
+    """The images at `paths` as uint8 (N, 3, *shape): streamed from a store when streaming(), else in memory (cached)."""
+    if streaming():
+        return StoredImages(build_store(paths, shape, transform, desc))
+    return torch.from_numpy(cached_images(paths, shape, transform, desc))
+
+
+def image_stats(x: torch.Tensor | StoredImages) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and std of uint8 images (deep.data.images.channel_stats), for a store too: its histograms are
+    computed a chunk at a time over every row of the view and kept beside the store file."""
+    if not isinstance(x, StoredImages):
+        return counts_stats(channel_counts(x))
+    whole = np.array_equal(x.rows, np.arange(x.header[1][0]))
+    saved = x.path.with_suffix(".counts.npy")
+    if whole and saved.is_file():
+        return counts_stats(torch.from_numpy(np.load(saved, allow_pickle=False)))
+    counts = sum(channel_counts(x.read(np.arange(start, min(start + CHUNK, len(x)))))
+                 for start in range(0, len(x), CHUNK))
+    if whole:
+        temporary = saved.with_name(f"{saved.stem}.{os.getpid()}.tmp.npy")
+        np.save(temporary, counts.numpy(), allow_pickle=False)
+        os.replace(temporary, saved)
+    return counts_stats(counts)
