@@ -101,20 +101,39 @@ def resized_crop_boxes(n: int, height: int, width: int, generator: torch.Generat
     return torch.stack([top, left, h, w], 1)
 
 
-def _resample(x: torch.Tensor, boxes: torch.Tensor, size: int, flip: torch.Tensor | None) -> torch.Tensor:
-    """The boxes (N, 4: top, left, h, w) of x resized to size x size (bilinear, half-pixel centres), flipped where
-    `flip`, as uint8 again."""
-    n, channels, height, width = x.shape
-    top, left, h, w = boxes.unbind(1)
-    # align_corners=False: pixel edges at -1 and 1, so the box [left, left + w) spans 2 left / W - 1 .. 2 (left + w) / W - 1.
-    sx, sy = w / width, h / height
-    cx, cy = (2 * left + w) / width - 1, (2 * top + h) / height - 1
+def _interpolation(start: torch.Tensor, length: torch.Tensor, size: int, out: int,
+                   flip: torch.Tensor | None) -> torch.Tensor:
+    """Per-image bilinear weights (N, out, size) that resize the spans [start, start + length) of an axis of `size`
+    pixels to `out` (half-pixel centres, edges clamped: F.grid_sample's bilinear with border padding), reversed
+    where `flip`."""
+    positions = torch.arange(out, device=start.device, dtype=torch.float64) + 0.5
+    source = start[:, None] + positions[None, :] * (length / out)[:, None] - 0.5
     if flip is not None:
-        sx = torch.where(flip, -sx, sx)
-    theta = torch.zeros((n, 2, 3), dtype=torch.float32, device=x.device)
-    theta[:, 0, 0], theta[:, 0, 2], theta[:, 1, 1], theta[:, 1, 2] = sx, cx, sy, cy
-    grid = F.affine_grid(theta, [n, channels, size, size], align_corners=False)
-    out = F.grid_sample(x.float(), grid, mode="bilinear", padding_mode="border", align_corners=False)
+        source = torch.where(flip[:, None], source.flip(1), source)
+    source = source.clamp(0, size - 1)
+    low = source.floor()
+    frac = (source - low).float()[..., None]
+    low = low.long()[..., None]
+    weights = torch.zeros((*low.shape[:2], size), device=start.device)
+    weights.scatter_add_(2, low, 1 - frac)
+    return weights.scatter_add_(2, (low + 1).clamp(max=size - 1), frac)
+
+
+def _resample(x: torch.Tensor, boxes: torch.Tensor, size: int, flip: torch.Tensor | None) -> torch.Tensor:
+    """The boxes (N, 4: top, left, h, w) of x resized to size x size, flipped where `flip`, as uint8 again.
+
+    Bilinear and separable: two batched matrix products (rows, then columns) instead of a per-pixel gather, several
+    times faster on a CPU and plain GEMMs on a GPU.
+    """
+    _, _, height, width = x.shape
+    top, left, h, w = boxes.unbind(1)
+    rows = _interpolation(top, h, height, size, None)  # (N, size, H)
+    cols = _interpolation(left, w, width, size, flip)  # (N, size, W)
+    n, channels = x.shape[:2]
+    # Channels folded into the rows of each product: one bmm of N matrices each way, not N x C small ones.
+    wide = torch.bmm(x.float().reshape(n, channels * height, width), cols.transpose(1, 2))  # (N, C H, size)
+    tall = wide.reshape(n, channels, height, size).transpose(1, 2).reshape(n, height, channels * size)
+    out = torch.bmm(rows, tall).reshape(n, size, channels, size).transpose(1, 2)  # (N, C, size, size)
     return out.round_().clamp_(0, 255).to(torch.uint8)
 
 
@@ -122,7 +141,8 @@ def random_resized_crop(x: torch.Tensor, size: int, generator: torch.Generator, 
     """torchvision's RandomResizedCrop(size) + RandomHorizontalFlip() on every image of a batch (N, C, H, W) at once.
 
     Boxes follow torchvision's rule (resized_crop_boxes); each is resized by bilinear interpolation without
-    antialiasing (torchvision's tensor path with antialias=False; its PIL path smooths strong downscales).
+    antialiasing (torchvision's tensor path with antialias=False; its PIL path smooths downscales, which for 224 crops
+    of 256-pixel images are at most 256/224 = 1.14x).
     Draws come from `generator`, on x's device. Returns uint8 (N, C, size, size).
     """
     n, _, height, width = x.shape
