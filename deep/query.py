@@ -1,7 +1,7 @@
 """The query tasks: train one query model, score with it, and average validation recalls over query models.
 
-A query training is one model trained on the full training set with the final schedule's optimiser truncated at
-its query length. It keeps what every scorer needs (see deep.scores.base): its weights, its trace (each training
+A query training is one model trained on the full training set with the final schedule compressed into its query
+length (LR drops scaled alike; see deep.sweep.Setup.query_config). It keeps what every scorer needs (see deep.scores.base): its weights, its trace (each training
 sample's true-class probability and correctness at every epoch, recorded from the training steps at no extra
 cost) and its per-class (and per-group) validation accuracy at its epoch of best validation accuracy. Scorers and
 DRoP's recalls are tasks of their own over query trainings, so any scorer asked for later, by any sweep, reuses a
@@ -31,11 +31,6 @@ from deep.tasks import Context, Outcome
 from deep.train import Normalization, TrainConfig, train
 
 MODEL_FILE = "model.pt"
-
-
-def train_config(stored: dict) -> TrainConfig:
-    """A TrainConfig from its stored form (lists back to tuples)."""
-    return TrainConfig(**{**stored, "milestones": tuple(stored["milestones"])})
 
 
 def weights_digest(model: nn.Module) -> str:
@@ -92,12 +87,10 @@ class TraceRecorder:
             return {"written": self.written}
         return {"prob": self.epochs_prob, "correct": self.epochs_correct}
 
-    def trace(self, n: int) -> Trace:
+    def trace(self) -> Trace:
         """The recorded trace, (E, N) arrays (memory-mapped with a folder)."""
         if self.disk is not None:
             return Trace(self.disk[0][: self.written], self.disk[1][: self.written])
-        if not self.epochs_prob:
-            return Trace(np.zeros((0, n), np.float32), np.zeros((0, n), bool))
         return Trace(torch.stack(self.epochs_prob).numpy(), torch.stack(self.epochs_correct).numpy())
 
 
@@ -108,7 +101,7 @@ def run_query_training(ctx: Context) -> Outcome:
     checkpoint = Checkpointing(ctx.checkpoint_path, ctx.runtime.checkpoint_every)
     _, outcome = train_query_model(
         dataset, ctx.make_model(dataset.num_classes, dataset.input_shape), ctx.normalization(dataset),
-        train_config(config["train"]), seed, ctx.runtime.torch_device, checkpoint, ctx.runtime.progress,
+        TrainConfig.from_stored(config["train"]), seed, ctx.runtime.torch_device, checkpoint, ctx.runtime.progress,
         trace_folder=ctx.path if isinstance(dataset.train.x, StoredImages) else None,
     )
     return outcome
@@ -128,29 +121,24 @@ def train_query_model(
                              cfg.epochs)
     if checkpoint is not None:
         checkpoint.extra = recorder.state_dict
-    metrics: dict = {"epochs": cfg.epochs, "seed": seed, "resumed_from_epochs": []}
-    arrays: dict[str, np.ndarray] = {}
-    history = []
-    if cfg.epochs > 0:
-        result = train(
-            model, dataset.train, cfg, seed=seed, device=device, normalization=normalization, val=dataset.val,
-            callbacks=[recorder.on_epoch], on_batch=[recorder.on_batch], progress=progress,
-            checkpoint=checkpoint, resume=resume,
-        )
-        best = result.best
-        history = result.history
-        arrays["val_class_recall"] = np.asarray(best["val_class_recall"], dtype=np.float64)
-        if "val_group_accuracy" in best:
-            arrays["val_group_accuracy"] = np.asarray(best["val_group_accuracy"], dtype=np.float64)
-        metrics.update(best_epoch=result.best_epoch, best_val_accuracy=result.best_val_accuracy,
-                       resumed_from_epochs=result.resumed_from_epochs,
-                       train_seconds=float(sum(r["seconds"] for r in history)))
-    trace = recorder.trace(len(dataset.train))
-    arrays.update(trace_prob=trace.prob, trace_correct=trace.correct)
-    metrics["weights_sha256"] = weights_digest(model)
+    result = train(
+        model, dataset.train, cfg, seed=seed, device=device, normalization=normalization, val=dataset.val,
+        callbacks=[recorder.on_epoch], on_batch=[recorder.on_batch], progress=progress,
+        checkpoint=checkpoint, resume=resume,
+    )
+    best = result.best
+    trace = recorder.trace()
+    arrays = {"val_class_recall": np.asarray(best["val_class_recall"], dtype=np.float64),
+              "trace_prob": trace.prob, "trace_correct": trace.correct}
+    if best["val_group_accuracy"] is not None:
+        arrays["val_group_accuracy"] = np.asarray(best["val_group_accuracy"], dtype=np.float64)
+    metrics = {"epochs": cfg.epochs, "seed": seed, "best_epoch": result.best_epoch,
+               "best_val_accuracy": result.best_val_accuracy, "resumed_from_epochs": result.resumed_from_epochs,
+               "train_seconds": float(sum(r["seconds"] for r in result.history)),
+               "weights_sha256": weights_digest(model)}
     buffer = io.BytesIO()
     torch.save({k: v.cpu() for k, v in model.state_dict().items()}, buffer)
-    return model, Outcome(metrics, arrays, {MODEL_FILE: buffer.getvalue()}, history)
+    return model, Outcome(metrics, arrays, {MODEL_FILE: buffer.getvalue()}, result.history)
 
 
 def query_model(run: Run, dataset: Dataset, device: torch.device, options: dict) -> QueryModel:
@@ -167,16 +155,31 @@ def query_model(run: Run, dataset: Dataset, device: torch.device, options: dict)
                       device, run.metrics["seed"], config["train"]["epochs"], options, trace, load)
 
 
+def untrained_query_model(ctx: Context, dataset: Dataset) -> QueryModel:
+    """What a scorer of 0 query epochs (`random`) sees: the first query model's seed and init, no trace; nothing
+    trains or is stored for it."""
+    seed = derive(ctx.task.config["seed"], "query", 0)
+    make_model = ctx.make_model(dataset.num_classes, dataset.input_shape)
+
+    def load() -> nn.Module:
+        torch.manual_seed(seed)
+        return make_model()
+
+    n = len(dataset.train)
+    trace = Trace(np.zeros((0, n), np.float32), np.zeros((0, n), bool))
+    return QueryModel(dataset.train, dataset.num_classes, ctx.normalization(dataset), ctx.runtime.torch_device, seed,
+                      0, ctx.task.config["options"], trace, load)
+
+
 def run_scores(ctx: Context) -> Outcome:
     """A scorer's scores averaged over its query trainings; refuses non-finite scores."""
     config, dataset = ctx.task.config, ctx.dataset()
     name = config["scorer"]
     if "external" in config:
         raise ValueError(f"the scores {name!r} came from a file that is not in the store: pass --scores {name}=FILE again")
-    per_model = []
-    for dep in ctx.task.deps:
-        query = query_model(ctx.input(dep), dataset, ctx.runtime.torch_device, config["options"])
-        per_model.append(np.asarray(SCORERS[name].score(query), dtype=np.float64))
+    queries = [query_model(ctx.input(dep), dataset, ctx.runtime.torch_device, config["options"])
+               for dep in ctx.task.deps] or [untrained_query_model(ctx, dataset)]
+    per_model = [np.asarray(SCORERS[name].score(query), dtype=np.float64) for query in queries]
     scores = np.mean(per_model, axis=0)
     if scores.shape != (len(dataset.train),) or not np.isfinite(scores).all():
         raise ValueError(f"scorer {name!r} gave {scores.shape} scores with non-finite values for "

@@ -22,8 +22,9 @@ from functools import cached_property
 import numpy as np
 
 from deep.data import DATASETS
-from deep.methods import METHODS, MethodOptions
-from deep.prune import QUOTA_UNITS, Protocol, density_key, parse_protocol
+from deep.methods import METHODS
+from deep.final import FinalConfig
+from deep.prune import QUOTA_UNITS, RECALL_SOURCES, Protocol, Quotas, density_key, parse_protocol
 from deep.scores import SCORERS
 from deep.models import build_model, feature_extractor, model_key
 from deep.tasks import Task, dataset
@@ -32,7 +33,6 @@ from toy.quotas import ALLOCATIONS
 
 DEFAULT_PROTOCOLS = ["full", "random", "el2n", "random+el2nq", "el2n+drop", "random+drop"]
 DEFAULT_DENSITIES = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
-RECALL_SOURCES = ("scorer", "separate")
 RECALL_FRACTION = 0.1  # a recall model of its own under source "scorer": 16 of 160 epochs, as the reference code
 
 
@@ -58,21 +58,30 @@ class Setup:
     query_inits: int | None = None  # query models per scorer; None = each scorer's own (Scorer.inits)
     query_epochs: dict[str, int] = field(default_factory=dict)  # per-scorer override of the query length
     query_augment: bool = False  # augment query trainings (the reference code does not)
-    recall_source: str = "scorer"  # "scorer": DRoP's recalls from the protocol's query models; "separate"
+    # "scorer": DRoP's recalls from the protocol's query models; "separate": their own. None: the dataset's default.
+    recall_source: str | None = None
     recall_epochs: int | None = None  # length of recall models that are not a scorer's (see recall_recipe)
-    min_count: int = 0
-    recall_prior: float = 1.0  # Beta pseudo-count smoothing DRoP's validation recalls; 0 = raw recalls
-    quota_exponent: float = 1.0  # DRoP: class density (or count) proportional to error ** quota_exponent
-    allocation: str = "density"  # DRoP: "density" (paper's Algorithm 1) or "count" (the authors' code)
+    min_count: int = Quotas.min_count
+    recall_prior: float | None = None  # Beta pseudo-count smoothing DRoP's recalls; None: the dataset's default
+    quota_exponent: float = Quotas.exponent  # DRoP: class density (or count) proportional to error ** quota_exponent
+    allocation: str = Quotas.allocation  # DRoP: "density" (paper's Algorithm 1) or "count" (the authors' code)
     method: str = "erm"  # a key of deep.methods.METHODS
     quota_unit: str = "class"  # what DRoP and StrategyQ allocate over: "class" or "group"
-    method_options: MethodOptions = MethodOptions()
+    method_options: dict = field(default_factory=dict)  # the method's options given (--method-option), unresolved
     scorer_options: dict[str, dict] = field(default_factory=dict)  # scorer -> {option: value}, from the CLI
     external_scores: dict[str, str] = field(default_factory=dict)  # --scores NAME=FILE: name -> sha256 of the scores
 
     def __post_init__(self) -> None:
+        # The dataset's registry entry owns the defaults that depend on the data (deep.data.registry.Defaults).
+        defaults = DATASETS[self.dataset].defaults if self.dataset in DATASETS else None
+        for name in ("recall_prior", "recall_source"):
+            if getattr(self, name) is None:
+                if defaults is None:
+                    raise ValueError(f"unknown dataset {self.dataset!r}: choose one of {sorted(DATASETS)}")
+                object.__setattr__(self, name, getattr(defaults, name))
         if self.method not in METHODS:
             raise ValueError(f"unknown method {self.method!r}: choose one of {', '.join(METHODS)}")
+        METHODS[self.method].resolve(self.method, self.method_options)
         if not (np.isfinite(self.recall_prior) and self.recall_prior >= 0):
             raise ValueError(f"--recall-prior must be a finite number >= 0, got {self.recall_prior}")
         if self.quota_unit not in QUOTA_UNITS:
@@ -90,7 +99,12 @@ class Setup:
         for name, options in self.scorer_options.items():
             if name not in SCORERS:
                 raise ValueError(f"--scorer-option names unknown scorer {name!r}: choose from {sorted(SCORERS)}")
-            SCORERS[name].resolve_options(name, options)
+            SCORERS[name].resolve(name, options)
+
+    def method_options_for(self, epochs: int) -> dict:
+        """Every option of the method for a final schedule of `epochs` epochs, given, default or derived: what a
+        final run records."""
+        return METHODS[self.method].resolve(self.method, self.method_options, epochs)
 
     def dataset_key(self) -> dict:
         """What identifies the data (options only for datasets that declare any, so other keys never change)."""
@@ -126,6 +140,12 @@ class Setup:
         epochs = self.recall_epochs if self.recall_epochs is not None else max(1, default)
         return epochs, self.query_inits or 1
 
+    @property
+    def quotas(self) -> Quotas:
+        """DRoP's settings, as deep.prune.keep takes them."""
+        return Quotas(allocation=self.allocation, exponent=self.quota_exponent, recall_prior=self.recall_prior,
+                      min_count=self.min_count)
+
     def query_config(self, epochs: int) -> TrainConfig:
         """The training of a query model of `epochs` epochs: the final schedule compressed, augmented or not."""
         return replace(self.train.compressed(epochs), augment=self.query_augment and self.train.augment)
@@ -158,7 +178,8 @@ def scores_task(setup: Setup, scorer: str, seed: int) -> Task:
     """A scorer's scores for seed `seed`, averaged over its query models (or the user's, for external scores)."""
     if scorer in setup.external_scores:
         return external_scores_task(setup, scorer)
-    deps = _query_models(setup, setup.epochs_for(scorer), setup.inits_for(scorer), seed)
+    epochs = setup.epochs_for(scorer)  # 0 (random): scored from the untrained init, no query training
+    deps = _query_models(setup, epochs, setup.inits_for(scorer), seed) if epochs > 0 else ()
     options = scorer_options(setup, scorer)
     return Task({"kind": "scores", "dataset": setup.dataset_key(), "scorer": scorer, "options": options,
                  "seed": seed, "queries": [d.key for d in deps]}, deps)
@@ -166,7 +187,7 @@ def scores_task(setup: Setup, scorer: str, seed: int) -> Task:
 
 def scorer_options(setup: Setup, scorer: str) -> dict:
     """A scorer's options as its scores task uses them (defaults filled in)."""
-    return SCORERS[scorer].resolve_options(scorer, setup.scorer_options.get(scorer, {}))
+    return SCORERS[scorer].resolve(scorer, setup.scorer_options.get(scorer, {}))
 
 
 def recalls_task(setup: Setup, scorer: str | None, seed: int) -> Task:
@@ -181,28 +202,16 @@ def final_task(setup: Setup, protocol: Protocol, density: float, seed: int, subs
     scores = scores_task(setup, protocol.scorer, seed) if protocol.needs_scores else None
     recalls = recalls_task(setup, protocol.scorer, seed) if protocol.needs_recalls else None
     deps = tuple(t for t in (scores, recalls, subset) if t is not None)
-    return Task({
-        "kind": "final",
-        "dataset": setup.dataset_key(),
-        **setup.model_key,
-        "protocol": protocol.name,
-        "scorer": protocol.scorer,
-        "density": d,
-        "seed": seed,
-        "method": setup.method,
-        "method_options": METHODS[setup.method].config(setup.method_options),
-        "quota_unit": setup.quota_unit,
-        "min_count": setup.min_count if protocol.needs_recalls else None,
-        "recall_prior": setup.recall_prior if protocol.needs_recalls else None,
-        "quota_exponent": setup.quota_exponent if protocol.needs_recalls else None,
-        "recall_source": setup.recall_source if protocol.needs_recalls else None,
-        "allocation": setup.allocation if protocol.needs_recalls else None,
-        "train": asdict(setup.train.scaled_for_density(d)),
-        "scorer_options": scores and scores.config.get("options"),
-        "scores": scores and scores.key,
-        "recalls": recalls and recalls.key,
-        **({"subset": subset.key} if subset is not None else {}),
-    }, deps)
+    config = FinalConfig(
+        dataset=setup.dataset_key(), model=setup.model_key, protocol=protocol.name, density=d, seed=seed,
+        method=setup.method, method_options=setup.method_options_for(setup.train.scaled_for_density(d).epochs),
+        quota_unit=setup.quota_unit, train=setup.train.scaled_for_density(d),
+        quotas=setup.quotas if protocol.needs_recalls else None,
+        recall_source=setup.recall_source if protocol.needs_recalls else None,
+        scorer_options=scores.config.get("options") if scores is not None else None,
+        scores=scores and scores.key, recalls=recalls and recalls.key, subset=subset and subset.key,
+    )
+    return Task(config.to_dict(), deps)
 
 
 def check(
@@ -232,8 +241,9 @@ def check(
     if not read_data:
         return parsed
     data = dataset(setup.dataset_key(), download)  # loaded (and validated) before anything trains
-    if any(p.scorer == "ssp" for p in parsed):  # SSP needs features: refuse a model without any before training
-        feature_extractor(build_model(setup.model, data.num_classes, data.input_shape), purpose="the ssp scorer")
+    for scorer in sorted({p.scorer for p in parsed if p.scorer in SCORERS and SCORERS[p.scorer].needs_features}):
+        # Refuse a model without a feature layer before anything trains.
+        feature_extractor(build_model(setup.model, data.num_classes, data.input_shape), purpose=f"the {scorer} scorer")
     if setup.quota_unit == "group" and any(p.uses_quotas for p in parsed):
         if data.num_groups == 0:
             raise ValueError(f"--quota-unit group needs a dataset with groups, and {setup.dataset!r} has none: "

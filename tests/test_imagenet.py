@@ -145,7 +145,8 @@ def test_preprocessing_resumes_after_a_failure(tmp_path: Path, cache: Path, monk
     assert images[:, 0, 0, 0].tolist() == [i % 256 for i in range(len(paths))]
 
 
-def test_preprocessing_resumes_after_sigkill_of_its_workers(tmp_path: Path, cache: Path) -> None:
+def test_preprocessing_resumes_after_sigkill_of_its_workers(tmp_path: Path, cache: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     paths = [tmp_path / f"{i}.png" for i in range(3 * CHUNK)]
     for i, path in enumerate(paths):
         Image.new("RGB", (4, 4), (i % 256, 1, 2)).save(path)
@@ -155,9 +156,16 @@ def test_preprocessing_resumes_after_sigkill_of_its_workers(tmp_path: Path, cach
     script = textwrap.dedent(f"""
         import os, signal
         from deep.data import store
-        real, seen = store._decode_chunk, []
+        import glob, time
+        import numpy as np
+        real = store._decode_chunk
         def chunk(task):
             if task[2] == 2 * store.CHUNK:
+                for _ in range(400):  # until the parent has recorded the first two chunks
+                    found = glob.glob(os.path.join(os.environ["DROP_CACHE"], "*.done.npy"))
+                    if found and np.load(found[0])[:2].all():
+                        break
+                    time.sleep(0.05)
                 os.killpg(0, signal.SIGKILL)
             return real(task)
         store._decode_chunk = chunk
@@ -168,7 +176,11 @@ def test_preprocessing_resumes_after_sigkill_of_its_workers(tmp_path: Path, cach
     assert result.returncode == -9
     done = np.load(next(cache.glob("*.done.npy")))
     assert done.tolist() == [True, True, False]
+    decoded: list[str] = []
+    real = store_module.decode
+    monkeypatch.setattr(store_module, "decode", lambda path, transform=None: decoded.append(path) or real(path, transform))
     target = build_store([str(p) for p in paths], (4, 4), workers=0)
+    assert decoded == [str(p) for p in paths[2 * CHUNK:]]  # only the chunk that was not finished
     assert np.load(target)[:, 0, 0, 0].tolist() == [i % 256 for i in range(len(paths))]
 
 
@@ -276,7 +288,7 @@ def test_traces_of_streamed_data_are_written_to_disk_and_resume(tmp_path: Path) 
             recorder.on_epoch(None)
         if epoch == 0:  # a resumed training: a new recorder from the checkpointed state
             disk = TraceRecorder(n, cpu, resume=disk.state_dict(), folder=tmp_path, epochs=3)
-    expected, got = held.trace(n), disk.trace(n)
+    expected, got = held.trace(), disk.trace()
     assert isinstance(got.prob, np.memmap) and (tmp_path / "trace_prob.partial.npy").is_file()
     assert np.array_equal(expected.prob, got.prob) and np.array_equal(expected.correct, got.correct)
 
