@@ -21,7 +21,7 @@ from deep.scores import SCORERS
 from deep.scores.forgetting import NEVER_LEARNED
 from deep.sweep import DEFAULT_DENSITIES, DEFAULT_PROTOCOLS, RECALL_SOURCES
 from deep.train import DivergedError, TrainConfig
-from toy.commandline import add_debug_flag, number, output_folder, run_command
+from toy.commandline import add_debug_flag, add_version_flag, number, output_folder, run_command
 from toy.quotas import ALLOCATIONS
 
 # Errors a user can fix from the message: exit status 2. Anything else is exit status 1 (see `main`).
@@ -447,6 +447,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Distributionally robust data pruning on real networks: score, prune with class quotas "
         "(DRoP), train, and measure average, worst-class and worst-group accuracy.",
     )
+    add_version_flag(parser)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train and evaluate one model", description=cmd_train.__doc__)
