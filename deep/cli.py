@@ -375,9 +375,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Print a table of every finished run; with --out, also write the figures and summary tables."""
+    from deep import provenance
     from deep.report import format_table, load_results, write_report
 
-    print(format_table(load_results(args.runs)))
+    rows = load_results(args.runs)
+    print(format_table(rows))
+    print("\n".join(["", "provenance of the finished runs:", *provenance.describe(provenance.of_rows(args.runs, rows))]))
     if args.out:
         for path in write_report(args.runs, args.out):
             print(f"wrote {path}")

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from deep import provenance
 from deep.data import load_dataset
 from deep.data.base import Dataset
 from deep.models import build_model
@@ -148,6 +149,7 @@ def run_subset(ctx: Context) -> Outcome:
 def write_input(store: RunStore, task: Task, metrics: dict, arrays: dict[str, np.ndarray]) -> None:
     """Store an input task made from a user's file (scores, rows) unless it is there: it runs like any other."""
     if not store.done(task.config):
+        provenance.write(store.path(task.config), provenance.now(), None)
         store.finish(task.config, metrics, arrays)
 
 
@@ -176,7 +178,9 @@ def execute(task: Task, store: RunStore, runtime: Runtime) -> str:
                     tqdm.write(f"warning: {error}; computing {dep.kind} task {dep.key} again", file=sys.stderr)
                     store.invalidate(dep.config)
                     return "blocked"
+            started = provenance.now()
             outcome = _runners()[task.kind](Context(task, store, runtime))
+            provenance.write(store.path(task.config), started, str(runtime.torch_device))
             store.finish(task.config, outcome.metrics, outcome.arrays, outcome.files, outcome.history)
     except BaseException:
         store.remove_if_empty(task.config)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+from deep import provenance
 from deep.report.bias import best_worst_classes, bias_line, class_bias
 from deep.report.classes import class_accuracy_vs_density, class_densities
 from deep.report.panels import protocol_colours
@@ -42,6 +43,7 @@ def write_report(root: Path | str, out: Path | str, *, bias_protocol: str | None
             notes.append(f"{title(experiment)}: bias_protocol {bias_protocol} not run here; "
                          "the default protocol's classes are drawn")
         chosen = bias_line(group, bias_protocol)
+        notes += provenance.mixed(provenance.of_rows(root, group), title(experiment))
         written += robustness(experiment, group, out / f"robustness{suffix}", colours, notes)
         written += class_densities(experiment, group, out / f"class_densities{suffix}", colours, notes)
         written += class_accuracy_vs_density(experiment, group, out / f"class_accuracy_vs_density{suffix}", notes)
