@@ -38,7 +38,7 @@ def report(synthetic: tuple[Path, dict], tmp_path_factory: pytest.TempPathFactor
 
 def test_write_report_writes_every_file(report: tuple[Path, list[Path]]) -> None:
     out, paths = report
-    expected = {f"{n}.{ext}" for n in FIGURES for ext in ("png", "csv")} | {"summary.csv", "summary.md"}
+    expected = {f"{n}.{ext}" for n in FIGURES for ext in ("png", "csv")} | {"summary.csv", "summary.md", "index.html"}
     assert {p.name for p in paths} == expected and all(p.parent == out for p in paths)
     for path in paths:
         assert path.stat().st_size > 0

@@ -8,6 +8,7 @@ from pathlib import Path
 from deep import provenance
 from deep.report.bias import best_worst_classes, bias_line, class_bias
 from deep.report.classes import class_accuracy_vs_density, class_densities
+from deep.report.html import write_index
 from deep.report.panels import protocol_colours
 from deep.report.results import (
     EXPERIMENT_FIELDS, cells, check_consistent, experiments, load_results, protocols, suffixes, title,
@@ -18,7 +19,7 @@ from deep.report.tables import write_summaries
 
 def write_report(root: Path | str, out: Path | str, *, bias_protocol: str | None = None) -> list[Path]:
     """Write the robustness, class-density, class-accuracy, class-bias, best/worst-class, imbalance and group
-    figures (PNG + CSV) and summary.csv / summary.md; return the paths written.
+    figures (PNG + CSV), summary.csv / summary.md and index.html (all of it on one page); return the paths written.
 
     Per experiment: robustness, class_densities and class_accuracy_vs_density (paper 003, Figs. 1, 6, 2),
     class_bias and best_worst_classes (paper 000, Figs. 4-5 and 3); the imbalance figure where some run is
@@ -54,6 +55,7 @@ def write_report(root: Path | str, out: Path | str, *, bias_protocol: str | None
     written += imbalance(rows, out)
     written += group_robustness(rows, out)
     written += write_summaries(rows, out, notes)
+    written.append(write_index(root, out, rows, written, notes))
     for note in notes:
         warnings.warn(note, stacklevel=2)
     return written
