@@ -15,7 +15,7 @@ DEFAULT_DATASET = "mnist1d"  # the main job: CPU-sized, and its classes differ i
 from deep.methods import METHODS, MethodOptions
 from deep.models import MODELS, resolve_model
 from deep.models.pretrained import weights_id
-from deep.prune import QUOTA_UNITS
+from deep.prune import FULL, QUOTA_UNITS
 from deep.runs import CorruptRunError, RunStore
 from deep.scores import SCORERS
 from deep.scores.forgetting import NEVER_LEARNED
@@ -257,77 +257,25 @@ def _runtime(args: argparse.Namespace):
                    checkpoint_every=args.checkpoint_every, pretrained_file=file)
 
 
-def _with_inputs(args: argparse.Namespace, setup):
-    """The setup with the user's --scores files named in it, and the input tasks to store before anything runs."""
-    if not args.scores:
-        return setup, []
-    from deep.sweep import check_score_name, external_scores_task
-    from deep.tasks import dataset
-    from deep.vectors import read_scores
-
-    files = {}
-    for spec in args.scores:
-        name, sep, path = spec.partition("=")
-        if not (sep and name and path):
-            raise ValueError(f"--scores takes NAME=FILE, e.g. myscore=scores.npy, got {spec!r}")
-        check_score_name(name)
-        files[name] = path
-    ids = dataset(setup.dataset_key(), args.download).train.ids
-    given = {name: read_scores(path, ids, f"--scores {name}") for name, path in files.items()}
-    setup = replace(setup, external_scores={name: _sha256(values) for name, values in given.items()})
-    inputs = [(external_scores_task(setup, name), {"scorer": name, "source": "file"}, {"scores": values, "ids": ids})
-              for name, values in given.items()]
-    return setup, inputs
-
-
-def _kept_task(args: argparse.Namespace, setup, inputs: list):
-    """The final run of `train --kept FILE`, its subset input task added to `inputs`."""
-    from deep.prune import parse_protocol
-    from deep.sweep import check, final_task, subset_task
-    from deep.tasks import dataset
-    from deep.vectors import read_rows
-
-    check(setup, ["full"], [1.0], [args.seed], args.download)
-    ids = dataset(setup.dataset_key(), args.download).train.ids
-    rows = read_rows(args.kept, ids, "--kept")
-    subset = subset_task(setup, _sha256(rows), int(rows.size))
-    inputs.append((subset, {"count": int(rows.size)}, {"rows": rows, "ids": ids[rows]}))
-    return final_task(setup, parse_protocol("subset"), rows.size / len(ids), args.seed, subset=subset)
-
-
-def _sha256(values: np.ndarray) -> str:
-    import hashlib
-
-    return "sha256:" + hashlib.sha256(np.ascontiguousarray(values).tobytes()).hexdigest()
-
-
-def _write_inputs(out: str, inputs: list) -> None:
-    from deep.runs import RunStore
-    from deep.tasks import write_input
-
-    store = RunStore(out)
-    for task, metrics, arrays in inputs:
-        write_input(store, task, metrics, arrays)
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     """Train and evaluate one model (by default on the full data) and store it as a run."""
+    from deep.inputs import kept_task, with_score_files, write_inputs
     from deep.launch import LaunchOptions, launch_local
-    from deep.runs import RunStore
     from deep.sweep import plan
 
-    if args.protocol == "full" and args.density != 1.0:
+    if args.protocol == FULL and args.density != 1.0:
         raise ValueError(f"--protocol full trains on all the data (density 1), got --density {args.density}: "
                          "choose a pruning protocol such as random or random+drop")
     RunStore(args.out)  # a store of another format or layout is refused before any data loads
-    setup, inputs = _with_inputs(args, _setup(args))
+    setup, inputs = with_score_files(_setup(args), args.scores, args.download)
     if args.kept is not None:
-        if args.protocol != "full" or args.density != 1.0:
+        if args.protocol != FULL or args.density != 1.0:
             raise ValueError("--kept gives the training rows itself: drop --protocol and --density")
-        task = _kept_task(args, setup, inputs)
+        task, subset = kept_task(setup, args.kept, args.seed, args.download)
+        inputs.append(subset)
     else:
         (task,) = plan(setup, [args.protocol], [args.density], [args.seed], download=args.download)
-    _write_inputs(args.out, inputs)
+    write_inputs(args.out, inputs)
     launch_local([task], args.out, _runtime(args), LaunchOptions(progress=not args.no_progress))
     run = RunStore(args.out).read(task.config)
     metrics = run.metrics
@@ -337,6 +285,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Run a grid of protocols x densities x seeds, skipping finished runs, then print the summary (mean ± std over seeds)."""
+    from deep.inputs import with_score_files, write_inputs
     from deep.launch import LAUNCHERS, LaunchOptions
     from deep.report import format_summary, load_results
     from deep.sweep import plan
@@ -348,18 +297,18 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if bad:
         raise ValueError(f"--slurm-args takes KEY=VALUE pairs, e.g. account=myproject, got {bad}")
     RunStore(args.out)  # a store of another format or layout is refused before any data loads
-    setup, inputs = _with_inputs(args, _setup(args))
+    setup, inputs = with_score_files(_setup(args), args.scores, args.download)
     seeds = list(range(args.seeds))
     if args.dry_run:
         import json
 
-        from deep.sweep import dry_run
+        from deep.dry_run import dry_run
 
         tasks = plan(setup, args.protocols, args.densities, seeds, read_data=False)
         print(json.dumps(dry_run(setup, tasks, args.protocols), indent=2))
         return 0
     tasks = plan(setup, args.protocols, args.densities, seeds, download=args.download)
-    _write_inputs(args.out, inputs)
+    write_inputs(args.out, inputs)
     options = LaunchOptions(
         workers=args.workers, runs_per_device=args.runs_per_device, progress=not args.no_progress,
         cluster=args.submitit_cluster, partition=args.partition,
@@ -456,7 +405,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train and evaluate one model", description=cmd_train.__doc__)
     _add_setup(p)
     p.add_argument("--seed", type=NON_NEGATIVE_INT, default=0, help="seed of the model init, batches and pruning (default: 0)")
-    p.add_argument("--protocol", default="full", help="pruning protocol (default: full, no pruning); see `sweep --help`")
+    p.add_argument("--protocol", default=FULL, help="pruning protocol (default: full, no pruning); see `sweep --help`")
     p.add_argument("--density", type=DENSITY, default=1.0, help="fraction of the training set kept, in (0, 1] (default: 1)")
     p.add_argument("--kept", default=None, metavar="FILE",
                    help="train on exactly these rows of the training split: row numbers (.npy, or one per line), or "

@@ -14,6 +14,7 @@ import torch
 from deep.checkpoint import Checkpointing
 from deep.data.base import Dataset
 from deep.methods import METHODS, MethodInput, MethodOptions
+from deep.methods.jtt import identification_epochs
 from deep.metrics import classification_metrics
 from deep.prune import keep, smoothed_recalls
 from deep.query import train_config, weights_digest
@@ -106,6 +107,15 @@ def run_final(ctx: Context) -> Outcome:
     trained = {} if plan.rows.size == kept.size else {"trained": kept[plan.rows]}
     arrays = {"kept": kept, "kept_ids": train_split.ids[kept], **trained}
     return Outcome(metrics, arrays, history=result.history)
+
+
+def final_cost(config: dict) -> float:
+    """A final run's training in full-data-epoch equivalents: its epochs (plus JTT's identification epochs) times
+    its density."""
+    epochs = config["train"]["epochs"]
+    if config["method"] == "jtt":
+        epochs += identification_epochs(MethodOptions(**config["method_options"]), epochs)
+    return epochs * config["density"]
 
 
 def evaluate(model: torch.nn.Module, dataset: Dataset, device: torch.device, normalization: tuple | None) -> dict:

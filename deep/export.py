@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from deep.runs import KINDS, Run, RunStore, read_json, write_json
+from deep.kinds import KINDS
+from deep.runs import Run, RunStore, read_json, write_json
 
 MANIFEST = "manifest.json"
 SECTIONS = {"scores": "scores", "recalls": "recalls", "kept": "final"}  # export subfolder -> kind of task exported

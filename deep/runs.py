@@ -4,7 +4,7 @@ A task's config holds its own settings and the names (hashes) of the tasks it co
 before anything runs and the same settings always map to the same directory. Layout:
 
   <root>/store.json              {"format": FORMAT}: a store written by another format is refused with a message
-  <root>/<kind>/<hash>/          one task (kind: query, scores, recalls, final, subset)
+  <root>/<kind>/<hash>/          one task (kind: a key of deep.kinds.KINDS, which the store need not know)
       config.json                the full config; its hash must equal the directory name
       metrics.json               the results
       history.csv                one row per training epoch (trainings only)
@@ -39,7 +39,6 @@ import numpy as np
 
 FORMAT = 2
 FORMAT_FILE = "store.json"
-KINDS = ("query", "scores", "recalls", "final", "subset")
 DONE = "done"
 CLAIM = "claim"
 CHECKPOINT = "checkpoint.pt"
@@ -249,10 +248,6 @@ class RunStore:
         """Refuse a store written by another format, with what to do about it."""
         if self.root.exists() and not self.root.is_dir():
             raise StoreFormatError(f"run store {self.root} is a file, not a folder: pass a folder to --out")
-        for kind in KINDS:
-            if (self.root / kind).exists() and not (self.root / kind).is_dir():
-                raise StoreFormatError(f"{self.root / kind} is a file where the folder of the {kind} tasks belongs: "
-                                       "move it out of the run store")
         marker = self.root / FORMAT_FILE
         if marker.is_file():
             try:
@@ -280,9 +275,17 @@ class RunStore:
     def path(self, config: dict) -> Path:
         """The directory of the task with this config."""
         kind = config.get("kind")
-        if kind not in KINDS:
-            raise ValueError(f"a task config needs a kind in {KINDS}, got {kind!r}")
+        if not (isinstance(kind, str) and kind.isidentifier()):
+            raise ValueError(f"a task config needs a kind (a key of deep.kinds.KINDS), got {kind!r}")
         return self.root / kind / config_hash(config)
+
+    def _make_folder(self, config: dict) -> Path:
+        """The task's directory, made if missing; a file where its kind's folder belongs is a StoreFormatError."""
+        path = self.path(config)
+        if path.parent.exists() and not path.parent.is_dir():
+            raise StoreFormatError(kind_folder_is_a_file(path.parent))
+        path.mkdir(parents=True, exist_ok=True)
+        return path
 
     def done(self, config: dict) -> bool:
         """Whether the task with this config has finished: a lookup of its own directory."""
@@ -291,8 +294,7 @@ class RunStore:
     def claim(self, config: dict) -> Claim | None:
         """Take ownership of an unfinished task; None when it is finished or another live worker owns it."""
         self._open_for_writing()
-        path = self.path(config)
-        path.mkdir(parents=True, exist_ok=True)
+        path = self._make_folder(config)
         token = uuid.uuid4().hex
         claim = path / CLAIM
         draft = path / f".claim.{token}.tmp"
@@ -348,8 +350,7 @@ class RunStore:
     ) -> Path:
         """Write a task's arrays, files, history, config and metrics, then its `done` marker, last and atomically."""
         self._open_for_writing()
-        path = self.path(config)
-        path.mkdir(parents=True, exist_ok=True)
+        path = self._make_folder(config)
         blobs = dict(files or {})
         for name, value in (arrays or {}).items():
             buffer = io.BytesIO()
@@ -406,6 +407,11 @@ class RunStore:
                 ) from error
             if run is not None:
                 yield run
+
+
+def kind_folder_is_a_file(folder: Path) -> str:
+    """What is wrong when a file stands where the folder of a kind's tasks belongs, and what to do."""
+    return f"{folder} is a file where the folder of the {folder.name} tasks belongs: move it out of the run store"
 
 
 def task_folders(folder: Path) -> list[Path]:

@@ -25,9 +25,8 @@ from deep.data import DATASETS
 from deep.methods import METHODS, MethodOptions
 from deep.prune import QUOTA_UNITS, Protocol, density_key, parse_protocol
 from deep.scores import SCORERS
-from deep.methods.jtt import identification_epochs
 from deep.models import build_model, feature_extractor, model_key
-from deep.tasks import Task, closure, dataset
+from deep.tasks import Task, dataset
 from deep.train import TrainConfig
 from toy.quotas import ALLOCATIONS
 
@@ -252,51 +251,7 @@ def plan(
     finals = {}
     for seed in seeds:
         for p in parsed:
-            for d in [1.0] if p.kind == "full" else densities:
+            for d in [1.0] if p.is_full else densities:
                 task = final_task(setup, p, d, seed)
                 finals.setdefault(task.key, task)
     return list(finals.values())
-
-
-def full_data_epochs(task: Task) -> float:
-    """A task's training in full-data-epoch equivalents: query epochs, or a final run's epochs times its density
-    (plus JTT's identification epochs); scores and recalls tasks train nothing."""
-    config = task.config
-    if task.kind == "query":
-        return float(config["train"]["epochs"])
-    if task.kind != "final":
-        return 0.0
-    epochs = config["train"]["epochs"]
-    if config["method"] == "jtt":
-        epochs += identification_epochs(MethodOptions(**config["method_options"]), epochs)
-    return epochs * config["density"]
-
-
-def dry_run(setup: Setup, finals: list[Task], protocols: list[str]) -> dict:
-    """The fully resolved plan of a sweep, as JSON-ready data: settings, every task and the total training."""
-    parsed = [parse_protocol(name, frozenset(SCORERS) | set(setup.external_scores)) for name in protocols]
-    scorers = sorted({p.scorer for p in parsed if p.scorer is not None} - set(setup.external_scores))
-    tasks = closure(finals)
-    return {
-        "dataset": setup.dataset_key(),
-        **setup.model_key,
-        "method": setup.method,
-        "method_options": METHODS[setup.method].config(setup.method_options),
-        "quota_unit": setup.quota_unit,
-        "train": asdict(setup.train),
-        "query": {name: {"epochs": setup.epochs_for(name), "inits": setup.inits_for(name),
-                         "options": scorer_options(setup, name)} for name in scorers},
-        "recalls": {p.name: dict(zip(("epochs", "inits"), setup.recall_recipe(p.scorer)))
-                    for p in parsed if p.needs_recalls},
-        "recall_prior": setup.recall_prior,
-        "recall_source": setup.recall_source,
-        "allocation": setup.allocation,
-        "quota_exponent": setup.quota_exponent,
-        "tasks": [{"kind": t.kind, "key": t.key, "epochs": t.config["train"]["epochs"] if "train" in t.config else 0,
-                   **({k: t.config[k] for k in ("protocol", "density", "seed")} if t.kind == "final" else {}),
-                   **({k: t.config[k] for k in ("seed", "init")} if t.kind == "query" else {}),
-                   **({"scorer": t.config["scorer"]} if t.kind == "scores" else {}),
-                   "full_data_epochs": full_data_epochs(t)} for t in tasks],
-        "counts": {kind: sum(t.kind == kind for t in tasks) for kind in ("query", "scores", "recalls", "final")},
-        "total_full_data_epochs": round(sum(full_data_epochs(t) for t in tasks), 1),
-    }

@@ -157,7 +157,7 @@ def test_files_where_folders_belong(tmp_path: Path, capsys: pytest.CaptureFixtur
     status, lines = _check(tmp_path, capsys=capsys)
     assert status == 3 and lines[0] == f"{tmp_path / 'recalls'} is a file where the folder of the recalls tasks belongs: move it out of the run store"
     with pytest.raises(StoreFormatError, match="recalls tasks"):
-        RunStore(tmp_path)
+        RunStore(tmp_path).finish({"kind": "recalls", "queries": []}, {})
 
 
 @pytest.mark.parametrize("make, message", [

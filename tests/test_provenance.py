@@ -15,7 +15,8 @@ from deep import provenance
 from deep.check import check_store
 from deep.cli import main
 from deep.report import write_report
-from deep.runs import KINDS, read_json, task_folders
+from deep.kinds import KINDS
+from deep.runs import read_json, task_folders
 from toy.commandline import package_version
 
 FIELDS = {"package_version", "commit", "dirty", "python", "torch", "cuda", "cudnn", "device", "device_name",

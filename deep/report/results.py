@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from deep.prune import PROTOCOL_KINDS, Protocol, density_key, parse_protocol
+from deep.prune import FULL, PROTOCOL_KINDS, Protocol, density_key, parse_protocol
 from deep.runs import Run, RunStore
 
 EXPERIMENT_FIELDS = ("dataset", "data", "split_seed", "model", "method", "quota_unit", "imbalance")
@@ -96,6 +96,11 @@ def _order(value: object) -> tuple:
     if isinstance(value, int | float):
         return (1, float(value), "")
     return (2, 0.0, str(value))
+
+
+def is_full(row: dict) -> bool:
+    """Whether a row is a run on the full data: the reference every figure and statistic compares with."""
+    return row["protocol"] == FULL
 
 
 def line_key(row: dict) -> tuple:
