@@ -96,6 +96,9 @@ def _add_setup(p: argparse.ArgumentParser) -> None:
     g.add_argument("--device", type=_device, default=None, help="cpu, cuda, cuda:1, ... (default: cuda when available)")
     g.add_argument("--out", type=output_folder, default="runs", metavar="DIR", help="run store folder (default: runs)")
     g.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    g.add_argument("--keep-weights", action="store_true",
+                   help="final runs store their trained model (model.pt, checksummed) so that `python -m deep "
+                        "evaluate` can test it later, also on other data; finished runs are not retrained to add it")
     g.add_argument("--checkpoint-every", type=POSITIVE_INT, default=None, metavar="N",
                    help="write a training checkpoint every N epochs (default: at the end of an epoch once 10 minutes "
                         "have passed since the last, so short runs write none); a killed or requeued run resumes "
@@ -254,7 +257,7 @@ def _runtime(args: argparse.Namespace):
 
     file = args.pretrained if args.pretrained not in (None, "imagenet", "none") else None
     return Runtime(device=args.device, download=args.download, progress=not args.no_progress,
-                   checkpoint_every=args.checkpoint_every, pretrained_file=file)
+                   checkpoint_every=args.checkpoint_every, pretrained_file=file, keep_weights=args.keep_weights)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -370,6 +373,33 @@ def cmd_prune(args: argparse.Namespace) -> int:
     print(f"kept {kept.size} of {labels.size} rows ({args.protocol}, density {args.density}) -> {args.out}")
     for unit, (count, size) in enumerate(zip(counts, sizes)):
         print(f"  {name} {unit}: {count} of {size}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Test every final run of a store that kept its model (--keep-weights) on the test split of its own dataset, or
+    of --dataset/--data with the same classes (e.g. a shifted test set); each evaluation is stored as a task of its
+    own (kind `evaluation`), so evaluating again is a lookup."""
+    from deep.evaluation import dataset_key, evaluate_store
+    from deep.launch import LaunchOptions, launch_local
+    from deep.report.tables import aligned
+    from deep.tasks import Runtime
+
+    if args.dataset is None and (args.data is not None or args.split_seed is not None):
+        raise ValueError("--data and --split-seed name another test set: give its --dataset too")
+    key = None if args.dataset is None else dataset_key(args.dataset, args.data, args.split_seed or 0)
+    tasks, skipped = evaluate_store(args.runs, key)
+    if skipped:
+        print(f"{len(skipped)} final run(s) stored no model (trained without --keep-weights): not evaluated")
+    runtime = Runtime(device=args.device, download=args.download, progress=not args.no_progress)
+    launch_local(tasks, args.runs, runtime, LaunchOptions(progress=not args.no_progress))
+    store, body = RunStore(args.runs), []
+    for task in tasks:
+        final, metrics = task.dep("final").config, store.read(task.config).metrics
+        body.append([task.key, final["protocol"], f"{final['density']:g}", str(final["seed"]), task.config["dataset"]["name"],
+                     f"{metrics['accuracy']:.4f}", f"{metrics['worst_class_accuracy']:.4f}"])
+    print("\n".join(aligned(["evaluation", "protocol", "density", "seed", "tested on", "accuracy", "worst-class"],
+                            body, 5)))
     return 0
 
 
@@ -491,6 +521,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=NON_NEGATIVE_INT, default=0, help="seed of the random choices (default: 0)")
     p.add_argument("--out", required=True, metavar="FILE", help="where to write the kept row indices (.npy or .csv)")
     p.set_defaults(func=cmd_prune)
+
+    p = sub.add_parser("evaluate", help="test the stored models of final runs, on their data or on other data",
+                       description=cmd_evaluate.__doc__)
+    p.add_argument("runs", help="run store folder")
+    p.add_argument("--dataset", default=None, help=f"test on this dataset's test split, one of {sorted(DATASETS)} "
+                   "(default: each run's own dataset)")
+    p.add_argument("--data", default=None, metavar="PATH", help="file or folder of --dataset")
+    p.add_argument("--split-seed", type=NON_NEGATIVE_INT, default=None,
+                   help="seed of --dataset's validation/test halving (default: 0)")
+    p.add_argument("--device", type=_device, default=None, help="cpu, cuda, cuda:1, ... (default: cuda when available)")
+    p.add_argument("--download", action="store_true", help="download --dataset into --data when it is missing")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("export-scores", help="export scores and kept indices to shareable files",
                        description=cmd_export_scores.__doc__)

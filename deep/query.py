@@ -31,6 +31,13 @@ from deep.train import Normalization, TrainConfig, train
 MODEL_FILE = "model.pt"
 
 
+def weights_file(model: nn.Module) -> bytes:
+    """The bytes of a stored model (`model.pt`): its state_dict on the CPU, read back with weights_only=True."""
+    buffer = io.BytesIO()
+    torch.save({k: v.cpu() for k, v in model.state_dict().items()}, buffer)
+    return buffer.getvalue()
+
+
 def train_config(stored: dict) -> TrainConfig:
     """A TrainConfig from its stored form (lists back to tuples)."""
     return TrainConfig(**{**stored, "milestones": tuple(stored["milestones"])})
@@ -119,9 +126,7 @@ def train_query_model(
     trace = recorder.trace(len(dataset.train))
     arrays.update(trace_prob=trace.prob, trace_correct=trace.correct)
     metrics["weights_sha256"] = weights_digest(model)
-    buffer = io.BytesIO()
-    torch.save({k: v.cpu() for k, v in model.state_dict().items()}, buffer)
-    return model, Outcome(metrics, arrays, {MODEL_FILE: buffer.getvalue()}, history)
+    return model, Outcome(metrics, arrays, {MODEL_FILE: weights_file(model)}, history)
 
 
 def query_model(run: Run, dataset: Dataset, device: torch.device, options: dict) -> QueryModel:
