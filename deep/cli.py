@@ -260,6 +260,16 @@ def _runtime(args: argparse.Namespace):
                    checkpoint_every=args.checkpoint_every, pretrained_file=file, keep_weights=args.keep_weights)
 
 
+def _note_without_model(args: argparse.Namespace, tasks: list) -> None:
+    """With --keep-weights, say which final runs were found finished without a stored model (they are not retrained)."""
+    from deep.evaluation import without_model
+
+    bare = without_model(args.out, tasks) if args.keep_weights else []
+    if bare:
+        print(f"note: {len(bare)} final run(s) had finished without --keep-weights and store no model, e.g. "
+              f"{bare[0].path}: delete them (or use a new --out) and run again to keep their weights")
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     """Train and evaluate one model (by default on the full data) and store it as a run."""
     from deep.inputs import kept_task, with_score_files, write_inputs
@@ -280,6 +290,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         (task,) = plan(setup, [args.protocol], [args.density], [args.seed], download=args.download)
     write_inputs(args.out, inputs)
     launch_local([task], args.out, _runtime(args), LaunchOptions(progress=not args.no_progress))
+    _note_without_model(args, [task])
     run = RunStore(args.out).read(task.config)
     metrics = run.metrics
     print(f"{run.path}: accuracy {metrics['accuracy']:.4f}, worst-class accuracy {metrics['worst_class_accuracy']:.4f}")
@@ -320,6 +331,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         slurm_args=dict(arg.split("=", 1) for arg in args.slurm_args),
     )
     LAUNCHERS[args.launcher](tasks, args.out, _runtime(args), options)
+    _note_without_model(args, tasks)
     print(format_summary(load_results(args.out)))
     print(f"\nEvery run: python -m deep report {args.out}; figures: python -m deep report {args.out} --out DIR")
     return 0

@@ -69,3 +69,10 @@ def evaluate_store(root: str, data_key: dict | None = None) -> tuple[list[Task],
         raise ValueError(f"none of the {len(finals)} finished final runs in {root} stored its model: run train or "
                          "sweep with --keep-weights first")
     return [evaluation_task(run, data_key) for run in kept], [run for run in finals if run not in kept]
+
+
+def without_model(root: str, tasks: list[Task]) -> list[Run]:
+    """The finished final runs among `tasks` that stored no model (finished before --keep-weights was asked for)."""
+    store = RunStore(root)
+    runs = [store.read(t.config) for t in tasks if t.kind == "final" and store.done(t.config)]
+    return [run for run in runs if MODEL_FILE not in run.file_names()]

@@ -81,3 +81,6 @@ def test_other_classes_and_runs_without_a_model_are_refused(store: Path, tmp_pat
     assert main(["evaluate", str(bare)]) == 2
     assert "--keep-weights" in capsys.readouterr().err
     assert not (bare / "final" / task_folders(bare / "final")[0].name / MODEL_FILE).exists()
+    capsys.readouterr()
+    assert main([*TRAIN, "--keep-weights", "--out", str(bare)]) == 0  # finished: not retrained, and said so
+    assert "finished without --keep-weights" in capsys.readouterr().out
