@@ -57,6 +57,7 @@ def test_evaluating_on_its_own_data_reproduces_the_final_metrics_and_is_stored(s
     assert read_json(evaluation / provenance.FILE)["started"]
     assert f"{final_metrics['accuracy']:.4f}" in capsys.readouterr().out
     assert check_store(store).remaining == 0
+    assert main(["report", str(store)]) == 0  # evaluations sit beside the final runs the report reads
     mtime = (evaluation / "done").stat().st_mtime
     assert main(["evaluate", str(store), "--no-progress"]) == 0  # again: a lookup
     assert (evaluation / "done").stat().st_mtime == mtime
