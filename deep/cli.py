@@ -392,9 +392,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     """Test every final run of a store that kept its model (--keep-weights) on the test split of its own dataset, or
     of --dataset/--data with the same classes (e.g. a shifted test set); each evaluation is stored as a task of its
     own (kind `evaluation`), so evaluating again is a lookup."""
-    from deep.evaluation import dataset_key, evaluate_store
+    from deep.evaluation import dataset_key, evaluate_store, format_evaluations
     from deep.launch import LaunchOptions, launch_local
-    from deep.report.tables import aligned
     from deep.tasks import Runtime
 
     if args.dataset is None and (args.data is not None or args.split_seed is not None):
@@ -405,13 +404,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"{len(skipped)} final run(s) stored no model (trained without --keep-weights): not evaluated")
     runtime = Runtime(device=args.device, download=args.download, progress=not args.no_progress)
     launch_local(tasks, args.runs, runtime, LaunchOptions(progress=not args.no_progress))
-    store, body = RunStore(args.runs), []
-    for task in tasks:
-        final, metrics = task.dep("final").config, store.read(task.config).metrics
-        body.append([task.key, final["protocol"], f"{final['density']:g}", str(final["seed"]), task.config["dataset"]["name"],
-                     f"{metrics['accuracy']:.4f}", f"{metrics['worst_class_accuracy']:.4f}"])
-    print("\n".join(aligned(["evaluation", "protocol", "density", "seed", "tested on", "accuracy", "worst-class"],
-                            body, 5)))
+    print(format_evaluations(args.runs, tasks))
     return 0
 
 

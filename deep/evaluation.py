@@ -76,3 +76,16 @@ def without_model(root: str, tasks: list[Task]) -> list[Run]:
     store = RunStore(root)
     runs = [store.read(t.config) for t in tasks if t.kind == "final" and store.done(t.config)]
     return [run for run in runs if MODEL_FILE not in run.file_names()]
+
+
+def format_evaluations(root: str, tasks: list[Task]) -> str:
+    """A text table of finished evaluations: the final run's protocol, density and seed, the dataset, the metrics."""
+    from deep.report.tables import aligned  # deep.report loads matplotlib: not for every worker that imports the kinds
+
+    store, body = RunStore(root), []
+    for task in tasks:
+        final, metrics = task.dep("final").config, store.read(task.config).metrics
+        body.append([task.key, final["protocol"], f"{final['density']:g}", str(final["seed"]),
+                     task.config["dataset"]["name"], f"{metrics['accuracy']:.4f}", f"{metrics['worst_class_accuracy']:.4f}"])
+    headers = ["evaluation", "protocol", "density", "seed", "tested on", "accuracy", "worst-class"]
+    return "\n".join(aligned(headers, body, headers.index("accuracy")))
