@@ -15,11 +15,11 @@ DEFAULT_DATASET = "mnist1d"  # the main job: CPU-sized, and its classes differ i
 from deep.methods import METHODS, MethodOptions
 from deep.models import MODELS, resolve_model
 from deep.models.pretrained import weights_id
-from deep.prune import FULL, QUOTA_UNITS
+from deep.prune import FULL, QUOTA_UNITS, RECALL_SOURCES, Quotas
 from deep.runs import CorruptRunError, RunStore
 from deep.scores import SCORERS
 from deep.scores.forgetting import NEVER_LEARNED
-from deep.sweep import DEFAULT_DENSITIES, DEFAULT_PROTOCOLS, RECALL_SOURCES
+from deep.sweep import DEFAULT_DENSITIES, DEFAULT_PROTOCOLS, Setup
 from deep.train import DivergedError, TrainConfig
 from toy.commandline import add_debug_flag, add_version_flag, number, output_folder, run_command
 from toy.quotas import ALLOCATIONS
@@ -74,7 +74,7 @@ def _add_setup(p: argparse.ArgumentParser) -> None:
     g.add_argument("--download", action="store_true", help="download the dataset into --data when it is missing")
     g.add_argument("--imbalance", type=AT_LEAST_ONE, default=None, metavar="I",
                    help="make the training set long-tailed: class sizes decay exponentially from N_max to N_max/I")
-    g.add_argument("--split-seed", type=NON_NEGATIVE_INT, default=0,
+    g.add_argument("--split-seed", type=NON_NEGATIVE_INT, default=Setup.split_seed,
                    help="seed of the validation/test halving of the test split (default: 0)")
     for dataset, entry in DATASETS.items():
         for key, option in entry.options.items():
@@ -126,7 +126,7 @@ def _add_setup(p: argparse.ArgumentParser) -> None:
     q.add_argument("--query-inits", type=POSITIVE_INT, default=None,
                    help="query models per scorer and seed, scores and recalls averaged over them (default: each "
                         "scorer's own, as in the reference code: 5 for el2n and grand, 1 for the others)")
-    q.add_argument("--query-augment", action=argparse.BooleanOptionalAction, default=False,
+    q.add_argument("--query-augment", action=argparse.BooleanOptionalAction, default=Setup.query_augment,
                    help="augment the query trainings as the final ones (default: off, as in the reference code)")
     q.add_argument("--recall-source", default=None, choices=RECALL_SOURCES,
                    help="where DRoP's validation recalls come from: scorer = the protocol's own query models "
@@ -152,17 +152,17 @@ def _add_setup(p: argparse.ArgumentParser) -> None:
                    "a unit with no error seen on a small validation set keeps some data; 0 = the raw recalls of the "
                    "paper's Algorithm 1 (default: the dataset's: 0 on the paper's datasets, 1 (Laplace's rule) on "
                    "small CPU data)")
-    q.add_argument("--quota-exponent", type=POSITIVE, default=1.0, metavar="BETA",
+    q.add_argument("--quota-exponent", type=POSITIVE, default=Quotas.exponent, metavar="BETA",
                    help="DRoP keeps class k at a density proportional to error_k ** BETA; 1 = the paper's Algorithm 1, "
                         "BETA < 1 tempers the quotas towards proportional pruning (default: 1)")
-    q.add_argument("--allocation", default="density", choices=ALLOCATIONS,
+    q.add_argument("--allocation", default=Quotas.allocation, choices=ALLOCATIONS,
                    help="density: DRoP's class densities proportional to error (the paper's Algorithm 1); count: class "
                         "counts proportional to error (the authors' code; differs on imbalanced data) (default: density)")
-    q.add_argument("--min-count", type=NON_NEGATIVE_INT, default=0, help="DRoP keeps at least this many samples of every class, or group with --quota-unit group (default: 0)")
+    q.add_argument("--min-count", type=NON_NEGATIVE_INT, default=Quotas.min_count, help="DRoP keeps at least this many samples of every class, or group with --quota-unit group (default: 0)")
     m = p.add_argument_group("method (how the final model trains on the kept samples) and quota unit")
-    m.add_argument("--method", default="erm", choices=list(METHODS), help="; ".join(
+    m.add_argument("--method", default=Setup.method, choices=list(METHODS), help="; ".join(
         f"{name}: {method.help}" for name, method in METHODS.items()) + " (default: erm)")
-    m.add_argument("--quota-unit", default="class", choices=QUOTA_UNITS,
+    m.add_argument("--quota-unit", default=Setup.quota_unit, choices=QUOTA_UNITS,
                    help="allocate DRoP / StrategyQ quotas over classes, or over groups (needs data with groups, e.g. "
                         "waterbirds: group = 2 y + place) from per-group validation accuracy (default: class)")
     m.add_argument("--dro-step", type=POSITIVE, default=None, metavar="ETA",
@@ -220,9 +220,7 @@ def _method_options(args: argparse.Namespace) -> MethodOptions:
     return MethodOptions(**given)
 
 
-def _setup(args: argparse.Namespace):
-    from deep.sweep import Setup
-
+def _setup(args: argparse.Namespace) -> Setup:
     if args.dataset not in DATASETS:
         raise ValueError(f"unknown dataset {args.dataset!r}: choose one of {sorted(DATASETS)}")
     defaults = DATASETS[args.dataset].defaults
@@ -243,10 +241,8 @@ def _setup(args: argparse.Namespace):
         dataset=args.dataset, model=args.model, weights=weights, train=_train_config(args), data=args.data,
         data_options=_data_options(args), imbalance=args.imbalance, split_seed=args.split_seed,
         query_inits=args.query_inits, query_epochs=dict(args.query_epochs), query_augment=args.query_augment,
-        recall_source=args.recall_source or defaults.recall_source, recall_epochs=args.recall_epochs,
-        min_count=args.min_count,
-        recall_prior=defaults.recall_prior if args.recall_prior is None else args.recall_prior,
-        quota_exponent=args.quota_exponent,
+        recall_source=args.recall_source, recall_epochs=args.recall_epochs, min_count=args.min_count,
+        recall_prior=args.recall_prior, quota_exponent=args.quota_exponent,
         allocation=args.allocation, method=args.method, quota_unit=args.quota_unit,
         method_options=_method_options(args), scorer_options=scorer_options,
     )
@@ -519,10 +515,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val-predictions", default=None, metavar="FILE", help="DRoP: a model's predictions on it")
     p.add_argument("--groups", default=None, metavar="FILE",
                    help="a group id per row: quotas over groups instead of classes (recalls then per group)")
-    p.add_argument("--allocation", default="density", choices=ALLOCATIONS, help="DRoP's allocation (default: density)")
-    p.add_argument("--quota-exponent", type=POSITIVE, default=1.0, metavar="BETA",
+    p.add_argument("--allocation", default=Quotas.allocation, choices=ALLOCATIONS, help="DRoP's allocation (default: density)")
+    p.add_argument("--quota-exponent", type=POSITIVE, default=Quotas.exponent, metavar="BETA",
                    help="DRoP: density proportional to error ** BETA (default: 1)")
-    p.add_argument("--min-count", type=NON_NEGATIVE_INT, default=0, help="DRoP keeps at least this many rows per unit (default: 0)")
+    p.add_argument("--min-count", type=NON_NEGATIVE_INT, default=Quotas.min_count, help="DRoP keeps at least this many rows per unit (default: 0)")
     p.add_argument("--seed", type=NON_NEGATIVE_INT, default=0, help="seed of the random choices (default: 0)")
     p.add_argument("--out", required=True, metavar="FILE", help="where to write the kept row indices (.npy or .csv)")
     p.set_defaults(func=cmd_prune)

@@ -28,13 +28,10 @@ def dataset_key(name: str, data: str | None, split_seed: int) -> dict:
     return {**key, "options": options} if options else key
 
 
-def evaluation_task(final: Run, data_key: dict | None = None) -> Task:
-    """The evaluation of a finished final run's model on `data_key` (default: the final run's own dataset)."""
-    if MODEL_FILE not in final.file_names():
-        raise ValueError(f"final run {final.path} has no stored model: train it with --keep-weights (into a new "
-                         "--out folder, or after deleting the run), then evaluate it")
+def evaluation_task(final: Task, data_key: dict | None = None) -> Task:
+    """The evaluation of a final run's stored model on `data_key` (default: the final run's own dataset)."""
     config = {"kind": "evaluation", "final": final.key, "dataset": data_key or final.config["dataset"]}
-    return Task(config, (Task(final.config),))
+    return Task(config, (final,))
 
 
 def _same_classes(trained: Dataset, tested: Dataset) -> None:
@@ -68,7 +65,7 @@ def evaluate_store(root: str, data_key: dict | None = None) -> tuple[list[Task],
     if not kept:
         raise ValueError(f"none of the {len(finals)} finished final runs in {root} stored its model: run train or "
                          "sweep with --keep-weights first")
-    return [evaluation_task(run, data_key) for run in kept], [run for run in finals if run not in kept]
+    return [evaluation_task(Task(run.config), data_key) for run in kept], [run for run in finals if run not in kept]
 
 
 def without_model(root: str, tasks: list[Task]) -> list[Run]:
