@@ -61,9 +61,11 @@ def test_the_page_in_a_real_browser(page: tuple[Path, Path, list[Path]], tmp_pat
     try:
         browser.get((out / "index.html").as_uri())
         images = browser.execute_script(
-            "return Array.from(document.images).map(i => [i.getAttribute('src'), i.complete, i.naturalWidth])")
-        assert sorted(src for src, _, _ in images) == sorted(p.name for p in written if p.suffix == ".png")
-        assert all(complete and width > 0 for _, complete, width in images), images
+            "return Array.from(document.images).map(i => [i.getAttribute('src'), i.complete, i.naturalWidth, "
+            "i.getBoundingClientRect().width <= i.closest('figure').getBoundingClientRect().width + 1])")
+        assert sorted(src for src, _, _, _ in images) == sorted(p.name for p in written if p.suffix == ".png")
+        assert all(complete and width > 0 for _, complete, width, _ in images), images
+        assert all(fits for _, _, _, fits in images), images  # scaled into its figure, never over the next one
         body_rows = browser.execute_script("return document.querySelectorAll('#summary tbody tr').length")
         assert body_rows == len(cells(load_results(root)))
         shot = Path(os.environ.get("DROP_SCREENSHOT", tmp_path / "index.png"))  # docs/report_index.png was made so

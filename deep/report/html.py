@@ -20,8 +20,9 @@ STYLE = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1200px; padding: 0 1em; color: #222; }
 table { border-collapse: collapse; margin: .5em 0 1.5em; } th, td { border: 1px solid #ccc; padding: 2px 8px; }
 th { background: #f3f3f3; text-align: left; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
-.figures { display: flex; flex-wrap: wrap; gap: 1em; } figure { margin: 0; max-width: 580px; }
-figure img { max-width: 100%; border: 1px solid #ddd; } figcaption { font-size: 12px; color: #555; }
+.figures { display: flex; flex-wrap: wrap; gap: 1em; } figure { margin: 0; flex: 0 1 580px; min-width: 0; }
+figure img { display: block; box-sizing: border-box; width: 100%; height: auto; border: 1px solid #ddd; }
+figcaption { font-size: 12px; color: #555; }
 .warn { color: #8a4b00; } code { font-size: 12px; }
 """
 
