@@ -12,13 +12,13 @@ import torch
 from deep.data import DATASETS, DEFAULT_ROOT, default_config, option_flag
 
 DEFAULT_DATASET = "mnist1d"  # the main job: CPU-sized, and its classes differ in difficulty
-from deep.methods import METHODS, MethodOptions
+from deep.methods import METHODS
 from deep.models import MODELS, resolve_model
 from deep.models.pretrained import weights_id
+from deep.options import option_help
 from deep.prune import FULL, QUOTA_UNITS, RECALL_SOURCES, Quotas
 from deep.runs import CorruptRunError, RunStore
 from deep.scores import SCORERS
-from deep.scores.forgetting import NEVER_LEARNED
 from deep.sweep import DEFAULT_DENSITIES, DEFAULT_PROTOCOLS, Setup
 from deep.train import DivergedError, TrainConfig
 from toy.commandline import add_debug_flag, add_version_flag, number, output_folder, run_command
@@ -40,12 +40,64 @@ def _key_value(text: str) -> tuple[str, int]:
     return name, int(value)
 
 
-def _scorer_option(text: str) -> tuple[str, str, str]:
-    target, sep, value = text.partition("=")
-    scorer, dot, key = target.partition(".")
-    if not (sep and dot and scorer and key and value):
-        raise argparse.ArgumentTypeError(f"expected SCORER.OPTION=VALUE, e.g. dynamic_uncertainty.window=5, got {text!r}")
-    return scorer, key, value
+def _dotted_option(example: str):
+    """argparse type of --scorer-option / --method-option: NAME.KEY=VALUE as (name, key, value)."""
+
+    def parse(text: str) -> tuple[str, str, str]:
+        target, sep, value = text.partition("=")
+        name, dot, key = target.partition(".")
+        if not (sep and dot and name and key and value):
+            raise argparse.ArgumentTypeError(f"expected NAME.OPTION=VALUE, e.g. {example}, got {text!r}")
+        return name, key, value
+
+    return parse
+
+
+# The registries whose entries declare options, reached as --<kind>-option NAME.KEY=VALUE (and each option's alias).
+OPTION_REGISTRIES = {"scorer": SCORERS, "method": METHODS}
+
+
+def _options_help(kind: str) -> str:
+    """Every option of every `kind` registry entry with its help and default, escaped for argparse."""
+    return "; ".join(option_help(name, entry.options)
+                     for name, entry in OPTION_REGISTRIES[kind].items() if entry.options).replace("%", "%%")
+
+
+def _alias_dest(kind: str, name: str, key: str) -> str:
+    return f"{kind}_option__{name}__{key}"
+
+
+def _add_aliases(group: argparse._ArgumentGroup, kind: str) -> None:
+    """The flag of every option of a `kind` registry entry that keeps one of its own (e.g. --dro-step)."""
+    for name, entry in OPTION_REGISTRIES[kind].items():
+        for key, option in entry.options.items():
+            if option.alias:
+                group.add_argument(option.alias, default=None, metavar=key.upper(), dest=_alias_dest(kind, name, key),
+                                   help=f"the same as --{kind}-option {name}.{key}={key.upper()}")
+
+
+def _given_options(args: argparse.Namespace, kind: str) -> list[tuple[str, str, str, str]]:
+    """(name, key, value, flag) of every option of a `kind` registry entry on the command line, aliases included."""
+    registry = OPTION_REGISTRIES[kind]
+    given = [(name, key, value, f"--{kind}-option {name}.{key}") for name, key, value in getattr(args, f"{kind}_option")]
+    return given + [(name, key, value, option.alias) for name, entry in registry.items()
+                    for key, option in entry.options.items()
+                    if option.alias and (value := getattr(args, _alias_dest(kind, name, key))) is not None]
+
+
+def _registry_options(args: argparse.Namespace, kind: str) -> dict[str, dict]:
+    """The options of `kind` registry entries given on the command line, checked and typed per entry:
+    {name: {key: value}}; an error names the flag the value came with."""
+    registry = OPTION_REGISTRIES[kind]
+    options: dict[str, dict] = {}
+    for name, key, value, flag in _given_options(args, kind):
+        if name not in registry:
+            raise ValueError(f"--{kind}-option names unknown {kind} {name!r}: choose from {sorted(registry)}")
+        entry = registry[name]
+        if key not in entry.options:
+            entry.resolve(name, {key: value})  # refuses the unknown key, listing the entry's options
+        options.setdefault(name, {})[key] = entry.options[key].check(flag, value)
+    return options
 
 
 def _device(text: str) -> str:
@@ -133,17 +185,15 @@ def _add_setup(p: argparse.ArgumentParser) -> None:
                         "(random+drop: one model at 10%% of the schedule), as in the reference code; separate = "
                         "query models of their own trained for --recall-epochs (default: the dataset's, scorer on "
                         "the paper's datasets)")
-    q.add_argument("--never-learned", default=None, choices=NEVER_LEARNED,
-                   help="forgetting: rank never-learned samples last (score 0, pruned first: the reference code) or "
-                        "first (kept first: Toneva et al.) (default: last)")
     q.add_argument("--query-epochs", type=_key_value, nargs="*", default=[], metavar="SCORER=EPOCHS",
                    help="query length per scorer, overriding its default fraction of the schedule, e.g. el2n=3")
     q.add_argument("--scores", nargs="*", default=[], metavar="NAME=FILE",
                    help="your own per-sample scores as scorer NAME (protocols NAME, random+NAMEq, NAME+drop; higher = "
                         "harder = kept first): a .npy/.csv/.txt with one score per training row, or a csv `id,score` "
                         "by sample id")
-    q.add_argument("--scorer-option", type=_scorer_option, nargs="*", default=[], metavar="SCORER.OPTION=VALUE",
-                   help="a scorer's option, e.g. dynamic_uncertainty.window=5 (its sliding window J, default 10)")
+    q.add_argument("--scorer-option", type=_dotted_option("dynamic_uncertainty.window=5"), nargs="*", default=[],
+                   metavar="SCORER.OPTION=VALUE", help="a scorer's option; the options: " + _options_help("scorer"))
+    _add_aliases(q, "scorer")
     q.add_argument("--recall-epochs", type=POSITIVE_INT, default=None,
                    help="query length of recall models that are not a scorer's: random+drop's under --recall-source "
                         "scorer (default: 10%% of the schedule), every DRoP run's under separate (default: all of it)")
@@ -165,12 +215,9 @@ def _add_setup(p: argparse.ArgumentParser) -> None:
     m.add_argument("--quota-unit", default=Setup.quota_unit, choices=QUOTA_UNITS,
                    help="allocate DRoP / StrategyQ quotas over classes, or over groups (needs data with groups, e.g. "
                         "waterbirds: group = 2 y + place) from per-group validation accuracy (default: class)")
-    m.add_argument("--dro-step", type=POSITIVE, default=None, metavar="ETA",
-                   help=f"group_dro: step size of the exponentiated-gradient group weights (default: {MethodOptions.dro_step})")
-    m.add_argument("--jtt-upweight", type=AT_LEAST_ONE, default=None, metavar="LAMBDA",
-                   help=f"jtt: loss weight of the identification model's training errors (default: {MethodOptions.jtt_upweight:g})")
-    m.add_argument("--jtt-epochs", type=POSITIVE_INT, default=None, metavar="T",
-                   help="jtt: epochs of the ERM identification model (default: a fifth of the schedule)")
+    m.add_argument("--method-option", type=_dotted_option("group_dro.step=0.1"), nargs="*", default=[],
+                   metavar="METHOD.OPTION=VALUE", help="an option of --method; the options: " + _options_help("method"))
+    _add_aliases(m, "method")
 
 
 def _option_dest(dataset: str, key: str) -> str:
@@ -210,14 +257,14 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
     return replace(cfg, **{k: v for k, v in overrides.items() if v is not None}, **shift)
 
 
-def _method_options(args: argparse.Namespace) -> MethodOptions:
-    """The method options given on the command line, refused where --method does not read them."""
-    given = {name: getattr(args, name) for name in MethodOptions.__dataclass_fields__ if getattr(args, name) is not None}
-    unread = sorted(set(given) - set(METHODS[args.method].options))
-    if unread:
-        flags = ", ".join("--" + name.replace("_", "-") for name in unread)
-        raise ValueError(f"{flags} do(es) not apply to --method {args.method}: drop it or choose the method it tunes")
-    return MethodOptions(**given)
+def _method_options(args: argparse.Namespace) -> dict:
+    """The options of --method given on the command line; an option of another method is refused."""
+    options = _registry_options(args, "method")
+    other = [flag for name, _, _, flag in _given_options(args, "method") if name != args.method]
+    if other:
+        raise ValueError(f"{', '.join(other)} do(es) not apply to --method {args.method}: drop it or choose the "
+                         "method it tunes")
+    return options.get(args.method, {})
 
 
 def _setup(args: argparse.Namespace) -> Setup:
@@ -232,11 +279,6 @@ def _setup(args: argparse.Namespace) -> Setup:
     for name, _ in args.query_epochs:
         if name not in SCORERS:
             raise ValueError(f"--query-epochs names unknown scorer {name!r}: choose from {sorted(SCORERS)}")
-    scorer_options: dict[str, dict] = {}
-    for scorer, key, value in args.scorer_option:
-        scorer_options.setdefault(scorer, {})[key] = value
-    if args.never_learned is not None:
-        scorer_options.setdefault("forgetting", {})["never_learned"] = args.never_learned
     return Setup(
         dataset=args.dataset, model=args.model, weights=weights, train=_train_config(args), data=args.data,
         data_options=_data_options(args), imbalance=args.imbalance, split_seed=args.split_seed,
@@ -244,7 +286,7 @@ def _setup(args: argparse.Namespace) -> Setup:
         recall_source=args.recall_source, recall_epochs=args.recall_epochs, min_count=args.min_count,
         recall_prior=args.recall_prior, quota_exponent=args.quota_exponent,
         allocation=args.allocation, method=args.method, quota_unit=args.quota_unit,
-        method_options=_method_options(args), scorer_options=scorer_options,
+        method_options=_method_options(args), scorer_options=_registry_options(args, "scorer"),
     )
 
 

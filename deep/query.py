@@ -71,10 +71,8 @@ class TraceRecorder:
         """The epochs recorded so far, for a checkpoint."""
         return {"prob": self.epochs_prob, "correct": self.epochs_correct}
 
-    def trace(self, n: int) -> Trace:
+    def trace(self) -> Trace:
         """The recorded trace, (E, N) arrays."""
-        if not self.epochs_prob:
-            return Trace(np.zeros((0, n), np.float32), np.zeros((0, n), bool))
         return Trace(torch.stack(self.epochs_prob).numpy(), torch.stack(self.epochs_correct).numpy())
 
 
@@ -101,27 +99,22 @@ def train_query_model(
     recorder = TraceRecorder(len(dataset.train), device, None if resume is None else resume["extra"])
     if checkpoint is not None:
         checkpoint.extra = recorder.state_dict
-    metrics: dict = {"epochs": cfg.epochs, "seed": seed, "resumed_from_epochs": []}
-    arrays: dict[str, np.ndarray] = {}
-    history = []
-    if cfg.epochs > 0:
-        result = train(
-            model, dataset.train, cfg, seed=seed, device=device, normalization=normalization, val=dataset.val,
-            callbacks=[recorder.on_epoch], on_batch=[recorder.on_batch], progress=progress,
-            checkpoint=checkpoint, resume=resume,
-        )
-        best = result.best
-        history = result.history
-        arrays["val_class_recall"] = np.asarray(best["val_class_recall"], dtype=np.float64)
-        if best["val_group_accuracy"] is not None:
-            arrays["val_group_accuracy"] = np.asarray(best["val_group_accuracy"], dtype=np.float64)
-        metrics.update(best_epoch=result.best_epoch, best_val_accuracy=result.best_val_accuracy,
-                       resumed_from_epochs=result.resumed_from_epochs,
-                       train_seconds=float(sum(r["seconds"] for r in history)))
-    trace = recorder.trace(len(dataset.train))
-    arrays.update(trace_prob=trace.prob, trace_correct=trace.correct)
-    metrics["weights_sha256"] = weights_digest(model)
-    return model, Outcome(metrics, arrays, {MODEL_FILE: weights_file(model)}, history)
+    result = train(
+        model, dataset.train, cfg, seed=seed, device=device, normalization=normalization, val=dataset.val,
+        callbacks=[recorder.on_epoch], on_batch=[recorder.on_batch], progress=progress,
+        checkpoint=checkpoint, resume=resume,
+    )
+    best = result.best
+    trace = recorder.trace()
+    arrays = {"val_class_recall": np.asarray(best["val_class_recall"], dtype=np.float64),
+              "trace_prob": trace.prob, "trace_correct": trace.correct}
+    if best["val_group_accuracy"] is not None:
+        arrays["val_group_accuracy"] = np.asarray(best["val_group_accuracy"], dtype=np.float64)
+    metrics = {"epochs": cfg.epochs, "seed": seed, "best_epoch": result.best_epoch,
+               "best_val_accuracy": result.best_val_accuracy, "resumed_from_epochs": result.resumed_from_epochs,
+               "train_seconds": float(sum(r["seconds"] for r in result.history)),
+               "weights_sha256": weights_digest(model)}
+    return model, Outcome(metrics, arrays, {MODEL_FILE: weights_file(model)}, result.history)
 
 
 def query_model(run: Run, dataset: Dataset, device: torch.device, options: dict) -> QueryModel:
@@ -138,16 +131,31 @@ def query_model(run: Run, dataset: Dataset, device: torch.device, options: dict)
                       device, run.metrics["seed"], config["train"]["epochs"], options, trace, load)
 
 
+def untrained_query_model(ctx: Context, dataset: Dataset) -> QueryModel:
+    """What a scorer of 0 query epochs (`random`) sees: the first query model's seed and init, no trace; nothing
+    trains or is stored for it."""
+    seed = derive(ctx.task.config["seed"], "query", 0)
+    make_model = ctx.make_model(dataset.num_classes, dataset.input_shape)
+
+    def load() -> nn.Module:
+        torch.manual_seed(seed)
+        return make_model()
+
+    n = len(dataset.train)
+    trace = Trace(np.zeros((0, n), np.float32), np.zeros((0, n), bool))
+    return QueryModel(dataset.train, dataset.num_classes, ctx.normalization(dataset), ctx.runtime.torch_device, seed,
+                      0, ctx.task.config["options"], trace, load)
+
+
 def run_scores(ctx: Context) -> Outcome:
     """A scorer's scores averaged over its query trainings; refuses non-finite scores."""
     config, dataset = ctx.task.config, ctx.dataset()
     name = config["scorer"]
     if "external" in config:
         raise ValueError(f"the scores {name!r} came from a file that is not in the store: pass --scores {name}=FILE again")
-    per_model = []
-    for dep in ctx.task.deps:
-        query = query_model(ctx.input(dep), dataset, ctx.runtime.torch_device, config["options"])
-        per_model.append(np.asarray(SCORERS[name].score(query), dtype=np.float64))
+    queries = [query_model(ctx.input(dep), dataset, ctx.runtime.torch_device, config["options"])
+               for dep in ctx.task.deps] or [untrained_query_model(ctx, dataset)]
+    per_model = [np.asarray(SCORERS[name].score(query), dtype=np.float64) for query in queries]
     scores = np.mean(per_model, axis=0)
     if scores.shape != (len(dataset.train),) or not np.isfinite(scores).all():
         raise ValueError(f"scorer {name!r} gave {scores.shape} scores with non-finite values for "

@@ -181,7 +181,9 @@ def test_every_registered_loader_returns_consistent_data(name: str, tmp_path: Pa
         assert split.y.dtype == torch.int64 and 0 <= int(split.y.min()) and int(split.y.max()) < len(raw.classes)
         if raw.group_names is not None:
             assert split.group is not None and int(split.group.max()) < len(raw.group_names)
-    assert (raw.mean is not None) == image and (raw.std is not None) == image
+    assert (raw.mean is not None) == (raw.std is not None) and (raw.mean is not None or not image)
+    if raw.mean is not None:  # per channel for images, per feature for vectors, or one value for all
+        assert len(raw.mean) == len(raw.std) and len(raw.mean) in (1, raw.train.x.shape[1])
     assert isinstance(raw.source, str) and raw.source
 
 
@@ -425,3 +427,30 @@ def test_npz_bad_input_says_what_is_wrong(arrays: dict[str, np.ndarray], message
 def test_npz_missing_file_says_how_to_make_one(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="np.savez"):
         load_dataset("npz", tmp_path / "absent.npz")
+
+
+def _wine(mean: bool = True) -> RawDataset:
+    """scikit-learn's wine data (178 rows, 13 features on scales from 0.1 to 1,000): tabular, per-feature stats."""
+    from sklearn.datasets import load_wine
+
+    from deep.data.base import Split, feature_stats
+    from deep.data.splits import holdout
+
+    x, y = load_wine(return_X_y=True)
+    train, test = holdout(Split(torch.from_numpy(x.astype(np.float32)), torch.from_numpy(y), ids=np.arange(len(y))))
+    stats = feature_stats(train.x) if mean else ((0.0,) * 12, (1.0,) * 12)
+    return RawDataset(train, test, ["0", "1", "2"], mean=stats[0], std=stats[1], source="sklearn load_wine")
+
+
+def test_tabular_data_carry_per_feature_normalisation(monkeypatch: pytest.MonkeyPatch) -> None:
+    from deep.train import InputPipeline
+
+    monkeypatch.setitem(DATASETS, "wine", DatasetEntry(lambda data, download: _wine()))
+    data = load_dataset("wine")
+    assert len(data.normalization[0]) == 13 and data.train.x[:, 12].max() > 100  # stored raw
+    x = InputPipeline(data.normalization, torch.device("cpu"))(data.train.x).double()
+    np.testing.assert_allclose(x.mean(0), 0, atol=1e-5)
+    np.testing.assert_allclose(x.std(0, correction=0), 1, atol=1e-5)
+    monkeypatch.setitem(DATASETS, "wine", DatasetEntry(lambda data, download: _wine(mean=False)))
+    with pytest.raises(ValueError, match="12 normalisation mean values for 13 features"):
+        load_dataset("wine")

@@ -157,7 +157,4 @@ def score(query: QueryModel) -> np.ndarray:
     return gradient_norms(query.model, query.train.x, query.train.y, query.prepare)
 
 
-SCORER = Scorer(
-    score=score, epoch_fraction=0.1, min_epochs=1, inits=5,
-    description="GraNd: per-sample gradient norm of the loss, early in training (Paul et al. 2021)",
-)
+SCORER = Scorer(score=score, epoch_fraction=0.1, min_epochs=1, inits=5)

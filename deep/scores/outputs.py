@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -26,8 +25,3 @@ def model_features(
         model.train(was_training)
     return torch.cat(out)
 
-
-def true_class_probability(logits: torch.Tensor, y: torch.Tensor) -> np.ndarray:
-    """softmax(logits)[i, y_i] for every row, as float64 (N,)."""
-    probs = torch.softmax(logits.double(), dim=1)
-    return probs.gather(1, y.long().view(-1, 1)).squeeze(1).numpy()
