@@ -23,6 +23,7 @@ from deep.models.pretrained import build_kwargs, normalization
 from deep.runs import CHECKPOINT, Run, RunStore, as_stored, canonical_json, config_hash
 from deep.train import resolve_device
 
+
 @dataclass(frozen=True, eq=False)
 class Task:
     """One node of the experiment graph: its config (what its name is the hash of) and the tasks it consumes."""
