@@ -33,6 +33,13 @@ from deep.train import Normalization, TrainConfig, train
 MODEL_FILE = "model.pt"
 
 
+def weights_file(model: nn.Module) -> bytes:
+    """The bytes of a stored model (`model.pt`): its state_dict on the CPU, read back with weights_only=True."""
+    buffer = io.BytesIO()
+    torch.save({k: v.cpu() for k, v in model.state_dict().items()}, buffer)
+    return buffer.getvalue()
+
+
 def weights_digest(model: nn.Module) -> str:
     """sha256 of every parameter and buffer of a model, in state_dict order: equal digests = identical weights."""
     digest = hashlib.sha256()
@@ -136,9 +143,7 @@ def train_query_model(
                "best_val_accuracy": result.best_val_accuracy, "resumed_from_epochs": result.resumed_from_epochs,
                "train_seconds": float(sum(r["seconds"] for r in result.history)),
                "weights_sha256": weights_digest(model)}
-    buffer = io.BytesIO()
-    torch.save({k: v.cpu() for k, v in model.state_dict().items()}, buffer)
-    return model, Outcome(metrics, arrays, {MODEL_FILE: buffer.getvalue()}, result.history)
+    return model, Outcome(metrics, arrays, {MODEL_FILE: weights_file(model)}, result.history)
 
 
 def query_model(run: Run, dataset: Dataset, device: torch.device, options: dict) -> QueryModel:

@@ -192,6 +192,10 @@ class Run:
         for name in self._checksums():
             self.file(name)
 
+    def file_names(self) -> list[str]:
+        """Names of every checksummed file of the run (arrays as `<name>.npy`, `model.pt`, ...), sorted."""
+        return sorted(self._checksums())
+
     def array_names(self) -> list[str]:
         """Names of the arrays saved with the run (what `array` takes), sorted."""
         return sorted(Path(file).stem for file in self._checksums() if file.endswith(".npy"))

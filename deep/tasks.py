@@ -58,6 +58,7 @@ class Runtime:
     progress: bool = False
     checkpoint_every: int | None = None  # epochs; None: one once 10 minutes have passed since the last
     pretrained_file: str | None = None  # the file of --pretrained PATH (configs record its sha256)
+    keep_weights: bool = False  # final runs store their model (model.pt) for `python -m deep evaluate`
 
     @property
     def torch_device(self) -> torch.device:
