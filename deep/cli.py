@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from deep.data import DATASETS, DEFAULT_ROOT, default_config, option_flag
+from deep.data.store import streamed
 
 DEFAULT_DATASET = "mnist1d"  # the main job: CPU-sized, and its classes differ in difficulty
 from deep.methods import METHODS
@@ -23,7 +24,7 @@ from deep.scores import SCORERS
 from deep.selection import AUTO, AUTO_PRIORS, DEFAULT_GRID, PROXY_FRACTION
 from deep.sweep import DEFAULT_DENSITIES, DEFAULT_PROTOCOLS, Setup
 from deep.train import DivergedError, TrainConfig
-from toy.commandline import add_debug_flag, number, output_folder, run_command
+from toy.commandline import add_debug_flag, add_version_flag, number, output_folder, run_command
 from toy.quotas import ALLOCATIONS
 
 # Errors a user can fix from the message: exit status 2. Anything else is exit status 1 (see `main`).
@@ -152,9 +153,16 @@ def _add_setup(p: argparse.ArgumentParser) -> None:
     g.add_argument("--image-size", type=POSITIVE_INT, default=None, metavar="S",
                    help="image datasets with an image_size option (imagefolder): resize the shorter side to S and "
                         "crop the centre (same as --<dataset>-image-size)")
+    g.add_argument("--stream", action="store_true",
+                   help="imagefolder, waterbirds: decode the images once into an on-disk store and read them a batch at "
+                        "a time instead of holding them in memory (data larger than memory; same results). imagenet "
+                        "always streams")
     g.add_argument("--device", type=_device, default=None, help="cpu, cuda, cuda:1, ... (default: cuda when available)")
     g.add_argument("--out", type=output_folder, default="runs", metavar="DIR", help="run store folder (default: runs)")
     g.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    g.add_argument("--keep-weights", action="store_true",
+                   help="final runs store their trained model (model.pt, checksummed) so that `python -m deep "
+                        "evaluate` can test it later, also on other data; finished runs are not retrained to add it")
     g.add_argument("--checkpoint-every", type=POSITIVE_INT, default=None, metavar="N",
                    help="write a training checkpoint every N epochs (default: at the end of an epoch once 10 minutes "
                         "have passed since the last, so short runs write none); a killed or requeued run resumes "
@@ -306,7 +314,17 @@ def _runtime(args: argparse.Namespace):
 
     file = args.pretrained if args.pretrained not in (None, "imagenet", "none") else None
     return Runtime(device=args.device, download=args.download, progress=not args.no_progress,
-                   checkpoint_every=args.checkpoint_every, pretrained_file=file)
+                   checkpoint_every=args.checkpoint_every, pretrained_file=file, keep_weights=args.keep_weights)
+
+
+def _note_without_model(args: argparse.Namespace, tasks: list) -> None:
+    """With --keep-weights, say which final runs were found finished without a stored model (they are not retrained)."""
+    from deep.evaluation import without_model
+
+    bare = without_model(args.out, tasks) if args.keep_weights else []
+    if bare:
+        print(f"note: {len(bare)} final run(s) had finished without --keep-weights and store no model, e.g. "
+              f"{bare[0].path}: delete them (or use a new --out) and run again to keep their weights")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -329,6 +347,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         (task,) = plan(setup, [args.protocol], [args.density], [args.seed], download=args.download)
     write_inputs(args.out, inputs)
     launch_local([task], args.out, _runtime(args), LaunchOptions(progress=not args.no_progress))
+    _note_without_model(args, [task])
     run = RunStore(args.out).read(task.config)
     metrics = run.metrics
     print(f"{run.path}: accuracy {metrics['accuracy']:.4f}, worst-class accuracy {metrics['worst_class_accuracy']:.4f}")
@@ -369,6 +388,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         slurm_args=dict(arg.split("=", 1) for arg in args.slurm_args),
     )
     LAUNCHERS[args.launcher](tasks, args.out, _runtime(args), options)
+    _note_without_model(args, tasks)
     print(format_summary(load_results(args.out)))
     print(f"\nEvery run: python -m deep report {args.out}; figures: python -m deep report {args.out} --out DIR")
     return 0
@@ -376,9 +396,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Print a table of every finished run; with --out, also write the figures and summary tables."""
+    from deep import provenance
     from deep.report import format_table, load_results, write_report
 
-    print(format_table(load_results(args.runs)))
+    rows = load_results(args.runs)
+    print(format_table(rows))
+    print("\n".join(["", "provenance of the finished runs:", *provenance.describe(provenance.of_rows(args.runs, rows))]))
     if args.out:
         for path in write_report(args.runs, args.out):
             print(f"wrote {path}")
@@ -422,6 +445,26 @@ def cmd_prune(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Test every final run of a store that kept its model (--keep-weights) on the test split of its own dataset, or
+    of --dataset/--data with the same classes (e.g. a shifted test set); each evaluation is stored as a task of its
+    own (kind `evaluation`), so evaluating again is a lookup."""
+    from deep.evaluation import dataset_key, evaluate_store, format_evaluations
+    from deep.launch import LaunchOptions, launch_local
+    from deep.tasks import Runtime
+
+    if args.dataset is None and (args.data is not None or args.split_seed is not None):
+        raise ValueError("--data and --split-seed name another test set: give its --dataset too")
+    key = None if args.dataset is None else dataset_key(args.dataset, args.data, args.split_seed or 0)
+    tasks, skipped = evaluate_store(args.runs, key)
+    if skipped:
+        print(f"{len(skipped)} final run(s) stored no model (trained without --keep-weights): not evaluated")
+    runtime = Runtime(device=args.device, download=args.download, progress=not args.no_progress)
+    launch_local(tasks, args.runs, runtime, LaunchOptions(progress=not args.no_progress))
+    print(format_evaluations(args.runs, tasks))
+    return 0
+
+
 def cmd_export_scores(args: argparse.Namespace) -> int:
     """Write the scores, recalls and kept indices of a run store to shareable files (load them with deep.export.load_export)."""
     from deep.export import export_store
@@ -448,6 +491,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Distributionally robust data pruning on real networks: score, prune with class quotas "
         "(DRoP), train, and measure average, worst-class and worst-group accuracy.",
     )
+    add_version_flag(parser)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train and evaluate one model", description=cmd_train.__doc__)
@@ -540,6 +584,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="FILE", help="where to write the kept row indices (.npy or .csv)")
     p.set_defaults(func=cmd_prune)
 
+    p = sub.add_parser("evaluate", help="test the stored models of final runs, on their data or on other data",
+                       description=cmd_evaluate.__doc__)
+    p.add_argument("runs", help="run store folder")
+    p.add_argument("--dataset", default=None, help=f"test on this dataset's test split, one of {sorted(DATASETS)} "
+                   "(default: each run's own dataset)")
+    p.add_argument("--data", default=None, metavar="PATH", help="file or folder of --dataset")
+    p.add_argument("--split-seed", type=NON_NEGATIVE_INT, default=None,
+                   help="seed of --dataset's validation/test halving (default: 0)")
+    p.add_argument("--device", type=_device, default=None, help="cpu, cuda, cuda:1, ... (default: cuda when available)")
+    p.add_argument("--download", action="store_true", help="download --dataset into --data when it is missing")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.set_defaults(func=cmd_evaluate)
+
     p = sub.add_parser("export-scores", help="export scores and kept indices to shareable files",
                        description=cmd_export_scores.__doc__)
     p.add_argument("runs", help="run store folder")
@@ -566,4 +623,5 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exit:  # argparse has printed its message (or the help)
         return exit.code
-    return run_command(lambda: args.func(args), f"python -m deep {args.command}", USER_ERRORS, args.debug)
+    with streamed(getattr(args, "stream", False)):  # worker processes inherit it through the environment
+        return run_command(lambda: args.func(args), f"python -m deep {args.command}", USER_ERRORS, args.debug)

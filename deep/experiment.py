@@ -19,7 +19,7 @@ from deep.final import FinalConfig
 from deep.methods import METHODS, MethodInput
 from deep.metrics import classification_metrics
 from deep.prune import keep, smoothed_recalls
-from deep.query import weights_digest
+from deep.query import MODEL_FILE, weights_digest, weights_file
 from deep.seeds import derive, method_seed
 from deep.tasks import Context, Outcome
 from deep.train import predict, train
@@ -116,7 +116,8 @@ def run_final(ctx: Context) -> Outcome:
     # "trained" only where the method subsamples the kept set (subg); otherwise it equals "kept".
     trained = {} if plan.rows.size == kept.size else {"trained": kept[plan.rows]}
     arrays = {"kept": kept, "kept_ids": train_split.ids[kept], **trained}
-    return Outcome(metrics, arrays, history=result.history)
+    files = {MODEL_FILE: weights_file(model)} if ctx.runtime.keep_weights else {}  # for `python -m deep evaluate`
+    return Outcome(metrics, arrays, files, result.history)
 
 
 def final_cost(config: dict) -> float:

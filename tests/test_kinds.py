@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from deep.evaluation import evaluation_task
 from deep.kinds import KINDS, full_data_epochs
 from deep.prune import parse_protocol
 from deep.schedule import TrainConfig
@@ -18,7 +19,8 @@ def _graph() -> list[Task]:
     finals = plan(SETUP, ["full", "random", "el2n", "random+el2nq", "el2n+drop", "random+drop"], [0.5], [0],
                   read_data=False)
     subset = subset_task(SETUP, "sha256:0", 10)
-    return closure([*finals, final_task(SETUP, parse_protocol("subset"), 0.5, 0, subset=subset)])
+    return closure([*finals, final_task(SETUP, parse_protocol("subset"), 0.5, 0, subset=subset),
+                    evaluation_task(finals[0])])
 
 
 def test_every_kind_of_a_sweep_names_its_dependencies_in_its_input_fields() -> None:

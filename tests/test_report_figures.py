@@ -40,7 +40,7 @@ def report(synthetic: tuple[Path, dict], tmp_path_factory: pytest.TempPathFactor
 def test_write_report_writes_every_file(report: tuple[Path, list[Path]]) -> None:
     out, paths = report
     expected = {f"{n}.{ext}" for n in FIGURES if n not in COMPARISONS for ext in ("png", "csv")}
-    expected |= {"summary.csv", "summary.md"}
+    expected |= {"summary.csv", "summary.md", "index.html"}
     assert {p.name for p in paths} == expected and all(p.parent == out for p in paths)
     for path in paths:
         assert path.stat().st_size > 0
