@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from deep.kinds import KINDS
 from deep.runs import (
     CLAIM, CLAIM_TTL_S, DONE, FORMAT, FORMAT_FILE, CorruptRunError, Run, RunStore, StoreFormatError,
-    claim_is_stale, dead_temp_files, kind_folder_is_a_file, read_finished, task_folders, write_json,
+    claim_is_stale, dead_temp_files, read_finished, task_folders, write_json,
 )
 STATES = ("finished", "damaged", "unfinished", "in progress")  # of a task folder, as the summary line counts them
 
@@ -88,13 +88,10 @@ def _format_problem(root: Path) -> tuple[Problem | None, bool]:
     """The problem of the store's format file or layout, if any, and whether its tasks can be checked."""
     try:
         RunStore(root)
-    except StoreFormatError as error:  # another format or layout: the message says what to do
+    except StoreFormatError as error:  # another format, or a file where a kind folder belongs: the message says what to do
         return Problem(root, str(error)), False
     except CorruptRunError as error:  # store.json is unreadable; the tasks' own hashes still say whether they are sound
         return _write_format(root, str(error.__cause__ or error)), True
-    misplaced = [root / kind for kind in KINDS if (root / kind).exists() and not (root / kind).is_dir()]
-    if misplaced:
-        return Problem(misplaced[0], kind_folder_is_a_file(misplaced[0])), False
     if not (root / FORMAT_FILE).is_file():
         return _write_format(root, f"{root / FORMAT_FILE} is missing"), True
     return None, True

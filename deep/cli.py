@@ -5,26 +5,29 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
 import torch
 
 from deep.data import DATASETS, DEFAULT_ROOT, VAL_SPLITS, default_config, option_flag
+from deep.data.store import streamed
 
 DEFAULT_DATASET = "mnist1d"  # the main job: CPU-sized, and its classes differ in difficulty
 from deep.methods import METHODS
 from deep.models import MODELS, resolve_model
 from deep.models.pretrained import weights_id
-from deep.prune import FULL, QUOTA_UNITS, TIES
-from deep.reference import OFFICIAL_ROTATION, REFERENCE_NAMES, SCORER_SETTINGS, resolve, with_scorer_settings
-from deep.runs import CorruptRunError, RunStore
 from deep.model_selection import SELECT
+from deep.reference import OFFICIAL_ROTATION, REFERENCE_NAMES, SCORER_SETTINGS, resolve, with_scorer_settings
 from deep.options import option_help
+from deep.prune import FULL, QUOTA_UNITS, RECALL_SOURCES, TIES, Quotas
+from deep.runs import CorruptRunError, RunStore
 from deep.scores import SCORERS
-from deep.sweep import DEFAULT_DENSITIES, DEFAULT_PROTOCOLS, RECALL_MODELS, RECALL_SOURCES, SCHEDULE_RULES
+from deep.selection import AUTO, AUTO_PRIORS, DEFAULT_GRID, PROXY_FRACTION
+from deep.sweep import DEFAULT_DENSITIES, DEFAULT_PROTOCOLS, RECALL_MODELS, SCHEDULE_RULES, Setup
 from deep.train import DivergedError, TrainConfig
-from toy.commandline import add_debug_flag, number, output_folder, run_command
+from toy.commandline import add_debug_flag, add_version_flag, number, output_folder, run_command
 from toy.quotas import ALLOCATIONS, KEPT_RULES
 
 # Errors a user can fix from the message: exit status 2. Anything else is exit status 1 (see `main`).
@@ -34,6 +37,11 @@ POSITIVE_INT, NON_NEGATIVE_INT = number(int, 1), number(int, 0)
 POSITIVE, NON_NEGATIVE, AT_LEAST_ONE = number(float, 0, low_open=True), number(float, 0), number(float, 1)
 FRACTION = number(float, 0, 1, high_open=True)  # [0, 1): momentum, label smoothing
 DENSITY = number(float, 1e-6, 1)  # runs are named by densities rounded to 6 decimals (deep.prune.density_key)
+
+
+def _or_auto(kind: Callable[[str], float]) -> Callable[[str], float | str]:
+    """argparse type: `auto` (chosen on validation, deep.selection) or a number of `kind`."""
+    return lambda text: AUTO if text == AUTO else kind(text)
 
 
 def _key_value(text: str) -> tuple[str, int]:
@@ -58,6 +66,12 @@ def _dotted_option(example: str):
 
 # The registries whose entries declare options, reached as --<kind>-option NAME.KEY=VALUE (and each option's alias).
 OPTION_REGISTRIES = {"scorer": SCORERS, "method": METHODS}
+
+
+def _options_help(kind: str) -> str:
+    """Every option of every `kind` registry entry with its help and default, escaped for argparse."""
+    return "; ".join(option_help(name, entry.options)
+                     for name, entry in OPTION_REGISTRIES[kind].items() if entry.options).replace("%", "%%")
 
 
 def _alias_dest(kind: str, name: str, key: str) -> str:
@@ -123,7 +137,7 @@ def _add_setup(p: argparse.ArgumentParser) -> None:
     g.add_argument("--download", action="store_true", help="download the dataset into --data when it is missing")
     g.add_argument("--imbalance", type=AT_LEAST_ONE, default=None, metavar="I",
                    help="make the training set long-tailed: class sizes decay exponentially from N_max to N_max/I")
-    g.add_argument("--split-seed", type=NON_NEGATIVE_INT, default=0,
+    g.add_argument("--split-seed", type=NON_NEGATIVE_INT, default=Setup.split_seed,
                    help="seed of the validation/test halving of the test split (default: 0)")
     for dataset, entry in DATASETS.items():
         for key, option in entry.options.items():
@@ -142,9 +156,16 @@ def _add_setup(p: argparse.ArgumentParser) -> None:
     g.add_argument("--image-size", type=POSITIVE_INT, default=None, metavar="S",
                    help="image datasets with an image_size option (imagefolder): resize the shorter side to S and "
                         "crop the centre (same as --<dataset>-image-size)")
+    g.add_argument("--stream", action="store_true",
+                   help="imagefolder, waterbirds: decode the images once into an on-disk store and read them a batch at "
+                        "a time instead of holding them in memory (data larger than memory; same results). imagenet "
+                        "always streams")
     g.add_argument("--device", type=_device, default=None, help="cpu, cuda, cuda:1, ... (default: cuda when available)")
     g.add_argument("--out", type=output_folder, default="runs", metavar="DIR", help="run store folder (default: runs)")
     g.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    g.add_argument("--keep-weights", action="store_true",
+                   help="final runs store their trained model (model.pt, checksummed) so that `python -m deep "
+                        "evaluate` can test it later, also on other data; finished runs are not retrained to add it")
     g.add_argument("--checkpoint-every", type=POSITIVE_INT, default=None, metavar="N",
                    help="write a training checkpoint every N epochs (default: at the end of an epoch once 10 minutes "
                         "have passed since the last, so short runs write none); a killed or requeued run resumes "
@@ -175,7 +196,7 @@ def _add_setup(p: argparse.ArgumentParser) -> None:
     q.add_argument("--query-inits", type=POSITIVE_INT, default=None,
                    help="query models per scorer and seed, scores and recalls averaged over them (default: each "
                         "scorer's own, as in the reference code: 5 for el2n and grand, 1 for the others)")
-    q.add_argument("--query-augment", action=argparse.BooleanOptionalAction, default=False,
+    q.add_argument("--query-augment", action=argparse.BooleanOptionalAction, default=Setup.query_augment,
                    help="augment the query trainings as the final ones (default: off, as in the reference code)")
     q.add_argument("--recall-source", default=None, choices=RECALL_SOURCES,
                    help="where DRoP's validation recalls come from: scorer = the protocol's own query models "
@@ -189,20 +210,26 @@ def _add_setup(p: argparse.ArgumentParser) -> None:
                         "harder = kept first): a .npy/.csv/.txt with one score per training row, or a csv `id,score` "
                         "by sample id")
     q.add_argument("--scorer-option", type=_dotted_option("dynamic_uncertainty.window=5"), nargs="*", default=[],
-                   metavar="SCORER.OPTION=VALUE", help="a scorer's option; the options: " + "; ".join(
-                       option_help(name, s.options) for name, s in SCORERS.items() if s.options))
+                   metavar="SCORER.OPTION=VALUE", help="a scorer's option; the options: " + _options_help("scorer"))
     _add_aliases(q, "scorer")
     q.add_argument("--recall-epochs", type=POSITIVE_INT, default=None,
                    help="query length of recall models that are not a scorer's: random+drop's under --recall-source "
                         "scorer (default: 10%% of the schedule), every DRoP run's under separate (default: all of it)")
-    q.add_argument("--recall-prior", type=NON_NEGATIVE, default=None, metavar="ALPHA",
+    q.add_argument("--recall-prior", type=_or_auto(NON_NEGATIVE), default=None, metavar="ALPHA",
                    help="smooth DRoP's validation recalls to (correct + ALPHA) / (n + 2 ALPHA) per class or group, so that "
                    "a unit with no error seen on a small validation set keeps some data; 0 = the raw recalls of the "
                    "paper's Algorithm 1 (default: the dataset's: 0 on the paper's datasets, 1 (Laplace's rule) on "
-                   "small CPU data)")
-    q.add_argument("--quota-exponent", type=POSITIVE, default=1.0, metavar="BETA",
+                   "small CPU data); auto = chosen from " + ", ".join(f"{a:g}" for a in AUTO_PRIORS) + " per seed and "
+                   "density on validation, like --quota-exponent auto")
+    q.add_argument("--quota-exponent", type=_or_auto(POSITIVE), default=Quotas.exponent, metavar="BETA",
                    help="DRoP keeps class k at a density proportional to error_k ** BETA; 1 = the paper's Algorithm 1, "
-                        "BETA < 1 tempers the quotas towards proportional pruning (default: 1)")
+                        "BETA < 1 tempers the quotas towards proportional pruning; auto = chosen per seed and density "
+                        "from --exponent-grid by the validation worst-class (worst-group) accuracy of short proxy "
+                        f"trainings ({100 * PROXY_FRACTION:g} %% of the run's epochs, one per distinct kept set; ties to the "
+                        "exponent nearest 1; never the test split) (default: 1)")
+    q.add_argument("--exponent-grid", type=POSITIVE, nargs="+", default=list(DEFAULT_GRID), metavar="BETA",
+                   help="the exponents --quota-exponent auto chooses from (default: "
+                        + " ".join(f"{b:g}" for b in DEFAULT_GRID) + ")")
     q.add_argument("--allocation", default=None, choices=ALLOCATIONS,
                    help="density: DRoP's class densities proportional to error (the paper's Algorithm 1); official: the "
                         "authors' quoter, counts proportional to error, its shortfall drawn at random; count: the same "
@@ -217,19 +244,18 @@ def _add_setup(p: argparse.ArgumentParser) -> None:
     q.add_argument("--recall-model", default=None, choices=RECALL_MODELS,
                    help="random+drop's own recall model: compressed (10%% of the schedule, drops compressed) or "
                         "official (16 epochs at constant LR, 1 init, the authors' code) (default: the --reference's)")
-    q.add_argument("--min-count", type=NON_NEGATIVE_INT, default=0, help="DRoP keeps at least this many samples of every class, or group with --quota-unit group (default: 0)")
+    q.add_argument("--min-count", type=NON_NEGATIVE_INT, default=Quotas.min_count, help="DRoP keeps at least this many samples of every class, or group with --quota-unit group (default: 0)")
     m = p.add_argument_group("method (how the final model trains on the kept samples) and quota unit")
-    m.add_argument("--method", default="erm", choices=list(METHODS), help="; ".join(
+    m.add_argument("--method", default=Setup.method, choices=list(METHODS), help="; ".join(
         f"{name}: {method.help}" for name, method in METHODS.items()) + " (default: erm)")
-    m.add_argument("--select", default="last", choices=SELECT,
+    m.add_argument("--select", default=Setup.select, choices=SELECT,
                    help="the epoch whose weights are tested: last, or the best by validation accuracy or validation "
                         "worst-group accuracy (first on ties; as group_DRO, JTT and WILDS report) (default: last)")
-    m.add_argument("--quota-unit", default="class", choices=QUOTA_UNITS,
+    m.add_argument("--quota-unit", default=Setup.quota_unit, choices=QUOTA_UNITS,
                    help="allocate DRoP / StrategyQ quotas over classes, or over groups (needs data with groups, e.g. "
                         "waterbirds: group = 2 y + place) from per-group validation accuracy (default: class)")
     m.add_argument("--method-option", type=_dotted_option("group_dro.step=0.1"), nargs="*", default=[],
-                   metavar="METHOD.OPTION=VALUE", help="an option of --method; the options: " + "; ".join(
-                       option_help(name, method.options) for name, method in METHODS.items() if method.options))
+                   metavar="METHOD.OPTION=VALUE", help="an option of --method; the options: " + _options_help("method"))
     _add_aliases(m, "method")
 
 
@@ -294,9 +320,7 @@ def _method_options(args: argparse.Namespace) -> dict:
     return options.get(args.method, {})
 
 
-def _setup(args: argparse.Namespace):
-    from deep.sweep import Setup
-
+def _setup(args: argparse.Namespace) -> Setup:
     if args.dataset not in DATASETS:
         raise ValueError(f"unknown dataset {args.dataset!r}: choose one of {sorted(DATASETS)}")
     defaults = DATASETS[args.dataset].defaults
@@ -317,13 +341,11 @@ def _setup(args: argparse.Namespace):
         data=args.data,
         data_options=_data_options(args), imbalance=args.imbalance, split_seed=args.split_seed,
         query_inits=args.query_inits, query_epochs=dict(args.query_epochs), query_augment=args.query_augment,
-        recall_source=args.recall_source or defaults.recall_source, recall_epochs=args.recall_epochs,
-        min_count=args.min_count,
-        recall_prior=defaults.recall_prior if args.recall_prior is None else args.recall_prior,
-        quota_exponent=args.quota_exponent,
+        recall_source=args.recall_source, recall_epochs=args.recall_epochs, min_count=args.min_count,
+        recall_prior=args.recall_prior, quota_exponent=args.quota_exponent, exponent_grid=tuple(args.exponent_grid),
         **{key: value for key, value in settings.items() if key not in SCORER_SETTINGS},
-        reference=args.reference, method=args.method, quota_unit=args.quota_unit, method_options=_method_options(args),
-        select=args.select,
+        reference=args.reference, method=args.method, quota_unit=args.quota_unit,
+        method_options=_method_options(args), select=args.select,
         scorer_options=with_scorer_settings(settings, _registry_options(args, "scorer")),
     )
 
@@ -333,7 +355,17 @@ def _runtime(args: argparse.Namespace):
 
     file = args.pretrained if args.pretrained not in (None, "imagenet", "none") else None
     return Runtime(device=args.device, download=args.download, progress=not args.no_progress,
-                   checkpoint_every=args.checkpoint_every, pretrained_file=file)
+                   checkpoint_every=args.checkpoint_every, pretrained_file=file, keep_weights=args.keep_weights)
+
+
+def _note_without_model(args: argparse.Namespace, tasks: list) -> None:
+    """With --keep-weights, say which final runs were found finished without a stored model (they are not retrained)."""
+    from deep.evaluation import without_model
+
+    bare = without_model(args.out, tasks) if args.keep_weights else []
+    if bare:
+        print(f"note: {len(bare)} final run(s) had finished without --keep-weights and store no model, e.g. "
+              f"{bare[0].path}: delete them (or use a new --out) and run again to keep their weights")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -356,6 +388,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         (task,) = plan(setup, [args.protocol], [args.density], [args.seed], download=args.download)
     write_inputs(args.out, inputs)
     launch_local([task], args.out, _runtime(args), LaunchOptions(progress=not args.no_progress))
+    _note_without_model(args, [task])
     run = RunStore(args.out).read(task.config)
     metrics = run.metrics
     print(f"{run.path}: accuracy {metrics['accuracy']:.4f}, worst-class accuracy {metrics['worst_class_accuracy']:.4f}")
@@ -396,6 +429,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         slurm_args=dict(arg.split("=", 1) for arg in args.slurm_args),
     )
     LAUNCHERS[args.launcher](tasks, args.out, _runtime(args), options)
+    _note_without_model(args, tasks)
     print(format_summary(load_results(args.out)))
     print(f"\nEvery run: python -m deep report {args.out}; figures: python -m deep report {args.out} --out DIR")
     return 0
@@ -403,9 +437,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Print a table of every finished run; with --out, also write the figures and summary tables."""
+    from deep import provenance
     from deep.report import format_table, load_results, write_report
 
-    print(format_table(load_results(args.runs)))
+    rows = load_results(args.runs)
+    print(format_table(rows))
+    print("\n".join(["", "provenance of the finished runs:", *provenance.describe(provenance.of_rows(args.runs, rows))]))
     if args.out:
         for path in write_report(args.runs, args.out):
             print(f"wrote {path}")
@@ -453,6 +490,26 @@ def cmd_prune(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Test every final run of a store that kept its model (--keep-weights) on the test split of its own dataset, or
+    of --dataset/--data with the same classes (e.g. a shifted test set); each evaluation is stored as a task of its
+    own (kind `evaluation`), so evaluating again is a lookup."""
+    from deep.evaluation import dataset_key, evaluate_store, format_evaluations
+    from deep.launch import LaunchOptions, launch_local
+    from deep.tasks import Runtime
+
+    if args.dataset is None and (args.data is not None or args.split_seed is not None):
+        raise ValueError("--data and --split-seed name another test set: give its --dataset too")
+    key = None if args.dataset is None else dataset_key(args.dataset, args.data, args.split_seed or 0)
+    tasks, skipped = evaluate_store(args.runs, key)
+    if skipped:
+        print(f"{len(skipped)} final run(s) stored no model (trained without --keep-weights): not evaluated")
+    runtime = Runtime(device=args.device, download=args.download, progress=not args.no_progress)
+    launch_local(tasks, args.runs, runtime, LaunchOptions(progress=not args.no_progress))
+    print(format_evaluations(args.runs, tasks))
+    return 0
+
+
 def cmd_export_scores(args: argparse.Namespace) -> int:
     """Write the scores, recalls and kept indices of a run store to shareable files (load them with deep.export.load_export)."""
     from deep.export import export_store
@@ -479,6 +536,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Distributionally robust data pruning on real networks: score, prune with class quotas "
         "(DRoP), train, and measure average, worst-class and worst-group accuracy.",
     )
+    add_version_flag(parser)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train and evaluate one model", description=cmd_train.__doc__)
@@ -566,12 +624,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allocation", default=None, choices=ALLOCATIONS,
                    help="DRoP's allocation: density, official or count (default: the --reference's)")
     _reference_flags(p)
-    p.add_argument("--quota-exponent", type=POSITIVE, default=1.0, metavar="BETA",
+    p.add_argument("--quota-exponent", type=POSITIVE, default=Quotas.exponent, metavar="BETA",
                    help="DRoP: density proportional to error ** BETA (default: 1)")
-    p.add_argument("--min-count", type=NON_NEGATIVE_INT, default=0, help="DRoP keeps at least this many rows per unit (default: 0)")
+    p.add_argument("--min-count", type=NON_NEGATIVE_INT, default=Quotas.min_count, help="DRoP keeps at least this many rows per unit (default: 0)")
     p.add_argument("--seed", type=NON_NEGATIVE_INT, default=0, help="seed of the random choices (default: 0)")
     p.add_argument("--out", required=True, metavar="FILE", help="where to write the kept row indices (.npy or .csv)")
     p.set_defaults(func=cmd_prune)
+
+    p = sub.add_parser("evaluate", help="test the stored models of final runs, on their data or on other data",
+                       description=cmd_evaluate.__doc__)
+    p.add_argument("runs", help="run store folder")
+    p.add_argument("--dataset", default=None, help=f"test on this dataset's test split, one of {sorted(DATASETS)} "
+                   "(default: each run's own dataset)")
+    p.add_argument("--data", default=None, metavar="PATH", help="file or folder of --dataset")
+    p.add_argument("--split-seed", type=NON_NEGATIVE_INT, default=None,
+                   help="seed of --dataset's validation/test halving (default: 0)")
+    p.add_argument("--device", type=_device, default=None, help="cpu, cuda, cuda:1, ... (default: cuda when available)")
+    p.add_argument("--download", action="store_true", help="download --dataset into --data when it is missing")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("export-scores", help="export scores and kept indices to shareable files",
                        description=cmd_export_scores.__doc__)
@@ -599,4 +670,5 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exit:  # argparse has printed its message (or the help)
         return exit.code
-    return run_command(lambda: args.func(args), f"python -m deep {args.command}", USER_ERRORS, args.debug)
+    with streamed(getattr(args, "stream", False)):  # worker processes inherit it through the environment
+        return run_command(lambda: args.func(args), f"python -m deep {args.command}", USER_ERRORS, args.debug)

@@ -1,6 +1,6 @@
 """A final run: prune with the task's protocol, train from scratch on the kept samples with its method, evaluate.
 
-Everything a final run does follows from its config (see deep.sweep for how configs are made): the consumed
+Everything a final run does follows from its config (deep.final.FinalConfig, made by deep.sweep.final_task): the consumed
 scores and recalls tasks, the protocol, density and seed, the method and its options, the quota unit (classes,
 or the dataset's groups such as Waterbirds' 2 y + place) and the density-scaled schedule. The kept indices come
 from `deep.prune.keep`, the same numpy function users call on their own labels and scores.
@@ -9,17 +9,18 @@ from `deep.prune.keep`, the same numpy function users call on their own labels a
 from __future__ import annotations
 
 import sys
+from dataclasses import asdict, replace
 
 import numpy as np
 import torch
 
 from deep.checkpoint import Checkpointing
 from deep.data.base import Dataset, Split
+from deep.final import FinalConfig
 from deep.methods import METHODS, MethodInput
 from deep.metrics import classification_metrics
 from deep.prune import keep, smoothed_recalls, zero_quota_units, zero_quota_warning
-from deep.query import train_config, weights_digest
-from deep.model_selection import KeepSelected
+from deep.query import MODEL_FILE, weights_digest, weights_file
 from deep.seeds import derive, method_seed
 from deep.tasks import Context, Outcome
 from deep.train import predict, train
@@ -33,7 +34,7 @@ def _counts(labels: np.ndarray, kept: np.ndarray, num: int, name: str) -> dict:
             f"{name}_density": (counts / np.maximum(sizes, 1)).tolist()}
 
 
-def _recalls(ctx: Context, dataset: Dataset, by_group: bool) -> tuple[np.ndarray | None, np.ndarray]:
+def validation_recalls(ctx: Context, dataset: Dataset, by_group: bool) -> tuple[np.ndarray | None, np.ndarray]:
     """The raw validation recalls of the consumed recalls task (per class or group) and the validation sizes."""
     val_units = (dataset.val.group if by_group else dataset.val.y).numpy()
     sizes = np.bincount(val_units, minlength=dataset.num_groups if by_group else dataset.num_classes)
@@ -67,24 +68,30 @@ def _zero_quotas(train_split: Split, kept: np.ndarray, dataset: Dataset, recalls
 
 def run_final(ctx: Context) -> Outcome:
     """Prune, train from scratch on the kept samples with the run's method, evaluate on the test split."""
-    config, dataset = ctx.task.config, ctx.dataset()
+    config, dataset = FinalConfig.from_dict(ctx.task.config), ctx.dataset()
     device = ctx.runtime.torch_device
-    by_group = config["quota_unit"] == "group"
-    raw_recalls, val_sizes = _recalls(ctx, dataset, by_group)
+    by_group = config.quota_unit == "group"
+    raw_recalls, val_sizes = validation_recalls(ctx, dataset, by_group)
     scores_task = ctx.task.dep("scores")
+    # --quota-exponent / --recall-prior auto: the values the run's selection task chose on validation.
+    selection = ctx.task.dep("selection")
+    chosen = ctx.input(selection).metrics if selection is not None else {}
+    quotas = None if config.quotas is None else replace(
+        config.quotas, exponent=chosen.get("quota_exponent", config.quotas.exponent),
+        recall_prior=chosen.get("recall_prior", config.quotas.recall_prior))
     train_split = dataset.train
     subset = ctx.task.dep("subset")
     kept = ctx.input(subset).array("rows") if subset is not None else keep(
-        train_split.y.numpy(), config["density"], config["protocol"],
+        train_split.y.numpy(), config.density, config.protocol,
         scores=None if scores_task is None else ctx.input(scores_task).array("scores"),
-        recalls=raw_recalls, groups=train_split.group.numpy() if by_group else None,
-        min_count=config["min_count"] or 0, recall_prior=config["recall_prior"] or 0.0, val_sizes=val_sizes,
-        seed=config["seed"], allocation=config["allocation"] or "density", exponent=config["quota_exponent"] or 1.0,
-        ties=config.get("ties") or "random", kept_rule=config.get("kept_rule") or "round",
+        recalls=raw_recalls, groups=train_split.group.numpy() if by_group else None, val_sizes=val_sizes,
+        seed=config.seed, **({} if quotas is None else asdict(quotas)),
+        **{name: value for name, value in (("ties", config.ties), ("kept_rule", config.kept_rule)) if value is not None},
     )
-    starved = _zero_quotas(train_split, kept, dataset, raw_recalls, val_sizes, by_group, config["min_count"] or 0)
-    cfg = train_config(config["train"])
-    seed = derive(config["seed"], "final")
+    min_count = 0 if quotas is None else quotas.min_count
+    starved = _zero_quotas(train_split, kept, dataset, raw_recalls, val_sizes, by_group, min_count)
+    cfg = config.train
+    seed = derive(config.seed, "final")
     kept_split = train_split.subset(torch.as_tensor(kept))
     has_groups = train_split.group is not None
     checkpoint = Checkpointing(ctx.checkpoint_path, ctx.runtime.checkpoint_every)
@@ -92,25 +99,25 @@ def run_final(ctx: Context) -> Outcome:
     make_model, normalization = ctx.make_model(dataset.num_classes, dataset.input_shape), ctx.normalization(dataset)
     # The method plans first (JTT trains its identification model here, unless resuming), so the final init below
     # is the same whatever the method.
-    plan = METHODS[config["method"]].prepare(MethodInput(
+    plan = METHODS[config.method].prepare(MethodInput(
         kept_split, kept_split.group if has_groups else kept_split.y,
         dataset.num_groups if has_groups else dataset.num_classes, dataset.num_classes, cfg,
-        method_seed(config["seed"], config["method"]), device, normalization, make_model, config["method_options"],
+        method_seed(config.seed, config.method), device, normalization, make_model, config.method_options,
         None if resume is None else resume["extra"]["method"],
     ))
-    keeper = KeepSelected(config.get("select", "last"), None if resume is None else resume["extra"].get("select"))
-    checkpoint.extra = lambda: {"method": {k: v.detach().cpu() for k, v in plan.state.items()}, "select": keeper.state()}
+    checkpoint.extra = lambda: {"method": {k: v.detach().cpu() for k, v in plan.state.items()}}
     torch.manual_seed(seed)
     model = make_model()
     result = train(
         model, kept_split.subset(torch.as_tensor(plan.rows)), cfg, seed=seed, device=device,
-        normalization=normalization, val=dataset.val, callbacks=[*plan.callbacks, keeper], loss_fn=plan.loss_fn,
+        normalization=normalization, val=dataset.val, callbacks=plan.callbacks, loss_fn=plan.loss_fn,
         progress=ctx.runtime.progress, checkpoint=checkpoint, resume=resume, sampler=plan.sampler,
+        select=config.select,
     )
-    selected = keeper.restore(model, result.history)  # the test split is evaluated once, on the selected weights
+    # The model holds the selected epoch's weights: the test split is evaluated once, on them.
     metrics = evaluate(model, dataset, device, normalization)
     labels = train_split.y.numpy()
-    recalls = None if raw_recalls is None else smoothed_recalls(raw_recalls, val_sizes, config["recall_prior"] or 0.0)
+    recalls = None if raw_recalls is None else smoothed_recalls(raw_recalls, val_sizes, quotas.recall_prior)
     metrics.update(
         val_accuracy=result.best_val_accuracy,
         num_train=int(labels.size),
@@ -121,10 +128,13 @@ def run_final(ctx: Context) -> Outcome:
         **starved,
         recalls=None if recalls is None else recalls.tolist(),  # what DRoP's counts were made from
         val_recalls=None if raw_recalls is None else raw_recalls.tolist(),  # before smoothing
+        quota_exponent=None if quotas is None else quotas.exponent,  # the values DRoP's counts used
+        recall_prior=None if quotas is None else quotas.recall_prior,
+        exponent_selection=chosen.get("exponent_selection"),  # each candidate with its validation accuracies
         method_summary=plan.summary(),
         train_seconds=float(sum(r["seconds"] for r in result.history)),
         epochs=cfg.epochs,
-        selected_epoch=selected,
+        selected_epoch=result.selected_epoch,
         resumed_from_epochs=result.resumed_from_epochs,
         weights_sha256=weights_digest(model),
         dataset_info=dataset.info,  # provenance: where the data were read from, split sizes, options
@@ -132,15 +142,17 @@ def run_final(ctx: Context) -> Outcome:
     # "trained" only where the method subsamples the kept set (subg); otherwise it equals "kept".
     trained = {} if np.array_equal(plan.rows, np.arange(kept.size)) else {"trained": kept[plan.rows]}
     arrays = {"kept": kept, "kept_ids": train_split.ids[kept], **trained}
-    return Outcome(metrics, arrays, history=result.history)
+    files = {MODEL_FILE: weights_file(model)} if ctx.runtime.keep_weights else {}  # for `python -m deep evaluate`
+    return Outcome(metrics, arrays, files, result.history)
 
 
 def final_cost(config: dict) -> float:
     """A final run's training in full-data-epoch equivalents: its epochs (plus those of models its method trains
     itself, e.g. JTT's identification model) times its density."""
-    epochs = config["train"]["epochs"]
-    epochs += METHODS[config["method"]].extra_epochs(config["method_options"], epochs)
-    return epochs * config["density"]
+    final = FinalConfig.from_dict(config)
+    epochs = final.train.epochs
+    epochs += METHODS[final.method].extra_epochs(final.method_options, epochs)
+    return epochs * final.density
 
 
 def evaluate(model: torch.nn.Module, dataset: Dataset, device: torch.device, normalization: tuple | None) -> dict:

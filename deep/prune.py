@@ -31,6 +31,8 @@ QUOTA_UNITS = ("class", "group")  # what quotas are taken over: classes, or the 
 TIES = ("random", "highest")
 # Paper order: the references first, then each way of using a score, DRoP last.
 PROTOCOL_KINDS = (FULL, "random", "score", "random+quota", "score+drop", "random+drop", "subset")
+# Where DRoP's validation recalls come from (see deep.sweep.Setup.recall_recipe); the first is the default.
+RECALL_SOURCES = ("scorer", "separate")
 _COUNTS = {FULL: "all", "random": "global", "score": "global", "random+quota": "strategy",
            "score+drop": "drop", "random+drop": "drop", "subset": "given"}
 
@@ -81,6 +83,17 @@ class Protocol:
     def density(self, density: float) -> float:
         """The density a run of this protocol trains at: 1 for `full`, else `density`."""
         return 1.0 if self.is_full else float(density)
+
+
+@dataclass(frozen=True)
+class Quotas:
+    """DRoP's settings: how validation recalls become per-unit counts (`keep`'s arguments of that name). The defaults
+    are the paper's Algorithm 1 on the raw recalls, wherever a default is taken (keep, deep.sweep.Setup, the CLI)."""
+
+    allocation: str = "density"  # "density": density proportional to error (Algorithm 1); "count": the authors' code
+    exponent: float = 1.0  # density (or count) proportional to error ** exponent
+    recall_prior: float = 0.0  # Beta pseudo-count smoothing the recalls (see smoothed_recalls); 0 = raw recalls
+    min_count: int = 0  # every unit keeps at least this many samples (or all it has)
 
 
 # Densities equal to this many decimals are one density (0.3 from a CLI, 0.30000000000000004 from a range):
@@ -215,11 +228,11 @@ def keep(
     recalls: npt.ArrayLike | None = None,
     groups: npt.ArrayLike | None = None,
     allocation: str | None = None,
-    min_count: int = 0,
-    recall_prior: float = 0.0,
+    min_count: int = Quotas.min_count,
+    recall_prior: float = Quotas.recall_prior,
     val_sizes: npt.ArrayLike | None = None,
     seed: int = 0,
-    exponent: float = 1.0,
+    exponent: float = Quotas.exponent,
     reference: str = "paper",
     ties: str | None = None,
     kept_rule: str | None = None,

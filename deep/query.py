@@ -1,7 +1,7 @@
 """The query tasks: train one query model, score with it, and average validation recalls over query models.
 
-A query training is one model trained on the full training set with the final schedule's optimiser truncated at
-its query length. It keeps what every scorer needs (see deep.scores.base): its weights, its trace (each training
+A query training is one model trained on the full training set with the final schedule compressed into its query
+length (LR drops scaled alike; see deep.sweep.Setup.query_config). It keeps what every scorer needs (see deep.scores.base): its weights, its trace (each training
 sample's true-class probability and correctness at every epoch, recorded from the training steps at no extra
 cost) and its per-class (and per-group) validation accuracy at its epoch of best validation accuracy. Scorers and
 DRoP's recalls are tasks of their own over query trainings, so any scorer asked for later, by any sweep, reuses a
@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import io
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -20,6 +21,7 @@ from torch import nn
 
 from deep.checkpoint import Checkpointing
 from deep.data.base import Dataset
+from deep.data.store import StoredImages
 from deep.models import build_model
 from deep.models.pretrained import normalization
 from deep.runs import Run
@@ -31,9 +33,11 @@ from deep.train import Normalization, TrainConfig, train
 MODEL_FILE = "model.pt"
 
 
-def train_config(stored: dict) -> TrainConfig:
-    """A TrainConfig from its stored form (lists back to tuples)."""
-    return TrainConfig(**{**stored, "milestones": tuple(stored["milestones"])})
+def weights_file(model: nn.Module) -> bytes:
+    """The bytes of a stored model (`model.pt`): its state_dict on the CPU, read back with weights_only=True."""
+    buffer = io.BytesIO()
+    torch.save({k: v.cpu() for k, v in model.state_dict().items()}, buffer)
+    return buffer.getvalue()
 
 
 def weights_digest(model: nn.Module) -> str:
@@ -46,13 +50,26 @@ def weights_digest(model: nn.Module) -> str:
 
 
 class TraceRecorder:
-    """Records every training sample's true-class probability and correctness from each training step."""
+    """Records every training sample's true-class probability and correctness from each training step.
 
-    def __init__(self, n: int, device: torch.device, resume: dict | None = None) -> None:
+    With `folder` (streamed data: ImageNet's trace is 1.28 M samples x 90 epochs) the epochs are written to
+    memory-mapped files there, trace_prob.partial.npy and trace_correct.partial.npy of `epochs` rows, instead of
+    being held; a checkpoint then records only how many rows are written.
+    """
+
+    def __init__(self, n: int, device: torch.device, resume: dict | None = None, folder: Path | None = None,
+                 epochs: int = 0) -> None:
         self.prob = torch.full((n,), float("nan"), device=device)
         self.correct = torch.zeros(n, dtype=torch.bool, device=device)
-        self.epochs_prob: list[torch.Tensor] = [] if resume is None else list(resume["prob"])
-        self.epochs_correct: list[torch.Tensor] = [] if resume is None else list(resume["correct"])
+        self.epochs_prob: list[torch.Tensor] = [] if resume is None or folder else list(resume["prob"])
+        self.epochs_correct: list[torch.Tensor] = [] if resume is None or folder else list(resume["correct"])
+        self.disk: tuple[np.ndarray, np.ndarray] | None = None
+        self.written = 0 if resume is None or not folder else int(resume["written"])
+        if folder is not None:
+            mode = "r+" if self.written else "w+"
+            self.disk = tuple(np.lib.format.open_memmap(folder / f"trace_{name}.partial.npy", mode=mode, dtype=dtype,
+                                                        shape=(epochs, n))
+                              for name, dtype in (("prob", np.float32), ("correct", np.bool_)))
 
     def on_batch(self, logits: torch.Tensor, y: torch.Tensor, idx: torch.Tensor) -> None:
         """Store the batch's outputs at its rows."""
@@ -60,17 +77,27 @@ class TraceRecorder:
         self.correct[idx] = logits.argmax(1) == y
 
     def on_epoch(self, state: object) -> None:
-        """Close the epoch: keep a CPU copy of its outputs."""
-        self.epochs_prob.append(self.prob.cpu().clone())
-        self.epochs_correct.append(self.correct.cpu().clone())
+        """Close the epoch: keep a CPU copy of its outputs (a row of the files on disk, with a folder)."""
+        if self.disk is not None:
+            for rows, values in zip(self.disk, (self.prob, self.correct)):
+                rows[self.written] = values.cpu().numpy()
+                rows.flush()  # before any checkpoint counts the row as written
+            self.written += 1
+        else:
+            self.epochs_prob.append(self.prob.cpu().clone())
+            self.epochs_correct.append(self.correct.cpu().clone())
         self.prob.fill_(float("nan"))
 
     def state_dict(self) -> dict:
-        """The epochs recorded so far, for a checkpoint."""
+        """The epochs recorded so far (or, on disk, their number), for a checkpoint."""
+        if self.disk is not None:
+            return {"written": self.written}
         return {"prob": self.epochs_prob, "correct": self.epochs_correct}
 
     def trace(self) -> Trace:
-        """The recorded trace, (E, N) arrays."""
+        """The recorded trace, (E, N) arrays (memory-mapped with a folder)."""
+        if self.disk is not None:
+            return Trace(self.disk[0][: self.written], self.disk[1][: self.written])
         return Trace(torch.stack(self.epochs_prob).numpy(), torch.stack(self.epochs_correct).numpy())
 
 
@@ -81,7 +108,8 @@ def run_query_training(ctx: Context) -> Outcome:
     checkpoint = Checkpointing(ctx.checkpoint_path, ctx.runtime.checkpoint_every)
     _, outcome = train_query_model(
         dataset, ctx.make_model(dataset.num_classes, dataset.input_shape), ctx.normalization(dataset),
-        train_config(config["train"]), seed, ctx.runtime.torch_device, checkpoint, ctx.runtime.progress,
+        TrainConfig.from_stored(config["train"]), seed, ctx.runtime.torch_device, checkpoint, ctx.runtime.progress,
+        trace_folder=ctx.path if isinstance(dataset.train.x, StoredImages) else None,
     )
     return outcome
 
@@ -89,12 +117,15 @@ def run_query_training(ctx: Context) -> Outcome:
 def train_query_model(
     dataset: Dataset, make_model: Callable[[], nn.Module], normalization: Normalization | None, cfg: TrainConfig,
     seed: int, device: torch.device, checkpoint: Checkpointing | None = None, progress: bool = False,
+    trace_folder: Path | None = None,
 ) -> tuple[nn.Module, Outcome]:
-    """A query model trained from seed `seed` (resuming from `checkpoint` if it holds one), and what it keeps."""
+    """A query model trained from seed `seed` (resuming from `checkpoint` if it holds one), and what it keeps;
+    the trace is written to memory-mapped files in `trace_folder` when given (streamed data)."""
     torch.manual_seed(seed)
     model = make_model()
     resume = None if checkpoint is None else checkpoint.load()
-    recorder = TraceRecorder(len(dataset.train), device, None if resume is None else resume["extra"])
+    recorder = TraceRecorder(len(dataset.train), device, None if resume is None else resume["extra"], trace_folder,
+                             cfg.epochs)
     if checkpoint is not None:
         checkpoint.extra = recorder.state_dict
     result = train(
@@ -106,15 +137,13 @@ def train_query_model(
     trace = recorder.trace()
     arrays = {"val_class_recall": np.asarray(best["val_class_recall"], dtype=np.float64),
               "trace_prob": trace.prob, "trace_correct": trace.correct}
-    if "val_group_accuracy" in best:
+    if best["val_group_accuracy"] is not None:
         arrays["val_group_accuracy"] = np.asarray(best["val_group_accuracy"], dtype=np.float64)
     metrics = {"epochs": cfg.epochs, "seed": seed, "best_epoch": result.best_epoch,
                "best_val_accuracy": result.best_val_accuracy, "resumed_from_epochs": result.resumed_from_epochs,
                "train_seconds": float(sum(r["seconds"] for r in result.history)),
                "weights_sha256": weights_digest(model)}
-    buffer = io.BytesIO()
-    torch.save({k: v.cpu() for k, v in model.state_dict().items()}, buffer)
-    return model, Outcome(metrics, arrays, {MODEL_FILE: buffer.getvalue()}, result.history)
+    return model, Outcome(metrics, arrays, {MODEL_FILE: weights_file(model)}, result.history)
 
 
 def query_model(run: Run, dataset: Dataset, device: torch.device, options: dict) -> QueryModel:

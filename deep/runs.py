@@ -4,7 +4,7 @@ A task's config holds its own settings and the names (hashes) of the tasks it co
 before anything runs and the same settings always map to the same directory. Layout:
 
   <root>/store.json              {"format": FORMAT}: a store written by another format is refused with a message
-  <root>/<kind>/<hash>/          one task (kind: a key of deep.kinds.KINDS, which the store need not know)
+  <root>/<kind>/<hash>/          one task (kind: a key of deep.kinds.KINDS; the store takes any identifier)
       config.json                the full config; its hash must equal the directory name
       metrics.json               the results
       history.csv                one row per training epoch (trainings only)
@@ -32,21 +32,38 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
 
-FORMAT = 2
+FORMAT = 3  # 3: final configs store every setting resolved and leave out what does not apply
 FORMAT_FILE = "store.json"
 DONE = "done"
 CLAIM = "claim"
 CHECKPOINT = "checkpoint.pt"
 HISTORY = "history.csv"
 CLAIM_TTL_S = 600.0  # a claim not refreshed for this long belongs to a dead worker
-HISTORY_FIELDS = (
-    "epoch", "train_loss", "lr", "val_accuracy", "val_worst_class_accuracy", "val_worst_group_accuracy", "seconds",
-)
+
+
+@dataclass
+class EpochRecord:
+    """One training epoch, as deep.train records it: a row of a task's history.csv (its numbers; the per-unit lists
+    reach the store as arrays, see deep.query) and of TrainResult.history (all of it, as a dict)."""
+
+    epoch: int  # 1-based
+    train_loss: float  # mean training loss over the epoch's samples
+    lr: float  # the learning rate the epoch trained at
+    val_accuracy: float | None = None  # None: no validation split
+    val_worst_class_accuracy: float | None = None
+    val_worst_group_accuracy: float | None = None  # None also without groups
+    seconds: float = 0.0  # wall time of the epoch, validation included
+    val_class_recall: list[float] | None = None  # per class
+    val_group_accuracy: list[float] | None = None  # per group
+
+
+PER_UNIT_FIELDS = ("val_class_recall", "val_group_accuracy")  # lists: not columns of history.csv
+HISTORY_FIELDS = tuple(f.name for f in fields(EpochRecord) if f.name not in PER_UNIT_FIELDS)
 
 
 def canonical_json(obj: object) -> str:
@@ -101,12 +118,16 @@ def read_json(path: Path) -> dict:
 
 
 def history_csv(history: Sequence[dict]) -> bytes:
-    """The per-epoch history as CSV: the HISTORY_FIELDS that any epoch recorded, in that order."""
-    fields = [f for f in HISTORY_FIELDS if any(record.get(f) is not None for record in history)]
+    """The per-epoch history as CSV: the HISTORY_FIELDS that any epoch recorded, in that order; a record with a
+    field EpochRecord does not define is refused (a new field goes there, never dropped silently)."""
+    unknown = {key for record in history for key in record} - set(HISTORY_FIELDS) - set(PER_UNIT_FIELDS)
+    if unknown:
+        raise ValueError(f"history records hold {sorted(unknown)}, which deep.runs.EpochRecord does not define")
+    columns = [f for f in HISTORY_FIELDS if any(record.get(f) is not None for record in history)]
     out = io.StringIO()
-    writer = csv.DictWriter(out, fields, extrasaction="ignore", lineterminator="\n")
+    writer = csv.DictWriter(out, columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
-    writer.writerows({f: ("" if r.get(f) is None else r[f]) for f in fields} for r in history)
+    writer.writerows({f: ("" if r.get(f) is None else r[f]) for f in columns} for r in history)
     return out.getvalue().encode()
 
 
@@ -170,6 +191,10 @@ class Run:
         """Check every checksummed file of the run; CorruptRunError naming the first one missing or damaged."""
         for name in self._checksums():
             self.file(name)
+
+    def file_names(self) -> list[str]:
+        """Names of every checksummed file of the run (arrays as `<name>.npy`, `model.pt`, ...), sorted."""
+        return sorted(self._checksums())
 
     def array_names(self) -> list[str]:
         """Names of the arrays saved with the run (what `array` takes), sorted."""
@@ -248,6 +273,10 @@ class RunStore:
         """Refuse a store written by another format, with what to do about it."""
         if self.root.exists() and not self.root.is_dir():
             raise StoreFormatError(f"run store {self.root} is a file, not a folder: pass a folder to --out")
+        for entry in self.root.iterdir() if self.root.is_dir() else []:
+            if is_kind_name(entry.name) and not entry.is_dir():
+                raise StoreFormatError(f"{entry} is a file where the folder of the {entry.name} tasks belongs: "
+                                       "move it out of the run store")
         marker = self.root / FORMAT_FILE
         if marker.is_file():
             try:
@@ -275,17 +304,9 @@ class RunStore:
     def path(self, config: dict) -> Path:
         """The directory of the task with this config."""
         kind = config.get("kind")
-        if not (isinstance(kind, str) and kind.isidentifier()):
+        if not (isinstance(kind, str) and is_kind_name(kind)):
             raise ValueError(f"a task config needs a kind (a key of deep.kinds.KINDS), got {kind!r}")
         return self.root / kind / config_hash(config)
-
-    def _make_folder(self, config: dict) -> Path:
-        """The task's directory, made if missing; a file where its kind's folder belongs is a StoreFormatError."""
-        path = self.path(config)
-        if path.parent.exists() and not path.parent.is_dir():
-            raise StoreFormatError(kind_folder_is_a_file(path.parent))
-        path.mkdir(parents=True, exist_ok=True)
-        return path
 
     def done(self, config: dict) -> bool:
         """Whether the task with this config has finished: a lookup of its own directory."""
@@ -294,7 +315,8 @@ class RunStore:
     def claim(self, config: dict) -> Claim | None:
         """Take ownership of an unfinished task; None when it is finished or another live worker owns it."""
         self._open_for_writing()
-        path = self._make_folder(config)
+        path = self.path(config)
+        path.mkdir(parents=True, exist_ok=True)
         token = uuid.uuid4().hex
         claim = path / CLAIM
         draft = path / f".claim.{token}.tmp"
@@ -350,7 +372,8 @@ class RunStore:
     ) -> Path:
         """Write a task's arrays, files, history, config and metrics, then its `done` marker, last and atomically."""
         self._open_for_writing()
-        path = self._make_folder(config)
+        path = self.path(config)
+        path.mkdir(parents=True, exist_ok=True)
         blobs = dict(files or {})
         for name, value in (arrays or {}).items():
             buffer = io.BytesIO()
@@ -365,6 +388,8 @@ class RunStore:
         write_json(path / "checksums.json", {name: hashlib.sha256(data).hexdigest() for name, data in blobs.items()})
         write_atomic(path / DONE, f"{time.strftime('%Y-%m-%dT%H:%M:%S')}\n".encode())
         (path / CHECKPOINT).unlink(missing_ok=True)
+        for partial in path.glob("*.partial.npy"):  # arrays a training kept on disk (deep.query.TraceRecorder)
+            partial.unlink()
         return path
 
     def read(self, config: dict) -> Run:
@@ -409,9 +434,10 @@ class RunStore:
                 yield run
 
 
-def kind_folder_is_a_file(folder: Path) -> str:
-    """What is wrong when a file stands where the folder of a kind's tasks belongs, and what to do."""
-    return f"{folder} is a file where the folder of the {folder.name} tasks belongs: move it out of the run store"
+def is_kind_name(name: str) -> bool:
+    """Whether `name` can name a kind of task, and so a folder of the store: an identifier not starting with `_`
+    (names starting with `_` are the store's own, such as a SLURM log folder)."""
+    return name.isidentifier() and not name.startswith("_")
 
 
 def task_folders(folder: Path) -> list[Path]:

@@ -5,7 +5,8 @@ Numpy- and torch-free, so that dataset registry entries can declare their refere
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
 
 def scaled_epochs(epochs: int, density: float) -> int:
@@ -19,26 +20,20 @@ def scaled_epochs(epochs: int, density: float) -> int:
 class TrainConfig:
     """SGD hyper-parameters and schedule: LR drops by `gamma` at each of `milestones` (epochs, 1-based ends)."""
 
-    epochs: int
-    batch_size: int
-    lr: float
-    momentum: float = 0.9
+    epochs: int  # passes over the training data
+    batch_size: int  # samples per SGD step
+    lr: float  # initial learning rate
+    momentum: float = 0.9  # SGD momentum (a fraction)
     nesterov: bool = False
-    weight_decay: float = 5e-4
-    milestones: tuple[int, ...] = ()
-    gamma: float = 0.2
-    label_smoothing: float = 0.0
+    weight_decay: float = 5e-4  # L2 penalty coefficient
+    milestones: tuple[int, ...] = ()  # epochs after which the LR is multiplied by `gamma`
+    gamma: float = 0.2  # LR factor at each milestone
+    label_smoothing: float = 0.0  # fraction of the target mass spread uniformly over the classes
     augment: bool = True  # random shift + horizontal flip; only applies to image inputs (N, C, H, W)
     crop_padding: int | None = None  # shift = crop from the zero-padded image, padding in pixels; None = H // 8
     translate: float | None = None  # shift = RandomAffine(translate=(t, t)) instead: up to t * size, zero fill
     compile: bool = False  # torch.compile the model for training (worth it on a GPU)
     rotation: float = 0.0  # random rotation up to this many degrees (the authors' MNIST: 4); applies to images
-
-    def as_config(self) -> dict:
-        """The fields a task config records: all, except a rotation of 0 (so that configs written before the field
-        existed keep their names)."""
-        fields = asdict(self)
-        return fields if self.rotation else {k: v for k, v in fields.items() if k != "rotation"}
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "milestones", tuple(int(m) for m in self.milestones))
@@ -63,6 +58,11 @@ class TrainConfig:
         failed = [message for message, ok in checks.items() if not ok]
         if failed:
             raise ValueError(f"invalid TrainConfig ({'; '.join(failed)}): {self}")
+
+    @classmethod
+    def from_stored(cls, stored: Mapping[str, object]) -> TrainConfig:
+        """A TrainConfig from its stored form (a task config's `train`: `asdict` of one, lists for tuples)."""
+        return cls(**{**stored, "milestones": tuple(stored["milestones"])})
 
     def scaled_for_density(self, density: float) -> TrainConfig:
         """This config for a fraction `density` of the data: E' = scaled_epochs(E, d), milestones m -> int(m (E' / E))

@@ -16,17 +16,19 @@ densities or seeds to a store never renames, retrains or duplicates a finished t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
 
 from deep.data import DATASETS, VAL_SPLITS
 from deep.methods import METHODS
-from deep.prune import QUOTA_UNITS, TIES, Protocol, density_key, parse_protocol
-from deep.reference import REFERENCE_NAMES, SCORER_SETTINGS, SETTINGS
+from deep.final import FinalConfig
 from deep.model_selection import SELECT
+from deep.prune import QUOTA_UNITS, RECALL_SOURCES, TIES, Protocol, Quotas, density_key, parse_protocol
+from deep.reference import REFERENCE_NAMES, SCORER_SETTINGS, SETTINGS
 from deep.scores import SCORERS
+from deep.selection import DEFAULT_GRID, candidates, check_grid, is_auto, proxy_epochs
 from deep.models import build_model, feature_extractor, model_key
 from deep.tasks import Task, dataset
 from deep.train import TrainConfig
@@ -34,7 +36,6 @@ from toy.quotas import ALLOCATIONS, KEPT_RULES, kept_total
 
 DEFAULT_PROTOCOLS = ["full", "random", "el2n", "random+el2nq", "el2n+drop", "random+drop"]
 DEFAULT_DENSITIES = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
-RECALL_SOURCES = ("scorer", "separate")
 RECALL_FRACTION = 0.1  # a recall model of its own under source "scorer": 16 of 160 epochs, as the reference code
 # recall_model "official": the authors' argparse defaults at HEAD, 16 epochs whatever the schedule, LR drops at
 # 50 and 100 never reached (main.py:55,60), one init (main.py:74)
@@ -76,12 +77,14 @@ class Setup:
     query_inits: int | None = None  # query models per scorer; None = each scorer's own (Scorer.inits)
     query_epochs: dict[str, int] = field(default_factory=dict)  # per-scorer override of the query length
     query_augment: bool = False  # augment query trainings (the reference code does not)
-    recall_source: str = "scorer"  # "scorer": DRoP's recalls from the protocol's query models; "separate"
+    # "scorer": DRoP's recalls from the protocol's query models; "separate": their own. None: the dataset's default.
+    recall_source: str | None = None
     recall_epochs: int | None = None  # length of recall models that are not a scorer's (see recall_recipe)
-    min_count: int = 0
-    recall_prior: float = 1.0  # Beta pseudo-count smoothing DRoP's validation recalls; 0 = raw recalls
-    quota_exponent: float = 1.0  # DRoP: class density (or count) proportional to error ** quota_exponent
-    allocation: str = "density"  # DRoP: "density" (paper's Algorithm 1), "official" (the authors' code) or "count"
+    min_count: int = Quotas.min_count
+    recall_prior: float | str | None = None  # Beta pseudo-count smoothing DRoP's recalls; None: the dataset's default
+    quota_exponent: float | str = Quotas.exponent  # DRoP: density (or count) proportional to error ** it; or "auto"
+    exponent_grid: tuple[float, ...] = DEFAULT_GRID  # the exponents "auto" chooses from
+    allocation: str = Quotas.allocation  # DRoP: "density" (paper's Algorithm 1), "official" (the authors' code) or "count"
     reference: str = "paper"  # the preset the settings below were resolved from (deep.reference), for the record
     ties: str = "random"  # equal scores: "random" (from the seed) or "highest" (index, the authors' code)
     kept_rule: str = "round"  # rows a density keeps: "round" (round(d N)) or "official" (int(N (1 - (1 - d))))
@@ -97,15 +100,23 @@ class Setup:
     external_scores: dict[str, str] = field(default_factory=dict)  # --scores NAME=FILE: name -> sha256 of the scores
 
     def __post_init__(self) -> None:
+        # The dataset's registry entry owns the defaults that depend on the data (deep.data.registry.Defaults).
+        defaults = DATASETS[self.dataset].defaults if self.dataset in DATASETS else None
+        for name in ("recall_prior", "recall_source"):
+            if getattr(self, name) is None:
+                if defaults is None:
+                    raise ValueError(f"unknown dataset {self.dataset!r}: choose one of {sorted(DATASETS)}")
+                object.__setattr__(self, name, getattr(defaults, name))
         if self.method not in METHODS:
             raise ValueError(f"unknown method {self.method!r}: choose one of {', '.join(METHODS)}")
         METHODS[self.method].resolve(self.method, self.method_options)
-        if not (np.isfinite(self.recall_prior) and self.recall_prior >= 0):
-            raise ValueError(f"--recall-prior must be a finite number >= 0, got {self.recall_prior}")
+        if not (is_auto(self.recall_prior) or (np.isfinite(self.recall_prior) and self.recall_prior >= 0)):
+            raise ValueError(f"--recall-prior must be a finite number >= 0 or auto, got {self.recall_prior}")
         if self.quota_unit not in QUOTA_UNITS:
             raise ValueError(f"unknown quota unit {self.quota_unit!r}: choose one of {', '.join(QUOTA_UNITS)}")
-        if not (np.isfinite(self.quota_exponent) and self.quota_exponent > 0):
-            raise ValueError(f"--quota-exponent must be a finite number > 0, got {self.quota_exponent}")
+        if not (is_auto(self.quota_exponent) or (np.isfinite(self.quota_exponent) and self.quota_exponent > 0)):
+            raise ValueError(f"--quota-exponent must be a finite number > 0 or auto, got {self.quota_exponent}")
+        object.__setattr__(self, "exponent_grid", check_grid(self.exponent_grid))
         if self.allocation not in ALLOCATIONS:
             raise ValueError(f"--allocation must be one of {', '.join(ALLOCATIONS)}, got {self.allocation!r}")
         check_reference_settings(self)
@@ -120,18 +131,17 @@ class Setup:
                 raise ValueError(f"--scorer-option names unknown scorer {name!r}: choose from {sorted(SCORERS)}")
             SCORERS[name].resolve(name, options)
 
-    @property
-    def resolved_method_options(self) -> dict:
-        """Every option of the method, given or default: what final runs record."""
-        return METHODS[self.method].resolve(self.method, self.method_options)
+    def method_options_for(self, epochs: int) -> dict:
+        """Every option of the method for a final schedule of `epochs` epochs, given, default or derived: what a
+        final run records."""
+        return METHODS[self.method].resolve(self.method, self.method_options, epochs)
 
     def dataset_key(self) -> dict:
         """What identifies the data (options only for datasets that declare any, so other keys never change)."""
-        key = {"name": self.dataset, "data": self.data, "imbalance": self.imbalance, "split_seed": self.split_seed}
+        key = {"name": self.dataset, "data": self.data, "imbalance": self.imbalance, "split_seed": self.split_seed,
+               "val_split": self.val_split}
         options = DATASETS[self.dataset].resolve(self.dataset, self.data_options) if self.dataset in DATASETS else {}
-        key = {**key, "options": options} if options else key
-        # Named only when not the default, so that stores made before the setting existed keep their names.
-        return {**key, "val_split": self.val_split} if self.val_split != "random" else key
+        return {**key, "options": options} if options else key
 
     @cached_property
     def model_key(self) -> dict:
@@ -163,6 +173,12 @@ class Setup:
         epochs = self.recall_epochs if self.recall_epochs is not None else max(1, default)
         return epochs, self.query_inits or 1
 
+    @property
+    def quotas(self) -> Quotas:
+        """DRoP's settings, as deep.prune.keep takes them."""
+        return Quotas(allocation=self.allocation, exponent=self.quota_exponent, recall_prior=self.recall_prior,
+                      min_count=self.min_count)
+
     def query_config(self, epochs: int, constant_lr: bool = False) -> TrainConfig:
         """The training of a query model of `epochs` epochs: the final schedule compressed (or at its constant
         initial LR), augmented or not."""
@@ -175,7 +191,7 @@ def query_training(setup: Setup, epochs: int, seed: int, init: int, constant_lr:
     """One query model of seed `seed`: init `init`, trained on the full data for `epochs` epochs."""
     return Task({
         "kind": "query", "dataset": setup.dataset_key(), **setup.model_key,
-        "train": setup.query_config(epochs, constant_lr).as_config(), "seed": seed, "init": init,
+        "train": asdict(setup.query_config(epochs, constant_lr)), "seed": seed, "init": init,
     })
 
 
@@ -236,41 +252,58 @@ def final_train(setup: Setup, density: float) -> TrainConfig:
     return setup.train.scaled_for_rows(kept_total(density, total, setup.kept_rule), total)
 
 
+def needs_selection(setup: Setup, protocol: Protocol) -> bool:
+    """Whether a protocol's runs choose their quota exponent or recall prior on validation."""
+    return protocol.needs_recalls and (is_auto(setup.quota_exponent) or is_auto(setup.recall_prior))
+
+
+def selection_task(setup: Setup, protocol: Protocol, density: float, seed: int) -> Task:
+    """The choice of beta and alpha for a DRoP protocol at one density and seed: short proxies on validation."""
+    d = density_key(density)
+    scores = scores_task(setup, protocol.scorer, seed) if protocol.needs_scores else None
+    recalls = recalls_task(setup, protocol.scorer, seed)
+    scaled = final_train(setup, d)
+    default = DATASETS[setup.dataset].defaults.recall_prior if setup.dataset in DATASETS else Quotas.recall_prior
+    return Task({
+        "kind": "selection", "dataset": setup.dataset_key(), **setup.model_key, "protocol": protocol.name,
+        "density": d, "seed": seed, "quota_unit": setup.quota_unit, "min_count": setup.min_count,
+        "allocation": setup.allocation, "ties": setup.ties, "kept_rule": setup.kept_rule,
+        "candidates": [asdict(c) for c in candidates(setup.quota_exponent, setup.recall_prior, setup.exponent_grid)],
+        "preferred_prior": default if is_auto(setup.recall_prior) else setup.recall_prior,
+        "train": asdict(scaled.compressed(proxy_epochs(scaled.epochs))),
+        "scores": scores and scores.key, "recalls": recalls.key,
+    }, tuple(t for t in (scores, recalls) if t is not None))
+
+
+def selection_cost(config: dict) -> float:
+    """A selection's proxies in full-data-epoch equivalents: at most one per candidate (fewer where kept sets
+    coincide), each its epochs times the density."""
+    return len(config["candidates"]) * config["train"]["epochs"] * config["density"]
+
+
 def final_task(setup: Setup, protocol: Protocol, density: float, seed: int, subset: Task | None = None) -> Task:
-    """One final run: the config its directory is named by, and the scores/recalls (or subset) tasks it consumes."""
+    """One final run: the config its directory is named by, and the scores/recalls/selection (or subset) tasks it
+    consumes."""
     d = density_key(protocol.density(density))
     scores = scores_task(setup, protocol.scorer, seed) if protocol.needs_scores else None
     recalls = recalls_task(setup, protocol.scorer, seed) if protocol.needs_recalls else None
-    deps = tuple(t for t in (scores, recalls, subset) if t is not None)
-    return Task({
-        "kind": "final",
-        "dataset": setup.dataset_key(),
-        **setup.model_key,
-        "protocol": protocol.name,
-        "scorer": protocol.scorer,
-        "density": d,
-        "seed": seed,
-        "method": setup.method,
-        "method_options": setup.resolved_method_options,
-        "quota_unit": setup.quota_unit,
-        "min_count": setup.min_count if protocol.needs_recalls else None,
-        "recall_prior": setup.recall_prior if protocol.needs_recalls else None,
-        "quota_exponent": setup.quota_exponent if protocol.needs_recalls else None,
-        "recall_source": setup.recall_source if protocol.needs_recalls else None,
-        "allocation": setup.allocation if protocol.needs_recalls else None,
-        "train": final_train(setup, d).as_config(),
-        # Named only when not the default, so that runs stored before these settings existed keep their names (their
-        # kept sets are the same); `ties` is always named where scores are ranked (only they can tie): the default
-        # changed there.
-        **({"ties": setup.ties} if protocol.needs_scores else {}),
-        **({"kept_rule": setup.kept_rule} if setup.kept_rule != "round" and protocol.kind not in ("full", "subset")
-           else {}),
-        **({"select": setup.select} if setup.select != "last" else {}),
-        "scorer_options": scores and scores.config.get("options"),
-        "scores": scores and scores.key,
-        "recalls": recalls and recalls.key,
-        **({"subset": subset.key} if subset is not None else {}),
-    }, deps)
+    selection = selection_task(setup, protocol, d, seed) if needs_selection(setup, protocol) else None
+    deps = tuple(t for t in (scores, recalls, selection, subset) if t is not None)
+    train = final_train(setup, d)
+    config = FinalConfig(
+        dataset=setup.dataset_key(), model=setup.model_key, protocol=protocol.name, density=d, seed=seed,
+        method=setup.method, method_options=setup.method_options_for(train.epochs),
+        quota_unit=setup.quota_unit, train=train, select=setup.select,
+        quotas=setup.quotas if protocol.needs_recalls else None,
+        recall_source=setup.recall_source if protocol.needs_recalls else None,
+        # Only ranked scores can tie; full and subset keep no count of their own.
+        ties=setup.ties if protocol.needs_scores else None,
+        kept_rule=setup.kept_rule if protocol.kind not in ("full", "subset") else None,
+        scorer_options=scores.config.get("options") if scores is not None else None,
+        scores=scores and scores.key, recalls=recalls and recalls.key, subset=subset and subset.key,
+        selection=selection and selection.key,
+    )
+    return Task(config.to_dict(), deps)
 
 
 def check(

@@ -1,10 +1,11 @@
 """One trainer for query and final models: SGD over tensors held in memory, on the CPU or a GPU.
 
 Batches come from a seeded index permutation over tensors already on the device (no Dataset or
-DataLoader); uint8 images are converted, augmented and normalised a whole batch at a time on the
-device. Every epoch ends with an optional validation pass and the callbacks, which is where scorers
-record per-sample outputs and where methods such as CDB-W change the class weights of the loss.
-Methods that need another loss (Group DRO, JTT) pass `loss_fn(logits, y, idx)`.
+DataLoader), or, for an image store, are streamed from disk a batch at a time (deep.batches); uint8 images are
+converted, augmented and normalised a whole batch at a time on the device. Every epoch ends with an optional validation pass and the callbacks. Per-sample outputs reach
+`on_batch` callbacks at every step (query trainings record their trace there); methods that change the
+loss (CDB-W's class weights, Group DRO, JTT) pass `loss_fn(logits, y, idx)` and update its state from
+their callbacks.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
@@ -20,17 +21,19 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from deep.augment import crop_flip, rotate
+from deep.augment import rotate, train_view
+from deep.batches import Inputs, Resident, Streamed, batches
 from deep.checkpoint import Checkpointing
 from deep.data.base import Split
 from deep.metrics import classification_metrics
+from deep.model_selection import SELECT, selected_epoch
+from deep.runs import EpochRecord
 from deep.schedule import TrainConfig, scaled_epochs
 
 __all__ = ["TrainConfig", "scaled_epochs", "train", "predict", "resolve_device", "autocast", "DivergedError"]
 
 Normalization = tuple[Sequence[float], Sequence[float]]
 LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
-WeightsLike = torch.Tensor | np.ndarray | Sequence[float]
 PREDICT_BATCH = 1024  # rows per forward pass when predicting: larger than any training batch, small enough for 224 px
 
 
@@ -69,15 +72,12 @@ class InputPipeline:
 
 @dataclass
 class EpochState:
-    """What every callback gets after each epoch. Set `class_weights` to change the loss from the next epoch on."""
+    """What every callback gets after each epoch."""
 
     epoch: int  # 1-based
     model: nn.Module
-    predict: Callable[[torch.Tensor], torch.Tensor]  # raw x (as stored in a Split) -> float32 CPU logits, eval mode
-    prepare: Callable[[torch.Tensor], torch.Tensor]  # raw batch -> normalised model input on the training device
     val_metrics: dict | None  # classification_metrics of this epoch's validation pass (None without val)
-    history: list[dict]  # the history so far, this epoch included
-    class_weights: torch.Tensor | None  # per-class loss weights used this epoch; a callback may replace them
+    history: list[dict]  # the history so far, this epoch included (deep.runs.EpochRecord as dicts)
 
 
 Callback = Callable[[EpochState], None]
@@ -89,11 +89,12 @@ BatchCallback = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], None]
 class TrainResult:
     """Per-epoch history and the best validation epoch; the model itself was trained in place."""
 
-    history: list[dict]  # epoch, train_loss, lr, seconds, val_accuracy, val_worst_class_accuracy, val_class_recall, ...
+    history: list[dict]  # one deep.runs.EpochRecord per epoch, as a dict
     best_epoch: int | None  # epoch of the highest val accuracy (the first on ties); None without val
     best_val_accuracy: float | None
     best_val_class_recall: np.ndarray | None
     resumed_from_epochs: list[int]  # the epochs after which this training was resumed from a checkpoint; [] if never
+    selected_epoch: int | None = None  # the epoch whose weights the model ends with (`select`); None without epochs
 
     @property
     def best(self) -> dict | None:
@@ -122,15 +123,16 @@ def autocast(device: torch.device) -> torch.autocast:
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
 
 
-def _logits(model: nn.Module, x: torch.Tensor, inputs: InputPipeline, batch_size: int) -> torch.Tensor:
-    """Float32 CPU logits of `model` in eval mode on every row of `x`, `batch_size` rows at a time."""
-    if len(x) == 0:
+def _logits(model: nn.Module, x: Inputs | Resident | Streamed, inputs: InputPipeline, batch_size: int) -> torch.Tensor:
+    """Float32 CPU logits of `model` in eval mode on every row of `x` (inputs or their batch source), in batches."""
+    source = x if isinstance(x, (Resident, Streamed)) else batches(x, inputs.device)
+    if len(source) == 0:
         raise ValueError("x is empty: predict needs at least one row")
     was_training = model.training
     model.eval()
     try:
         with torch.inference_mode(), autocast(inputs.device):
-            out = [model(inputs(x[start : start + batch_size])).float() for start in range(0, len(x), batch_size)]
+            out = [model(inputs(xb)).float() for xb in source.ordered(batch_size)]
     finally:
         model.train(was_training)
     return torch.cat(out).cpu()
@@ -138,7 +140,7 @@ def _logits(model: nn.Module, x: torch.Tensor, inputs: InputPipeline, batch_size
 
 def predict(
     model: nn.Module,
-    x: torch.Tensor,
+    x: Inputs,
     *,
     normalization: Normalization | None,
     device: str | torch.device | None = None,
@@ -152,23 +154,11 @@ def predict(
     return _logits(model, x, InputPipeline(normalization, device), batch_size)
 
 
-def _class_weights(weights: WeightsLike | None, device: torch.device, has_loss_fn: bool) -> torch.Tensor | None:
-    """Validated per-class loss weights as a float32 tensor on `device`."""
-    if weights is None:
-        return None
-    if has_loss_fn:
-        raise ValueError("class_weights and loss_fn cannot be combined: put the weights into loss_fn")
-    w = torch.as_tensor(np.asarray(weights.cpu() if isinstance(weights, torch.Tensor) else weights), dtype=torch.float32)
-    if w.dim() != 1 or not bool(torch.isfinite(w).all()) or bool((w < 0).any()) or float(w.sum()) <= 0:
-        raise ValueError(f"class_weights must be one finite, non-negative weight per class, not all 0; got {w.tolist()}")
-    return w.to(device)
-
-
-def _cross_entropy(weight: torch.Tensor | None, label_smoothing: float) -> LossFn:
-    """The default loss: (class-weighted) cross-entropy with label smoothing; ignores the sample indices."""
+def _cross_entropy(label_smoothing: float) -> LossFn:
+    """The default loss: cross-entropy with label smoothing; ignores the sample indices."""
 
     def loss(logits: torch.Tensor, y: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(logits, y, weight=weight, label_smoothing=label_smoothing)
+        return F.cross_entropy(logits, y, label_smoothing=label_smoothing)
 
     return loss
 
@@ -176,7 +166,7 @@ def _cross_entropy(weight: torch.Tensor | None, label_smoothing: float) -> LossF
 def _train_epoch(
     net: nn.Module,
     optimizer: torch.optim.Optimizer,
-    x: torch.Tensor,
+    source: Resident | Streamed,
     y: torch.Tensor,
     order: torch.Tensor,
     bounds: list[tuple[int, int]],
@@ -189,13 +179,12 @@ def _train_epoch(
     """One pass over `bounds` of the permutation `order`; returns the mean training loss (one host sync)."""
     net.train()
     losses = []
-    for start, stop in bounds:
+    for (start, stop), xb in zip(bounds, source.gather(order, bounds)):
         idx = order[start:stop]
-        xb = x[idx]
         if augment is not None and cfg.rotation > 0:
             xb = rotate(xb, cfg.rotation, augment)
-        if augment is not None and cfg.augment:
-            xb = crop_flip(xb, augment, padding=cfg.crop_padding, translate=cfg.translate)
+        # The generator also exists for a rotation alone: the shift + flip only where cfg.augment asks for it.
+        xb = train_view(xb, augment if cfg.augment else None, source.crop, cfg.crop_padding, cfg.translate)
         with autocast(inputs.device):
             logits = net(inputs(xb))
         logits = logits.float()
@@ -207,7 +196,7 @@ def _train_epoch(
             callback(logits.detach(), y[idx], idx)
         # Kept on the device: a .item() per step would stall a GPU pipeline and cost a sync on CPU too.
         losses.append(loss.detach())
-    sizes = torch.tensor([stop - start for start, stop in bounds], dtype=torch.float32, device=x.device)
+    sizes = torch.tensor([stop - start for start, stop in bounds], dtype=torch.float32, device=y.device)
     return float((torch.stack(losses).float() * sizes).sum() / sizes.sum())
 
 
@@ -215,10 +204,137 @@ class DivergedError(RuntimeError):
     """A training whose loss became NaN or infinite: never a result."""
 
 
-def _validate(model: nn.Module, val: Split, val_x: torch.Tensor, inputs: InputPipeline) -> dict:
+def _validate(model: nn.Module, val: Split, val_x: Resident | Streamed, inputs: InputPipeline) -> dict:
     """classification_metrics of the model on the validation split."""
     logits = _logits(model, val_x, inputs, PREDICT_BATCH)
     return classification_metrics(val.y, logits.argmax(1), logits.shape[1], group=val.group)
+
+
+@dataclass
+class _Training:
+    """What a training carries from epoch to epoch: exactly what a checkpoint saves and a resume restores."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.MultiStepLR
+    shuffle: torch.Generator  # the batch order
+    augment: torch.Generator | None  # the augmentation's draws (None: no augmentation)
+    device: torch.device
+    epoch: int = 0  # epochs finished
+    history: list[dict] = field(default_factory=list)
+    best: tuple[int, float, np.ndarray] | None = None  # (epoch, val accuracy, val class recall) of the best epoch
+    resumed: list[int] = field(default_factory=list)  # epochs after which the training was resumed
+    select: str = "last"  # which epoch's weights the training ends with (deep.model_selection.SELECT)
+    selected: tuple[int, dict] | None = None  # (epoch, CPU weights) that `select` picks so far; None for "last"
+
+    def state_dict(self) -> dict:
+        """The checkpoint of the training so far; `load_state_dict` reads back every key written here."""
+        cuda = self.device.type == "cuda"
+        return {
+            "epoch": self.epoch, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(), "shuffle_rng": self.shuffle.get_state(),
+            "augment_rng": None if self.augment is None else self.augment.get_state(),
+            "torch_rng": torch.get_rng_state(), "cuda_rng": torch.cuda.get_rng_state(self.device) if cuda else None,
+            "history": self.history,
+            "best": None if self.best is None else [self.best[0], self.best[1], torch.as_tensor(self.best[2])],
+            "resumed_from_epochs": self.resumed,
+            "selected": None if self.selected is None else {"epoch": self.selected[0], "weights": self.selected[1]},
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from a checkpoint that `state_dict` wrote (the global torch RNG included)."""
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.shuffle.set_state(state["shuffle_rng"])
+        if self.augment is not None:
+            self.augment.set_state(state["augment_rng"])
+        torch.set_rng_state(state["torch_rng"])
+        if self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["cuda_rng"], self.device)
+        self.history = state["history"]
+        best = state["best"]
+        self.best = None if best is None else (best[0], best[1], best[2].numpy())
+        self.epoch = state["epoch"]
+        self.resumed = [*state["resumed_from_epochs"], state["epoch"]]
+        selected = state["selected"]
+        self.selected = None if selected is None else (int(selected["epoch"]), selected["weights"])
+
+    def keep_selected(self) -> None:
+        """After an epoch: hold (on the CPU) this epoch's weights if `select` picks it so far."""
+        if self.select != "last" and selected_epoch(self.history, self.select) == self.epoch:
+            self.selected = (self.epoch, {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()})
+
+    def finish(self) -> None:
+        """Load the selected epoch's weights into the model (for "last" it holds them already)."""
+        if self.selected is not None:
+            self.model.load_state_dict(self.selected[1])
+
+    def result(self) -> TrainResult:
+        """What the training gives back."""
+        best = self.best
+        return TrainResult(
+            history=self.history,
+            best_epoch=None if best is None else best[0],
+            best_val_accuracy=None if best is None else best[1],
+            best_val_class_recall=None if best is None else best[2],
+            resumed_from_epochs=self.resumed,
+            selected_epoch=self.selected[0] if self.selected is not None else (
+                self.history[-1]["epoch"] if self.history else None),
+        )
+
+
+def _build(model: nn.Module, cfg: TrainConfig, seed: int, device: torch.device, augment: bool,
+           select: str = "last") -> tuple[_Training, int]:
+    """The model placed on `device`, its optimiser, schedule and seeded generators; and the seed of the model's own
+    randomness (dropout)."""
+    if device.type == "cuda":
+        # Fixed input shapes: let cuDNN pick the fastest convolution algorithms once.
+        torch.backends.cudnn.benchmark = True
+        model.to(device, memory_format=torch.channels_last)
+    else:
+        model.to(device)
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov, weight_decay=cfg.weight_decay
+    )
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(cfg.milestones), cfg.gamma)
+    shuffle_seed, augment_seed, model_seed = (int(s) for s in np.random.SeedSequence(seed).generate_state(3))
+    shuffle = torch.Generator().manual_seed(shuffle_seed)
+    augmenter = torch.Generator(device=device).manual_seed(augment_seed) if augment else None
+    return _Training(model, optimizer, scheduler, shuffle, augmenter, device, select=select), model_seed
+
+
+def _epoch(
+    run: _Training, net: nn.Module, x: Resident | Streamed, y: torch.Tensor, bounds: list[tuple[int, int]],
+    inputs: InputPipeline, loss_fn: LossFn, on_batch: Sequence[BatchCallback], cfg: TrainConfig,
+    val: Split | None, val_x: Resident | Streamed | None,
+    sampler: Callable[[torch.Generator], torch.Tensor] | None = None,
+) -> dict | None:
+    """Train one epoch, validate, and record it in the history; returns the validation metrics (None without val)."""
+    started = time.perf_counter()
+    epoch = run.epoch + 1
+    lr = run.optimizer.param_groups[0]["lr"]
+    order = (torch.randperm(len(x), generator=run.shuffle) if sampler is None else sampler(run.shuffle)).to(run.device)
+    loss = _train_epoch(net, run.optimizer, x, y, order, bounds, inputs, loss_fn, run.augment, on_batch, cfg)
+    if not math.isfinite(loss):
+        raise DivergedError(f"training diverged at epoch {epoch} (loss {loss}, lr {lr:g}): lower --lr, or check the inputs")
+    run.scheduler.step()
+    record = EpochRecord(epoch=epoch, train_loss=loss, lr=lr)
+    metrics = None
+    if val is not None:
+        metrics = _validate(run.model, val, val_x, inputs)
+        record.val_accuracy, record.val_class_recall = metrics["accuracy"], metrics["class_accuracy"]
+        record.val_worst_class_accuracy = metrics["worst_class_accuracy"]
+        if val.group is not None:
+            record.val_group_accuracy = metrics["group_accuracy"]
+            record.val_worst_group_accuracy = metrics["worst_group_accuracy"]
+        if run.best is None or metrics["accuracy"] > run.best[1]:
+            run.best = (epoch, metrics["accuracy"], np.asarray(metrics["class_accuracy"]))
+    record.seconds = time.perf_counter() - started
+    run.history.append(asdict(record))
+    run.epoch = epoch
+    run.keep_selected()
+    return metrics
 
 
 def train(
@@ -232,129 +348,62 @@ def train(
     val: Split | None = None,
     callbacks: Sequence[Callback] = (),
     on_batch: Sequence[BatchCallback] = (),
-    class_weights: WeightsLike | None = None,
     loss_fn: LossFn | None = None,
     progress: bool = True,
     max_batches: int | None = None,
     checkpoint: Checkpointing | None = None,
     resume: dict | None = None,
     sampler: Callable[[torch.Generator], torch.Tensor] | None = None,
+    select: str = "last",
 ) -> TrainResult:
     """Train `model` in place with SGD on `train`, validating on `val` after every epoch and calling `callbacks`.
 
     Every epoch visits all samples once in a seeded random order; the last partial batch is kept (a
     final batch of a single row is merged into the one before, for BatchNorm). `loss_fn(logits, y, idx)`,
     with idx the batch's row numbers in `train` on the training device, replaces the default
-    (class-weighted, label-smoothed) cross-entropy. `on_batch` callbacks see every step's logits.
+    (label-smoothed) cross-entropy. `on_batch` callbacks see every step's logits.
     `max_batches` caps the batches per epoch (smoke runs, benchmarks). On the CPU the same seed gives
     the same weights and history. Model-internal randomness (dropout) is drawn from a fork of torch's
     global RNG seeded from `seed`, which is restored afterwards. With `checkpoint`, the state is saved
     when due; `resume` (a checkpoint read back) continues where it stopped, bit-identically on the CPU.
     `sampler(generator)` replaces the epoch's random permutation by len(train) row numbers of its own (drawn from
     the shuffle generator, e.g. with replacement: group_dro's group-balanced sampling).
+    `select` (deep.model_selection.SELECT) says which epoch's weights the model ends with: the last, or the best on
+    validation so far (held on the CPU, checkpointed with the rest); TrainResult.selected_epoch names it.
     A non-finite training loss raises DivergedError.
     """
     if len(train) == 0:
         raise ValueError("train is empty: the trainer needs at least one sample")
     if max_batches is not None and max_batches < 1:
         raise ValueError(f"max_batches must be >= 1 or None, got {max_batches}")
+    if select not in SELECT:
+        raise ValueError(f"--select must be one of {', '.join(SELECT)}, got {select!r}")
+    if select != "last" and val is None:
+        raise ValueError(f"--select {select} needs a validation split")
     device = resolve_device(device)
-    weights = _class_weights(class_weights, device, loss_fn is not None)
-    if device.type == "cuda":
-        # Fixed input shapes: let cuDNN pick the fastest convolution algorithms once.
-        torch.backends.cudnn.benchmark = True
-        model.to(device, memory_format=torch.channels_last)
-    else:
-        model.to(device)
     inputs = InputPipeline(normalization, device)
-    x, y = train.x.to(device), train.y.to(device)
-    val_x = val.x.to(device) if val is not None else None
+    # Inputs in memory move to the device once; an image store streams (deep.batches).
+    x, y = batches(train.x, device, move=True), train.y.to(device)
+    val_x = batches(val.x, device, move=True) if val is not None else None
+    augments = (cfg.augment or cfg.rotation > 0) and train.x.dim() == 4
+    run, model_seed = _build(model, cfg, seed, device, augments, select)
     net = torch.compile(model) if cfg.compile else model
-    optimizer = torch.optim.SGD(
-        model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov, weight_decay=cfg.weight_decay
-    )
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(cfg.milestones), cfg.gamma)
+    loss_fn = loss_fn or _cross_entropy(cfg.label_smoothing)
     bounds = _batch_bounds(len(train), cfg.batch_size)[:max_batches]
-    shuffle_seed, augment_seed, model_seed = (int(s) for s in np.random.SeedSequence(seed).generate_state(3))
-    shuffle = torch.Generator().manual_seed(shuffle_seed)
-    augments = (cfg.augment or cfg.rotation > 0) and x.dim() == 4
-    augment = torch.Generator(device=device).manual_seed(augment_seed) if augments else None
-    # Callbacks see train.x / val.x as users hold them; predicting on them reuses the copies already on the device.
-    resident = [(train.x, x)] + ([(val.x, val_x)] if val is not None else [])
-
-    def predict_epoch(rows: torch.Tensor) -> torch.Tensor:
-        stored = next((copy for original, copy in resident if rows is original), rows)
-        return _logits(model, stored, inputs, PREDICT_BATCH)
-
-    history: list[dict] = []
-    best: tuple[int, float, np.ndarray] | None = None
-    resumed: list[int] = []
-    start_epoch = 1
-    cuda = [device] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=cuda, device_type=device.type):
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else [], device_type=device.type):
         torch.manual_seed(model_seed)
         if resume is not None:
-            model.load_state_dict(resume["model"])
-            optimizer.load_state_dict(resume["optimizer"])
-            scheduler.load_state_dict(resume["scheduler"])
-            shuffle.set_state(resume["shuffle_rng"])
-            if augment is not None:
-                augment.set_state(resume["augment_rng"])
-            torch.set_rng_state(resume["torch_rng"])
-            if cuda:
-                torch.cuda.set_rng_state(resume["cuda_rng"], device)
-            history = resume["history"]
-            best = None if resume["best"] is None else (resume["best"][0], resume["best"][1], resume["best"][2].numpy())
-            weights = None if resume["class_weights"] is None else resume["class_weights"].to(device)
-            start_epoch = resume["epoch"] + 1
-            resumed = [*resume["resumed_from_epochs"], resume["epoch"]]
-        bar = tqdm(range(start_epoch, cfg.epochs + 1), desc="train", unit="epoch", disable=not progress, leave=False)
+            run.load_state_dict(resume)
+        bar = tqdm(range(run.epoch + 1, cfg.epochs + 1), desc="train", unit="epoch", disable=not progress, leave=False)
         for epoch in bar:
-            started = time.perf_counter()
-            lr = optimizer.param_groups[0]["lr"]
-            order = (torch.randperm(len(train), generator=shuffle) if sampler is None else sampler(shuffle)).to(device)
-            loss = _train_epoch(
-                net, optimizer, x, y, order, bounds, inputs, loss_fn or _cross_entropy(weights, cfg.label_smoothing),
-                augment, on_batch, cfg,
-            )
-            if not math.isfinite(loss):
-                raise DivergedError(
-                    f"training diverged at epoch {epoch} (loss {loss}, lr {lr:g}): lower --lr, or check the inputs"
-                )
-            scheduler.step()
-            record = {"epoch": epoch, "train_loss": loss, "lr": lr, "val_accuracy": None, "val_class_recall": None}
-            metrics = None
-            if val is not None:
-                metrics = _validate(model, val, val_x, inputs)
-                record.update(val_accuracy=metrics["accuracy"], val_worst_class_accuracy=metrics["worst_class_accuracy"],
-                              val_class_recall=metrics["class_accuracy"])
-                if val.group is not None:
-                    record.update(val_group_accuracy=metrics["group_accuracy"],
-                                  val_worst_group_accuracy=metrics["worst_group_accuracy"])
-                if best is None or metrics["accuracy"] > best[1]:
-                    best = (epoch, metrics["accuracy"], np.asarray(metrics["class_accuracy"]))
-            record["seconds"] = time.perf_counter() - started
-            history.append(record)
-            bar.set_postfix(loss=f"{loss:.4f}", **({} if metrics is None else {"val_acc": f"{metrics['accuracy']:.4f}"}))
-            state = EpochState(epoch, model, predict_epoch, inputs, metrics, history, weights)
+            metrics = _epoch(run, net, x, y, bounds, inputs, loss_fn, on_batch, cfg, val, val_x, sampler)
+            bar.set_postfix(loss=f"{run.history[-1]['train_loss']:.4f}",
+                            **({} if metrics is None else {"val_acc": f"{metrics['accuracy']:.4f}"}))
+            state = EpochState(epoch, model, metrics, run.history)
             for callback in callbacks:
                 callback(state)
-            weights = _class_weights(state.class_weights, device, loss_fn is not None)
             if checkpoint is not None and epoch < cfg.epochs and checkpoint.due(epoch):
-                checkpoint.save({
-                    "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(), "shuffle_rng": shuffle.get_state(),
-                    "augment_rng": None if augment is None else augment.get_state(),
-                    "torch_rng": torch.get_rng_state(), "cuda_rng": torch.cuda.get_rng_state(device) if cuda else None,
-                    "history": history,
-                    "best": None if best is None else [best[0], best[1], torch.as_tensor(best[2])],
-                    "class_weights": None if weights is None else weights.cpu(), "resumed_from_epochs": resumed,
-                })
+                checkpoint.save(run.state_dict())
         bar.close()
-    return TrainResult(
-        history=history,
-        best_epoch=None if best is None else best[0],
-        best_val_accuracy=None if best is None else best[1],
-        best_val_class_recall=None if best is None else best[2],
-        resumed_from_epochs=resumed,
-    )
+    run.finish()
+    return run.result()

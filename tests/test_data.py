@@ -19,7 +19,9 @@ from deep.data import files
 from deep.data.cifar import CIFAR10, CIFAR100
 from deep.data.images import ResizeCenterCrop, channel_stats
 from deep.data.splits import HOLDOUT_TEST_FRACTION
+from deep.data.store import StoredImages, image_stats, streamed
 from deep.data.waterbirds import load_waterbirds
+from tests.test_imagenet import write_imagenet, write_imagenet64
 
 RNG = np.random.default_rng(0)
 
@@ -151,7 +153,7 @@ def write_mnist(folder: Path, per_class_train: int = 3, per_class_test: int = 2,
 
 
 # Options that keep generated datasets small in the registry-wide tests.
-FIXTURE_OPTIONS: dict[str, dict[str, object]] = {"mnist1d": {"samples": 1000}}
+FIXTURE_OPTIONS: dict[str, dict[str, object]] = {"mnist1d": {"samples": 1000}, "imagenet": {"image_size": 16}}
 
 
 def fixture_path(name: str, tmp_path: Path) -> Path | None:
@@ -165,6 +167,8 @@ def fixture_path(name: str, tmp_path: Path) -> Path | None:
         "waterbirds": lambda: write_waterbirds(tmp_path / "wb", per_group_split=1),
         "npz": lambda: write_npz(tmp_path / "data.npz", group=np.arange(60) % 2),
         "imagefolder": lambda: write_imagefolder(tmp_path / "folder"),
+        "imagenet": lambda: write_imagenet(tmp_path / "imagenet", "csv", train=2, val=2),
+        "imagenet64": lambda: write_imagenet64(tmp_path / "imagenet64"),
     }
     return writers[name]() if name in writers else None
 
@@ -368,6 +372,18 @@ def test_resize_center_crop_drops_the_border() -> None:
     image.paste((255, 255, 255), (16, 16, 240, 240))
     cropped = ResizeCenterCrop(224, 256)(image)
     assert cropped.size == (224, 224) and np.asarray(cropped).min() == 255
+
+
+def test_waterbirds_streams_at_224_pixels_with_the_same_pixels_and_constants(tmp_path: Path) -> None:
+    root = write_waterbirds(tmp_path / "wb", per_group_split=1)
+    held = load_waterbirds(root)
+    with streamed(True):
+        stored = load_waterbirds(root)
+    assert isinstance(stored.train.x, StoredImages) and stored.train.x.shape == (4, 3, 224, 224)
+    for a, b in ((held.train, stored.train), (held.val, stored.val), (held.test, stored.test)):
+        assert torch.equal(a.x, b.x.load()) and torch.equal(a.group, b.group)
+    assert (held.mean, held.std) == (stored.mean, stored.std)
+    assert (held.mean, held.std) == image_stats(stored.train.x)  # read back from the counts kept beside the store
 
 
 def test_waterbirds_bad_metadata(tmp_path: Path) -> None:

@@ -130,9 +130,9 @@ def test_a_method_option_and_its_alias_are_one_setting() -> None:
 
     def options(*flags: str) -> dict:
         args = build_parser().parse_args(["sweep", "--dataset", "debug", "--method", "jtt", *flags])
-        return _setup(args).resolved_method_options
+        return _setup(args).method_options_for(30)
 
-    assert options() == {"upweight": 100.0, "epochs": None}
+    assert options() == {"upweight": 100.0, "epochs": 6}  # a fifth of the 30 epochs
     assert options("--jtt-upweight", "5", "--jtt-epochs", "2") == {"upweight": 5.0, "epochs": 2}
     assert options("--method-option", "jtt.upweight=5", "jtt.epochs=2") == {"upweight": 5.0, "epochs": 2}
 

@@ -40,12 +40,12 @@ def method_input(options: dict | None = None, groups: bool = True) -> MethodInpu
 
 def epoch_state(class_accuracy: list[float]) -> EpochState:
     """What a callback sees after an epoch whose validation recalls were `class_accuracy`."""
-    return EpochState(1, torch.nn.Identity(), lambda x: x, lambda x: x, {"class_accuracy": class_accuracy}, [], None)
+    return EpochState(1, torch.nn.Identity(), {"class_accuracy": class_accuracy}, [])
 
 
 @pytest.mark.parametrize("name", list(METHODS))
 def test_every_method_plans_rows_and_a_finite_differentiable_loss(name: str) -> None:
-    data = method_input(METHODS[name].resolve(name, {"epochs": 1} if name == "jtt" else {}))
+    data = method_input(METHODS[name].resolve(name, {"epochs": 1} if name == "jtt" else {}, CFG.epochs))
     plan = METHODS[name].prepare(data)
     distinct = np.unique(plan.rows).size  # the distinct rows come first, in order; JTT then repeats its errors
     assert plan.rows.ndim == 1 and np.all(np.diff(plan.rows[:distinct]) > 0) and 0 < distinct <= len(data.train)
@@ -58,8 +58,9 @@ def test_every_method_plans_rows_and_a_finite_differentiable_loss(name: str) -> 
     for callback in plan.callbacks:
         callback(epoch_state([0.5, 0.8, 1.0]))
     json.dumps(plan.summary())  # goes into metrics.json
-    assert set(METHODS[name].resolve(name)) == set(METHODS[name].options)
-    assert METHODS[name].extra_epochs(METHODS[name].resolve(name), 10) >= 0
+    options = METHODS[name].resolve(name, epochs=10)
+    assert set(options) == set(METHODS[name].options) and None not in options.values()  # a config holds values
+    assert METHODS[name].extra_epochs(options, 10) >= 0
 
 
 def test_cdbw_weights_are_one_minus_recall() -> None:
@@ -163,8 +164,9 @@ def test_bad_method_options_are_refused(name: str, options: dict, message: str) 
 
 def test_jtt_declares_its_identification_epochs() -> None:
     jtt = METHODS["jtt"]
-    assert jtt.extra_epochs(jtt.resolve("jtt"), 300) == 60
-    assert jtt.extra_epochs(jtt.resolve("jtt", {"epochs": 7}), 300) == 7
+    assert jtt.resolve("jtt") == {"upweight": 100.0, "epochs": None}  # derived from the schedule it is given
+    assert jtt.extra_epochs(jtt.resolve("jtt", epochs=300), 300) == 60
+    assert jtt.extra_epochs(jtt.resolve("jtt", {"epochs": 7}, 300), 300) == 7
     assert METHODS["erm"].extra_epochs({}, 300) == 0
 
 
@@ -181,6 +183,8 @@ def test_method_and_its_options_enter_the_run_config() -> None:
     assert config(replace(dro, method_options={"step": 0.2})) != config(dro)
     # Defaults are recorded: giving the default value names the same run.
     assert config(replace(base, method="group_dro")) == config(replace(dro, method_options={"step": 0.01}))
+    # JTT's derived T is recorded as a value: a fifth of this run's 3-epoch schedule (2 epochs at density 0.5).
+    assert config(replace(base, method="jtt"))["method_options"] == {"upweight": 100.0, "epochs": 1}
     with pytest.raises(ValueError, match="method 'erm' has no option 'upweight'"):
         replace(base, method_options={"upweight": 3})
     assert config(replace(base, quota_unit="group"))["quota_unit"] == "group"

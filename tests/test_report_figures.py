@@ -40,7 +40,7 @@ def report(synthetic: tuple[Path, dict], tmp_path_factory: pytest.TempPathFactor
 def test_write_report_writes_every_file(report: tuple[Path, list[Path]]) -> None:
     out, paths = report
     expected = {f"{n}.{ext}" for n in FIGURES if n not in COMPARISONS for ext in ("png", "csv")}
-    expected |= {"summary.csv", "summary.md"}
+    expected |= {"summary.csv", "summary.md", "index.html"}
     assert {p.name for p in paths} == expected and all(p.parent == out for p in paths)
     for path in paths:
         assert path.stat().st_size > 0
@@ -230,7 +230,7 @@ def test_variants_are_separate_lines(tmp_path: Path) -> None:
     densities = read_csv(tmp_path / "out" / "class_densities.csv")
     assert {r["quota_exponent"] for r in densities if r["quantity"] == "correlation"} == {"1.0", "0.5"}
     summary = read_csv(tmp_path / "out" / "summary.csv")
-    assert [r["label"] for r in summary] == ["full", *["random+drop", "random+drop (β=0.5)"] * 2]
+    assert [r["label"] for r in summary] == ["full", *["random+drop (β=1)", "random+drop (β=0.5)"] * 2]
 
 
 def test_imbalance_figure_one_family_per_factor(tmp_path: Path) -> None:

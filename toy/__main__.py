@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from toy.commandline import add_debug_flag, number, output_folder, run_command
+from toy.commandline import add_debug_flag, add_version_flag, number, output_folder, run_command
 from toy.figures import FIGURES, FigureSettings, make_figures
 
 
@@ -15,13 +15,15 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m toy",
         description="Theory of distributionally robust data pruning on a mixture of two 1-D Gaussians.",
     )
+    add_version_flag(parser)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     defaults = FigureSettings()
     figures = commands.add_parser(
         "figures",
         help="draw the paper's Gaussian figures and beta* (PNG + JSON of the numbers behind each)",
         description="Draw the two-Gaussian figures of paper 003 (theory, Figure 3, Figure 4(a), Figure 4(b)) and beta* "
-        "(exact_exponent: the quota exponent that makes DRoP's proxy exact); "
+        "(exact_exponent: the quota exponent that makes DRoP's proxy exact), and the beta the validation rule of "
+        "--quota-exponent auto chooses on Monte Carlo datasets against beta* (selected_exponent); "
         "each is written as NAME.png plus NAME.json holding the numbers it was drawn from.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )

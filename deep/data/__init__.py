@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from deep.data import cifar, debug, digits, imagefolder, mnist, mnist1d, npz, spurious_digits, tinyimagenet, waterbirds
+from deep.data import (cifar, debug, digits, imagefolder, imagenet, imagenet64, mnist, mnist1d, npz, spurious_digits,
+                       tinyimagenet, waterbirds)
 from deep.data.base import Dataset, RawDataset, Split
 from deep.data.checks import check_evaluation, check_raw
 from deep.data.files import DEFAULT_ROOT
@@ -37,6 +38,8 @@ DATASETS: dict[str, DatasetEntry] = {
     "tinyimagenet": tinyimagenet.DATASET,
     "waterbirds": waterbirds.DATASET,
     "imagefolder": imagefolder.DATASET,
+    "imagenet": imagenet.DATASET,
+    "imagenet64": imagenet64.DATASET,
     "debug": debug.DATASET,
     "debug_images": debug.IMAGES_DATASET,
     "spurious_digits": spurious_digits.DATASET,

@@ -61,6 +61,8 @@ class Method:
     help: str
     prepare: Callable[[MethodInput], Plan]
     options: Mapping[str, Option] = field(default_factory=dict)  # --method-option NAME.KEY=VALUE
+    # Options whose default (None on the Option) follows from the final run's schedule: key -> f(epochs).
+    derived: Mapping[str, Callable[[int], object]] = field(default_factory=dict)
     # Epochs of models the method trains itself (JTT's identification model) for a final schedule of `epochs`
     # epochs on the kept data, given its resolved options: `sweep --dry-run` counts them.
     extra_epochs: Callable[[Mapping[str, object], int], int] = no_extra_epochs
@@ -68,11 +70,14 @@ class Method:
     # e.g. JTT's Waterbirds learning rate and weight decay.
     train_defaults: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
 
-    def resolve(self, name: str, given: Mapping[str, object] | None = None) -> dict:
-        """Every option of this method (registered as `name`): the given values checked, the rest at defaults;
-        what a run's config records (so the options enter its hash)."""
-        return resolve(self.options, given, f"--method-option: method {name!r}",
-                       lambda key: f"--method-option {name}.{key}")
+    def resolve(self, name: str, given: Mapping[str, object] | None = None, epochs: int | None = None) -> dict:
+        """Every option of this method (registered as `name`): the given values checked, the rest at defaults, and
+        with `epochs` (the final schedule's) the derived ones filled in: what a run's config records."""
+        options = resolve(self.options, given, f"--method-option: method {name!r}",
+                          lambda key: f"--method-option {name}.{key}")
+        if epochs is not None:
+            options.update({key: derive(epochs) for key, derive in self.derived.items() if options[key] is None})
+        return options
 
 
 def every_row(data: MethodInput) -> np.ndarray:

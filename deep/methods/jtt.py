@@ -22,11 +22,14 @@ from deep.train import predict, train
 IDENTIFICATION_FRACTION = 0.2  # default T / E: JTT's Waterbirds setting, 60 of 300 epochs
 
 
-def identification_epochs(options: Mapping[str, object], epochs: int) -> int:
-    """T: the option `epochs`, else a fifth of the final schedule of `epochs` epochs (at least 1)."""
-    if options["epochs"] is not None:
-        return int(options["epochs"])
+def default_identification_epochs(epochs: int) -> int:
+    """T when the option `epochs` is not given: a fifth of the final schedule of `epochs` epochs (at least 1)."""
     return max(1, round(IDENTIFICATION_FRACTION * epochs))
+
+
+def identification_epochs(options: Mapping[str, object], epochs: int) -> int:
+    """T, as the run's config records it (the final schedule's `epochs` are implied in it)."""
+    return int(options["epochs"])
 
 
 def identification_errors(data: MethodInput) -> torch.Tensor:
@@ -58,6 +61,7 @@ METHOD = Method(
         "epochs": Option(int, None, "T: epochs of the ERM identification model; derived: a fifth of the final "
                          "schedule (JTT's Waterbirds setting, 60 of 300)", minimum=1, alias="--jtt-epochs"),
     },
+    derived={"epochs": default_identification_epochs},
     extra_epochs=identification_epochs,
     train_defaults={"waterbirds": {"lr": 1e-5, "weight_decay": 1.0}},  # JTT README.md:51,57 (300 epochs, as here)
 )

@@ -78,8 +78,9 @@ class QueryModel:
 class Scorer:
     """A registry entry: the score function, the query training it needs and its options with their defaults."""
 
-    score: Callable[[QueryModel], np.ndarray]  # higher = harder = kept first
-    epoch_fraction: float  # default query length as a fraction of the final schedule (0 = no training)
+    score: Callable[[QueryModel], np.ndarray]  # higher = harder = kept first; any finite value (only ranks count)
+    epoch_fraction: float  # default query length as a fraction of the final schedule (0: no query training, the
+    # scorer sees the untrained init of the first query model, as `random` does)
     min_epochs: int = 0  # fewer query epochs than this is an error (training-dynamics scorers need >= 2)
     inits: int = 1  # default number of query models the scores are averaged over (--query-inits overrides)
     options: dict[str, Option] = field(default_factory=dict)  # --scorer-option NAME.KEY=VALUE

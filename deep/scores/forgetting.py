@@ -3,10 +3,10 @@
 Correctness is that of the training steps themselves (train mode, the batch the sample was in), as in Toneva et
 al. (2019) and the DRoP authors' code: one forgetting event is a correct -> wrong change between the sample's
 visits in consecutive epochs, every sample starting as "not learned". Samples never classified correctly at any
-epoch have no forgetting event. The option `never_learned` (--scorer-option forgetting.never_learned=first, or
-its alias --never-learned) says where they rank: "last" scores
-them 0, so they are pruned first (the DRoP authors' code); "first" scores them (epochs + 1), above every reachable
-count, so they are kept first (Toneva et al. 2019).
+epoch have no forgetting event. The option `never_learned` (--scorer-option forgetting.never_learned=first, or its
+alias --never-learned first) says where they rank: "last" scores them 0, so they are pruned first (the DRoP
+authors' code); "first" scores them (epochs + 1), above every reachable count, so they are kept first (Toneva et
+al. 2019).
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from deep.batches import batches
 from deep.models.features import feature_extractor
 from deep.train import PREDICT_BATCH
 
@@ -20,7 +21,8 @@ def model_features(
     model.eval()
     try:
         with torch.inference_mode():
-            out = [embed(prepare(x[i : i + batch_size])).float().cpu() for i in range(0, len(x), batch_size)]
+            # In their evaluation view, read a batch at a time where x is an image store (deep.batches).
+            out = [embed(prepare(xb)).float().cpu() for xb in batches(x, torch.device("cpu")).ordered(batch_size)]
     finally:
         model.train(was_training)
     return torch.cat(out)
