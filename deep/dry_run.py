@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from deep.kinds import KINDS, full_data_epochs
 from deep.prune import parse_protocol
 from deep.scores import SCORERS

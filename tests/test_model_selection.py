@@ -10,7 +10,7 @@ import torch
 
 from deep.methods.group_dro import balanced_sampler
 from deep.methods.jtt import upsampled_rows
-from deep.model_selection import KeepSelected, selected_epoch
+from deep.model_selection import selected_epoch
 
 HISTORY = [  # a hand-made history: accuracy peaks at epoch 4, worst-group accuracy first peaks at epoch 2
     {"epoch": 1, "val_accuracy": 0.70, "val_worst_group_accuracy": 0.20},
@@ -29,16 +29,29 @@ def test_selected_epoch_of_a_hand_made_history() -> None:
         selected_epoch([{"epoch": 1, "val_accuracy": 0.5}], "val_worst_group")
 
 
-def test_the_selected_weights_are_restored() -> None:
-    from deep.train import EpochState
+def test_the_trainer_ends_with_the_selected_epochs_weights() -> None:
+    from deep.data.base import Split
+    from deep.train import TrainConfig, train
 
-    model = torch.nn.Linear(1, 1, bias=False)
-    keeper = KeepSelected("val_worst_group")
-    for record in HISTORY:
-        with torch.no_grad():
-            model.weight.fill_(record["epoch"])  # the weights "of" each epoch
-        keeper(EpochState(record["epoch"], model, None, None, None, HISTORY[: record["epoch"]], None))
-    assert keeper.restore(model, HISTORY) == 2 and model.weight.item() == 2.0
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(60, 4, generator=gen)
+    y = (x[:, 0] > 0).long()
+    split = Split(x[:40], y[:40])
+    val = Split(x[40:], torch.randint(0, 2, (20,), generator=gen))  # noisy labels: accuracy goes up and down
+    seen: dict[int, torch.Tensor] = {}
+
+    def record(state) -> None:
+        seen[state.epoch] = state.model.weight.detach().clone()
+
+    model = torch.nn.Linear(4, 2)
+    result = train(model, split, TrainConfig(epochs=6, batch_size=8, lr=0.5, weight_decay=0.0), seed=0, val=val,
+                   callbacks=[record], progress=False, select="val_accuracy")
+    assert result.selected_epoch == selected_epoch(result.history, "val_accuracy")
+    assert torch.equal(model.weight, seen[result.selected_epoch])
+    last = train(torch.nn.Linear(4, 2), split, TrainConfig(epochs=2, batch_size=8, lr=0.5), seed=0, progress=False)
+    assert last.selected_epoch == 2
+    with pytest.raises(ValueError, match="needs a validation split"):
+        train(torch.nn.Linear(4, 2), split, TrainConfig(epochs=1, batch_size=8, lr=0.5), seed=0, select="val_accuracy")
 
 
 def test_jtt_repeats_each_error_lambda_more_times() -> None:
@@ -62,12 +75,12 @@ def test_method_reference_settings(tmp_path) -> None:
         return _setup(build_parser().parse_args(["sweep", "--out", str(tmp_path), "--pretrained", "none", *extra]))
 
     jtt = setup("--dataset", "waterbirds", "--method", "jtt")
-    assert (jtt.train.lr, jtt.train.weight_decay) == (1e-5, 1.0) and jtt.resolved_method_options["upweight"] == 100
+    assert (jtt.train.lr, jtt.train.weight_decay) == (1e-5, 1.0) and jtt.method_options_for(300)["upweight"] == 100
     assert setup("--dataset", "waterbirds", "--method", "jtt", "--lr", "0.01").train.lr == 0.01  # a flag wins
     assert setup("--dataset", "waterbirds", "--method", "erm").train.lr == 1e-3
-    assert setup("--dataset", "waterbirds", "--method", "group_dro").resolved_method_options["sampling"] == "balanced"
+    assert setup("--dataset", "waterbirds", "--method", "group_dro").method_options_for(300)["sampling"] == "balanced"
     assert setup("--dataset", "waterbirds", "--method", "group_dro", "--group-sampling", "uniform"
-                 ).resolved_method_options["sampling"] == "uniform"
+                 ).method_options_for(300)["sampling"] == "uniform"
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")

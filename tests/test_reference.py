@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 
 import numpy as np
 import pytest
 
 from deep.cli import main
 from deep.reference import REFERENCES, SETTINGS, resolve
+from deep.schedule import TrainConfig
 from tests.conftest import TINY_SWEEP
 
 DRY = [a for a in TINY_SWEEP if a != "--no-progress"] + ["--protocols", "random", "el2n", "random+drop", "el2n+drop"]
@@ -56,13 +58,15 @@ def test_official_configs_record_the_settings(tmp_path) -> None:
     assert len(tasks["random+drop"].dep("recalls").deps) == 1
     assert finals["el2n"]["ties"] == "highest" and finals["el2n"]["kept_rule"] == "official"
     assert "ties" not in finals["random+drop"] and finals["random"]["kept_rule"] == "official"
-    assert finals["random+drop"]["allocation"] == "official" and finals["el2n"]["allocation"] is None
+    assert finals["random+drop"]["allocation"] == "official" and "allocation" not in finals["el2n"]
     assert finals["random"]["dataset"]["val_split"] == "first_half"
-    # Under paper, settings at their default leave configs as before they existed (random's name is unchanged).
+    # Under paper, every setting is stored resolved where it applies.
     args = build_parser().parse_args(["sweep", *DRY, "--out", str(tmp_path)])
     paper = {t.config["protocol"]: t.config for t in plan(_setup(args), args.protocols, [0.5], [1], read_data=False)}
-    assert not {"kept_rule", "select", "ties"} & set(paper["random"]) and "val_split" not in paper["random"]["dataset"]
-    assert paper["el2n"]["ties"] == "random"  # named: the tie rule of score rankings changed
+    assert (paper["random"]["kept_rule"], paper["random"]["select"], paper["random"]["dataset"]["val_split"]) == (
+        "round", "last", "random")
+    assert "ties" not in paper["random"]
+    assert paper["el2n"]["ties"] == "random"
 
 
 def test_first_half_validation_split() -> None:
@@ -144,4 +148,4 @@ def test_official_rotation_is_mnists_only(capsys: pytest.CaptureFixture, tmp_pat
     assert setup("--dataset", "mnist", "--reference", "official", "--rotation", "0").train.rotation == 0.0
     official = setup("--dataset", "mnist", "--reference", "official")
     assert official.query_config(16).rotation == 0.0  # no augmentation in query trainings, as the authors' code
-    assert "rotation" not in setup("--dataset", "mnist").train.as_config()  # old configs keep their names
+    assert TrainConfig.from_stored(asdict(official.train)) == official.train  # stored resolved, read back whole
