@@ -54,6 +54,39 @@ def test_the_trainer_ends_with_the_selected_epochs_weights() -> None:
         train(torch.nn.Linear(4, 2), split, TrainConfig(epochs=1, batch_size=8, lr=0.5), seed=0, select="val_accuracy")
 
 
+def test_a_resumed_training_keeps_the_selected_weights_of_before_the_stop(tmp_path) -> None:
+    from deep.checkpoint import Checkpointing
+    from deep.data.base import Split
+    from deep.train import TrainConfig, train
+
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(60, 4, generator=gen)
+    split, val = Split(x[:40], (x[:40, 0] > 0).long()), Split(x[40:], torch.randint(0, 2, (20,), generator=gen))
+    cfg = TrainConfig(epochs=6, batch_size=8, lr=0.5, weight_decay=0.0)
+    torch.manual_seed(0)
+    whole = torch.nn.Linear(4, 2)
+    expected = train(whole, split, cfg, seed=0, val=val, progress=False, select="val_accuracy")
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_4(state) -> None:
+        if state.epoch == 4:
+            raise Stop
+
+    checkpoint = Checkpointing(tmp_path / "ckpt.pt", every=1)
+    torch.manual_seed(0)  # the same init as `whole`
+    with pytest.raises(Stop):
+        train(torch.nn.Linear(4, 2), split, cfg, seed=0, val=val, progress=False, select="val_accuracy",
+              callbacks=[stop_at_4], checkpoint=checkpoint)
+    resumed = torch.nn.Linear(4, 2)
+    result = train(resumed, split, cfg, seed=0, val=val, progress=False, select="val_accuracy",
+                   checkpoint=checkpoint, resume=checkpoint.load())
+    assert expected.selected_epoch < 4  # selected before the stop: the checkpoint carried its weights
+    assert result.resumed_from_epochs == [3] and result.selected_epoch == expected.selected_epoch
+    assert torch.equal(resumed.weight, whole.weight)
+
+
 def test_jtt_repeats_each_error_lambda_more_times() -> None:
     rows = upsampled_rows(torch.tensor([False, True, False, True]), 3)
     np.testing.assert_array_equal(np.bincount(rows), [1, 4, 1, 4])

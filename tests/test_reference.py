@@ -69,6 +69,19 @@ def test_official_configs_record_the_settings(tmp_path) -> None:
     assert paper["el2n"]["ties"] == "random"
 
 
+def test_exponent_selection_proxies_follow_the_reference(tmp_path) -> None:
+    from deep.cli import _setup, build_parser
+    from deep.sweep import plan
+
+    args = build_parser().parse_args(["sweep", *DRY, "--reference", "official", "--quota-exponent", "auto",
+                                      "--out", str(tmp_path)])
+    tasks = {t.config["protocol"]: t for t in plan(_setup(args), args.protocols, [0.5], [1], read_data=False)}
+    selection = tasks["el2n+drop"].dep("selection").config
+    # The proxies' kept sets are made as the run's own: the official allocation, tie rule and kept count.
+    assert (selection["allocation"], selection["ties"], selection["kept_rule"]) == ("official", "highest", "official")
+    assert selection["dataset"]["val_split"] == "first_half"
+
+
 def test_first_half_validation_split() -> None:
     import torch
 
