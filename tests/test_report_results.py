@@ -106,7 +106,7 @@ def test_variant_settings_split_lines_and_label_what_varies(tmp_path: Path) -> N
     # Settings that take one value in the rows (here β = 0.5 alone) label nothing.
     only = [row for row in rows if row["quota_exponent"] == 0.5 and row["allocation"] == "density"]
     assert list(line_labels(only).values()) == ["random+drop"]
-    assert line_key(only[0]) == ("random+drop", 0.5, "density", "scorer", 0.0, 0, None, None, "round", "random")
+    assert line_key(only[0]) == ("random+drop", 0.5, "density", "scorer", 0.0, 0, None, None, "round", "random", "last")
 
 
 def test_protocol_kinds_of_stored_names() -> None:
@@ -141,3 +141,9 @@ def test_pearson_skips_nan_classes_and_checks_shapes() -> None:
     assert pearson([1, 2, np.nan, 3], [2, 4, 5, 6]) == pytest.approx(1.0)
     with pytest.raises(ValueError, match="equal length"):
         pearson([1, 2], [1, 2, 3])
+
+
+def test_runs_tested_at_another_epoch_are_lines_of_their_own(tmp_path: Path) -> None:
+    flat_run(tmp_path, "random", 0.5, 0, 0.7)
+    flat_run(tmp_path, "random", 0.5, 0, 0.8, variant={"select": "val_accuracy"})
+    assert list(line_labels(load_results(tmp_path)).values()) == ["random (last epoch)", "random (val_accuracy epoch)"]

@@ -64,6 +64,7 @@ VARIANTS = (
     Variant("ties", "random", lambda v: f"{v} ties", _needs_scores),
     Variant("kept_rule", "round", lambda v: f"{v} kept count", lambda protocol: protocol.kind not in ("full", "subset")),
     Variant("val_split", "random", lambda v: f"{v} validation", lambda protocol: True),
+    Variant("select", "last", lambda v: f"{v} epoch", lambda protocol: True),
 )
 VARIANT_FIELDS = tuple(variant.field for variant in VARIANTS)
 LINE_FIELDS = ("protocol", *VARIANT_FIELDS)
