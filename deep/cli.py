@@ -375,25 +375,37 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Print a table of every finished run; with --out, also write the figures and summary tables."""
+    from pathlib import Path
+
+    from deep.outputs import check_outside_store, staged_folder
     from deep.report import format_table, load_results, write_report
 
+    if args.out:
+        check_outside_store("--out", args.out, args.runs)
     print(format_table(load_results(args.runs)))
     if args.out:
-        for path in write_report(args.runs, args.out):
-            print(f"wrote {path}")
+        with staged_folder(args.out) as stage:  # a report that fails half-way leaves no partial output
+            written = write_report(args.runs, stage)
+        for path in written:
+            print(f"wrote {Path(args.out) / path.relative_to(stage)}")
     return 0
 
 
 def cmd_prune(args: argparse.Namespace) -> int:
     """Choose the rows a protocol keeps of your own labels (and scores, recalls, groups); write their indices."""
+    from deep.numbers import as_float
+    from deep.outputs import check_not_an_input
     from deep.prune import keep, recalls_from_predictions
     from deep.vectors import read_labels, read_vector, write_vector
 
+    check_not_an_input("--out", args.out, {flag: getattr(args, flag[2:].replace("-", "_")) for flag in (
+        "--labels", "--scores", "--recalls", "--val-labels", "--val-predictions", "--groups")})
     labels = read_labels(args.labels, "--labels")
     groups = None if args.groups is None else read_labels(args.groups, "--groups")
     scores = None
     if args.scores is not None:
         scores, ids = read_vector(args.scores, "--scores")
+        scores = as_float(scores, f"--scores {args.scores}")
         if ids is not None:
             raise ValueError("--scores by sample id needs a dataset to look the ids up: give one score per row here, "
                              "in the order of --labels")
@@ -401,7 +413,10 @@ def cmd_prune(args: argparse.Namespace) -> int:
         raise ValueError("give --recalls, or --val-labels with --val-predictions, not both")
     recalls = None
     if args.recalls is not None:
-        recalls = read_vector(args.recalls, "--recalls")[0].astype(np.float64)
+        recalls = as_float(read_vector(args.recalls, "--recalls")[0], f"--recalls {args.recalls}")
+        if recalls.size and not (recalls.min() >= 0 and recalls.max() <= 1):
+            raise ValueError(f"--recalls {args.recalls}: holds {recalls[(recalls < 0) | (recalls > 1)][0]}; "
+                             "recalls are fractions in [0, 1]")
     elif args.val_labels is not None or args.val_predictions is not None:
         if args.val_labels is None or args.val_predictions is None:
             raise ValueError("--val-labels and --val-predictions go together: the true and predicted validation labels")

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from deep.runs import KINDS, Run, RunStore, read_json, write_json
+from deep.outputs import check_outside_store, staged_folder
+from deep.runs import Run, RunStore, read_json, write_json
 
 MANIFEST = "manifest.json"
 SECTIONS = {"scores": "scores", "recalls": "recalls", "kept": "final"}  # export subfolder -> kind of task exported
@@ -50,20 +51,18 @@ def export_store(root: Path | str, out: Path | str) -> Path:
     root, out = Path(root), Path(out)
     if not root.is_dir():
         raise FileNotFoundError(f"run folder {root} does not exist: pass the folder a sweep wrote its runs to")
-    if out.resolve() == root.resolve() or any(out.resolve().is_relative_to((root / kind).resolve()) for kind in KINDS):
-        raise ValueError(f"--out {out} would write into the task folders of the run store {root}: "
-                         "export to a folder outside them")
+    check_outside_store("--out", out, root)
     store = RunStore(root)
     runs = {section: list(store.runs(kind)) for section, kind in SECTIONS.items()}
     if not any(runs.values()):
         raise ValueError(f"no finished runs under {root}: run a sweep into it first")
     manifest: dict[str, list[dict]] = {}
-    for section, section_runs in runs.items():
-        (out / section).mkdir(parents=True, exist_ok=True)
-        manifest[section] = [_export_run(run, out, section) for run in section_runs]
-    path = out / MANIFEST
-    write_json(path, manifest)
-    return path
+    with staged_folder(out) as stage:  # a failure half-way leaves no partial export
+        for section, section_runs in runs.items():
+            (stage / section).mkdir(parents=True, exist_ok=True)
+            manifest[section] = [_export_run(run, stage, section) for run in section_runs]
+        write_json(stage / MANIFEST, manifest)
+    return out / MANIFEST
 
 
 def load_export(folder: Path | str) -> dict[str, list[ExportEntry]]:

@@ -44,6 +44,8 @@ def number(kind: type[int] | type[float], low: float | None = None, high: float 
 def output_folder(text: str) -> str:
     """An argparse type: a folder that exists or can be created, and that this process can write into. Nothing is
     created: a refused command leaves no folder behind."""
+    if not text.strip():  # Path("") is the working directory: an empty value is a mistake, not a choice
+        raise argparse.ArgumentTypeError("an empty path: name the folder to write into (\".\" for this one)")
     path = Path(text).absolute()
     existing = next(p for p in (path, *path.parents) if p.exists())
     if not existing.is_dir():
