@@ -22,7 +22,7 @@ from deep.scores.forgetting import NEVER_LEARNED
 from deep.sweep import DEFAULT_DENSITIES, DEFAULT_PROTOCOLS, RECALL_SOURCES
 from deep.train import DivergedError, TrainConfig
 from toy.commandline import add_debug_flag, number, output_folder, run_command
-from toy.quotas import ALLOCATIONS
+from toy.quotas import ALLOCATIONS, EXPONENT_MAX
 
 # Errors a user can fix from the message: exit status 2. Anything else is exit status 1 (see `main`).
 USER_ERRORS = (ValueError, FileNotFoundError, CorruptRunError, DivergedError)  # StoreFormatError is a ValueError
@@ -30,7 +30,8 @@ USER_ERRORS = (ValueError, FileNotFoundError, CorruptRunError, DivergedError)  #
 POSITIVE_INT, NON_NEGATIVE_INT = number(int, 1), number(int, 0)
 POSITIVE, NON_NEGATIVE, AT_LEAST_ONE = number(float, 0, low_open=True), number(float, 0), number(float, 1)
 FRACTION = number(float, 0, 1, high_open=True)  # [0, 1): momentum, label smoothing
-DENSITY = number(float, 1e-6, 1)  # runs are named by densities rounded to 6 decimals (deep.prune.density_key)
+DENSITY = number(float, 1e-6, 1)
+QUOTA_EXPONENT = number(float, 0, EXPONENT_MAX, low_open=True)  # where error**beta is exact (toy.quotas)  # runs are named by densities rounded to 6 decimals (deep.prune.density_key)
 
 
 def _key_value(text: str) -> tuple[str, int]:
@@ -149,7 +150,7 @@ def _add_setup(p: argparse.ArgumentParser) -> None:
                    "a unit with no error seen on a small validation set keeps some data; 0 = the raw recalls of the "
                    "paper's Algorithm 1 (default: the dataset's: 0 on the paper's datasets, 1 (Laplace's rule) on "
                    "small CPU data)")
-    q.add_argument("--quota-exponent", type=POSITIVE, default=1.0, metavar="BETA",
+    q.add_argument("--quota-exponent", type=QUOTA_EXPONENT, default=1.0, metavar="BETA",
                    help="DRoP keeps class k at a density proportional to error_k ** BETA; 1 = the paper's Algorithm 1, "
                         "BETA < 1 tempers the quotas towards proportional pruning (default: 1)")
     q.add_argument("--allocation", default="density", choices=ALLOCATIONS,
@@ -547,7 +548,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--groups", default=None, metavar="FILE",
                    help="a group id per row: quotas over groups instead of classes (recalls then per group)")
     p.add_argument("--allocation", default="density", choices=ALLOCATIONS, help="DRoP's allocation (default: density)")
-    p.add_argument("--quota-exponent", type=POSITIVE, default=1.0, metavar="BETA",
+    p.add_argument("--quota-exponent", type=QUOTA_EXPONENT, default=1.0, metavar="BETA",
                    help="DRoP: density proportional to error ** BETA (default: 1)")
     p.add_argument("--min-count", type=NON_NEGATIVE_INT, default=0, help="DRoP keeps at least this many rows per unit (default: 0)")
     p.add_argument("--seed", type=NON_NEGATIVE_INT, default=0, help="seed of the random choices (default: 0)")
