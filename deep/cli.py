@@ -21,7 +21,7 @@ from deep.scores import SCORERS
 from deep.scores.forgetting import NEVER_LEARNED
 from deep.sweep import DEFAULT_DENSITIES, DEFAULT_PROTOCOLS, RECALL_SOURCES
 from deep.train import DivergedError, TrainConfig
-from toy.commandline import add_debug_flag, number, output_folder, run_command
+from toy.commandline import OnceParser, add_debug_flag, number, output_folder, run_command
 from toy.quotas import ALLOCATIONS, EXPONENT_MAX
 
 # Errors a user can fix from the message: exit status 2. Anything else is exit status 1 (see `main`).
@@ -31,6 +31,7 @@ POSITIVE_INT, NON_NEGATIVE_INT = number(int, 1), number(int, 0)
 POSITIVE, NON_NEGATIVE, AT_LEAST_ONE = number(float, 0, low_open=True), number(float, 0), number(float, 1)
 FRACTION = number(float, 0, 1, high_open=True)  # [0, 1): momentum, label smoothing
 DENSITY = number(float, 1e-6, 1)
+MAX_GRID = 100_000  # final runs in one sweep; the paper's largest grid is a few hundred
 QUOTA_EXPONENT = number(float, 0, EXPONENT_MAX, low_open=True)  # where error**beta is exact (toy.quotas)  # runs are named by densities rounded to 6 decimals (deep.prune.density_key)
 
 
@@ -39,6 +40,19 @@ def _key_value(text: str) -> tuple[str, int]:
     if not sep or not value.isdigit():
         raise argparse.ArgumentTypeError(f"expected SCORER=EPOCHS, e.g. el2n=3, got {text!r}")
     return name, int(value)
+
+
+def _unique_keys(flag: str, pairs: list[tuple]) -> dict:
+    """{key: value} of a KEY=VALUE list flag given once or more; ValueError naming the flag for a key given twice with
+    different values (the same pair twice merges)."""
+    found: dict = {}
+    for *key, value in pairs:
+        key = tuple(key) if len(key) > 1 else key[0]
+        if key in found and found[key] != value:
+            shown = ".".join(key) if isinstance(key, tuple) else key
+            raise ValueError(f"{flag}: {shown} is given twice, as {found[key]} and {value}; give it once")
+        found[key] = value
+    return found
 
 
 def _scorer_option(text: str) -> tuple[str, str, str]:
@@ -108,7 +122,7 @@ def _add_setup(p: argparse.ArgumentParser) -> None:
     t.add_argument("--momentum", type=FRACTION, help="SGD momentum")
     t.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=None, help="Nesterov momentum")
     t.add_argument("--weight-decay", type=NON_NEGATIVE, help="weight decay")
-    t.add_argument("--milestones", type=POSITIVE_INT, nargs="*", help="epochs at which the learning rate is multiplied by --gamma")
+    t.add_argument("--milestones", type=POSITIVE_INT, nargs="*", action="extend", help="epochs at which the learning rate is multiplied by --gamma")
     t.add_argument("--gamma", type=POSITIVE, help="learning-rate drop factor at each milestone")
     t.add_argument("--label-smoothing", type=FRACTION, help="label smoothing of the cross-entropy")
     t.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
@@ -134,13 +148,13 @@ def _add_setup(p: argparse.ArgumentParser) -> None:
     q.add_argument("--never-learned", default=None, choices=NEVER_LEARNED,
                    help="forgetting: rank never-learned samples last (score 0, pruned first: the reference code) or "
                         "first (kept first: Toneva et al.) (default: last)")
-    q.add_argument("--query-epochs", type=_key_value, nargs="*", default=[], metavar="SCORER=EPOCHS",
+    q.add_argument("--query-epochs", type=_key_value, nargs="*", action="extend", default=[], metavar="SCORER=EPOCHS",
                    help="query length per scorer, overriding its default fraction of the schedule, e.g. el2n=3")
-    q.add_argument("--scores", nargs="*", default=[], metavar="NAME=FILE",
+    q.add_argument("--scores", nargs="*", action="extend", default=[], metavar="NAME=FILE",
                    help="your own per-sample scores as scorer NAME (protocols NAME, random+NAMEq, NAME+drop; higher = "
                         "harder = kept first): a .npy/.csv/.txt with one score per training row, or a csv `id,score` "
                         "by sample id")
-    q.add_argument("--scorer-option", type=_scorer_option, nargs="*", default=[], metavar="SCORER.OPTION=VALUE",
+    q.add_argument("--scorer-option", type=_scorer_option, nargs="*", action="extend", default=[], metavar="SCORER.OPTION=VALUE",
                    help="a scorer's option, e.g. dynamic_uncertainty.window=5 (its sliding window J, default 10)")
     q.add_argument("--recall-epochs", type=POSITIVE_INT, default=None,
                    help="query length of recall models that are not a scorer's: random+drop's under --recall-source "
@@ -229,18 +243,19 @@ def _setup(args: argparse.Namespace):
     resolve_model(args.model)  # a clear error for an unknown name or a builder that cannot be imported
     pretrained = args.pretrained or (defaults.pretrained if uses_default_model else None)
     weights = weights_id(None if pretrained == "none" else pretrained, args.model, args.download)
-    for name, _ in args.query_epochs:
+    query_epochs = _unique_keys("--query-epochs", args.query_epochs)
+    for name in query_epochs:
         if name not in SCORERS:
             raise ValueError(f"--query-epochs names unknown scorer {name!r}: choose from {sorted(SCORERS)}")
     scorer_options: dict[str, dict] = {}
-    for scorer, key, value in args.scorer_option:
+    for (scorer, key), value in _unique_keys("--scorer-option", args.scorer_option).items():
         scorer_options.setdefault(scorer, {})[key] = value
     if args.never_learned is not None:
         scorer_options.setdefault("forgetting", {})["never_learned"] = args.never_learned
     return Setup(
         dataset=args.dataset, model=args.model, weights=weights, train=_train_config(args), data=args.data,
         data_options=_data_options(args), imbalance=args.imbalance, split_seed=args.split_seed,
-        query_inits=args.query_inits, query_epochs=dict(args.query_epochs), query_augment=args.query_augment,
+        query_inits=args.query_inits, query_epochs=query_epochs, query_augment=args.query_augment,
         recall_source=args.recall_source or defaults.recall_source, recall_epochs=args.recall_epochs,
         min_count=args.min_count,
         recall_prior=defaults.recall_prior if args.recall_prior is None else args.recall_prior,
@@ -266,13 +281,14 @@ def _with_inputs(args: argparse.Namespace, setup):
     from deep.tasks import dataset
     from deep.vectors import read_scores
 
-    files = {}
+    pairs = []
     for spec in args.scores:
         name, sep, path = spec.partition("=")
         if not (sep and name and path):
             raise ValueError(f"--scores takes NAME=FILE, e.g. myscore=scores.npy, got {spec!r}")
         check_score_name(name)
-        files[name] = path
+        pairs.append((name, path))
+    files = _unique_keys("--scores", pairs)
     ids = dataset(setup.dataset_key(), args.download).train.ids
     given = {name: read_scores(path, ids, f"--scores {name}") for name, path in files.items()}
     setup = replace(setup, external_scores={name: _sha256(values) for name, values in given.items()})
@@ -350,6 +366,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         raise ValueError(f"--slurm-args takes KEY=VALUE pairs, e.g. account=myproject, got {bad}")
     RunStore(args.out)  # a store of another format or layout is refused before any data loads
     setup, inputs = _with_inputs(args, _setup(args))
+    grid = len(args.protocols) * len(args.densities) * args.seeds
+    if grid > MAX_GRID:  # checked before any list of that size is built
+        raise ValueError(f"--protocols x --densities x --seeds: {len(args.protocols)} x {len(args.densities)} x "
+                         f"{args.seeds} = {grid:,} final runs, more than {MAX_GRID:,} in one sweep: check a smaller "
+                         "grid's plan with --dry-run, then run the grid in parts into the same --out (finished runs "
+                         "are never run again)")
     seeds = list(range(args.seeds))
     if args.dry_run:
         import json
@@ -366,7 +388,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         cluster=args.submitit_cluster, partition=args.partition,
         time_min=args.time, gpus_per_task=args.gpus_per_task, cpus_per_task=args.cpus_per_task, mem_gb=args.mem,
         array_parallelism=args.array_parallelism, log_dir=args.slurm_log_dir,
-        slurm_args=dict(arg.split("=", 1) for arg in args.slurm_args),
+        slurm_args=_unique_keys("--slurm-args", [tuple(arg.split("=", 1)) for arg in args.slurm_args]),
     )
     LAUNCHERS[args.launcher](tasks, args.out, _runtime(args), options)
     print(format_summary(load_results(args.out)))
@@ -463,7 +485,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Distributionally robust data pruning on real networks: score, prune with class quotas "
         "(DRoP), train, and measure average, worst-class and worst-group accuracy.",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OnceParser)
 
     p = sub.add_parser("train", help="train and evaluate one model", description=cmd_train.__doc__)
     _add_setup(p)
@@ -483,9 +505,9 @@ def build_parser() -> argparse.ArgumentParser:
         "class counts, top-scored inside), random+drop (DRoP's class counts, random inside: the paper's method).",
     )
     _add_setup(p)
-    p.add_argument("--protocols", nargs="+", default=DEFAULT_PROTOCOLS,
+    p.add_argument("--protocols", nargs="+", action="extend", default=DEFAULT_PROTOCOLS,
                    help=f"protocols to run (default: {' '.join(DEFAULT_PROTOCOLS)})")
-    p.add_argument("--densities", type=DENSITY, nargs="+", default=DEFAULT_DENSITIES,
+    p.add_argument("--densities", type=DENSITY, nargs="+", action="extend", default=DEFAULT_DENSITIES,
                    help="densities d in (0, 1] (default: 0.1 ... 0.9)")
     p.add_argument("--seeds", type=POSITIVE_INT, default=3, help="number of seeds, run as 0 .. N-1 (default: 3)")
     p.add_argument("--dry-run", action="store_true",
@@ -518,7 +540,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="at most this many jobs of the array run at once (default: submitit's, 256)")
     slurm.add_argument("--slurm-log-dir", default=None, metavar="DIR",
                    help="folder of the jobs' scripts, logs and pickles (default: <out>/_slurm)")
-    slurm.add_argument("--slurm-args", nargs="*", default=[], metavar="KEY=VALUE",
+    slurm.add_argument("--slurm-args", nargs="*", action="extend", default=[], metavar="KEY=VALUE",
                    help="more sbatch options, e.g. account=myproject qos=high constraint=a100")
     slurm.add_argument("--submitit-cluster", default="slurm", choices=["slurm", "local"],
                    help="slurm, or local to run the same job array as processes on this machine (default: slurm)")

@@ -331,11 +331,21 @@ class RunStore:
                     f"run store {self.root} has format {found}, this version reads format {FORMAT}: "
                     "use a new --out folder, or the version of this package that wrote it"
                 )
-        elif self.root.is_dir() and any((p / "config.json").is_file() or p.name == "_query" for p in self.root.iterdir()):
-            raise StoreFormatError(
-                f"run store {self.root} was written by an older version of this package (format 1, runs named by "
-                "the query stage that served them): its runs cannot be extended; use a new --out folder"
-            )
+        elif self.root.is_dir():
+            children = [p for p in self.root.iterdir() if not p.name.startswith(".")]
+            # Format 1 had a _query folder and, at the top, run folders with config.json and metrics.json.
+            old_runs = [p for p in children if (p / "config.json").is_file() and (p / "metrics.json").is_file()]
+            if (self.root / "_query").exists() or old_runs:
+                raise StoreFormatError(
+                    f"run store {self.root} was written by an older version of this package (format 1, runs named by "
+                    "the query stage that served them): its runs cannot be extended; use a new --out folder"
+                )
+            foreign = [p for p in children if (p / "config.json").is_file()]
+            if foreign:
+                raise StoreFormatError(
+                    f"{self.root} is not a run store (it has no {FORMAT_FILE}) but holds other data, e.g. "
+                    f"{foreign[0] / 'config.json'}: pass a new or empty folder, or a run store, to --out"
+                )
 
     def _open_for_writing(self) -> None:
         if not (self.root / FORMAT_FILE).is_file():

@@ -58,6 +58,48 @@ def output_folder(text: str) -> str:
     return text
 
 
+class _StoreOnce(argparse._StoreAction):
+    """argparse's `store`, refusing a flag given twice with another value (argparse keeps the last silently)."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        given = namespace.__dict__.setdefault(ONCE_SEEN, {})
+        if self.dest in given and given[self.dest] != values:
+            parser.error(f"argument {option_string}: given twice ({given[self.dest]!r} and {values!r}); give it once")
+        given[self.dest] = values
+        super().__call__(parser, namespace, values, option_string)
+
+
+class _ExtendRepeated(argparse._ExtendAction):
+    """argparse's `extend`, whose first occurrence replaces the default: `--a x --a y` gives [x, y], not default + both."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        given = namespace.__dict__.setdefault(ONCE_SEEN, {})
+        if self.dest not in given:
+            setattr(namespace, self.dest, [])
+        given[self.dest] = values
+        super().__call__(parser, namespace, values, option_string)
+
+
+ONCE_SEEN = "_flags_given"  # where _StoreOnce keeps the values it has seen, removed from the result by parse_args
+
+
+class OnceParser(argparse.ArgumentParser):
+    """An ArgumentParser whose single-value flags refuse a second, different value; list flags (action="extend")
+    merge repeated occurrences instead."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.register("action", None, _StoreOnce)
+        self.register("action", "store", _StoreOnce)
+        self.register("action", "extend", _ExtendRepeated)
+
+    def parse_known_args(self, args=None, namespace=None):
+        """argparse's, without the bookkeeping of repeated flags in the result."""
+        parsed, extras = super().parse_known_args(args, namespace)
+        parsed.__dict__.pop(ONCE_SEEN, None)
+        return parsed, extras
+
+
 def add_debug_flag(parser: argparse.ArgumentParser, subcommands: Iterable[argparse.ArgumentParser]) -> None:
     """`--debug`, before or after the subcommand: show the traceback of an error."""
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
