@@ -47,7 +47,7 @@ def as_float(values: np.ndarray, where: str, dtype: type = np.float64) -> np.nda
     for extreme in (values.min(), values.max()) if values.size else ():
         with np.errstate(over="ignore"):
             if abs(float(extreme)) > largest:  # a finite value that the cast would turn into inf
-                raise ValueError(f"{where} holds {extreme:.6g}, a finite value that overflows {np.dtype(dtype).name} "
+                raise ValueError(f"{where} holds {extreme}, a finite value that overflows {np.dtype(dtype).name} "
                                  f"(largest magnitude {largest:.6g}); rescale the values")
     return values.astype(dtype)
 
