@@ -333,8 +333,9 @@ class RunStore:
                 )
         elif self.root.is_dir():
             children = [p for p in self.root.iterdir() if not p.name.startswith(".")]
-            # Format 1 had a _query folder and, at the top, run folders with config.json and metrics.json.
-            old_runs = [p for p in children if (p / "config.json").is_file() and (p / "metrics.json").is_file()]
+            # Format 1 had a _query folder and, at the top, run folders named by 16 hex digits holding config.json.
+            old_runs = [p for p in children if (p / "config.json").is_file() and len(p.name) == 16
+                        and all(c in "0123456789abcdef" for c in p.name)]
             if (self.root / "_query").exists() or old_runs:
                 raise StoreFormatError(
                     f"run store {self.root} was written by an older version of this package (format 1, runs named by "
