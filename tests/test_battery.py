@@ -390,7 +390,7 @@ PRUNE_DROP = [*PRUNE, "--protocol", "random+drop", "--recalls", "recalls.npy"]
     pytest.param(lambda folder: None, [*PRUNE_DROP, "--quota-exponent", "16"], [], id="--quota-exponent 16 accepted"),
     pytest.param(lambda folder: None, [*PRUNE_DROP, "--seed", "1", "--seed", "2"], ["--seed", "twice"],
                  id="prune --seed 1 --seed 2"),
-    pytest.param(lambda folder: (folder / "recalls.csv").write_text("recall\n0.5\n0.8\n1\n"),
+    pytest.param(lambda folder: (folder / "recalls.csv").write_text("recall\n0.5\n0.8\n0.9\n"),
                  [*PRUNE, "--protocol", "random+drop", "--recalls", "recalls.csv"], [], id="csv recalls accepted"),
 ])
 def test_numbers_from_files_are_what_they_seem(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
