@@ -70,6 +70,21 @@ def as_ids(values: np.ndarray, where: str, limit: int = ID_LIMIT) -> np.ndarray:
     return values.astype(np.int64)
 
 
+def ids_from_text(texts: list[str], where: str, first_line: int = 2) -> np.ndarray:
+    """Integer ids written as text (a CSV column, data from line `first_line`), checked by as_ids; ValueError naming
+    the line of a value that is no integer or overflows int64."""
+    values = []
+    for line, text in enumerate(texts, start=first_line):
+        try:
+            value = int(text.strip())
+        except ValueError:
+            raise ValueError(f"{where}, line {line}: {text!r} is not an integer") from None
+        if not -(2**63) <= value < 2**63:
+            raise ValueError(f"{where}, line {line}: {text.strip()} overflows int64")
+        values.append(value)
+    return as_ids(np.array(values, dtype=np.int64), where)
+
+
 def check_npy_header(file: IO[bytes], available: int, where: str, real_only: bool = True) -> None:
     """ValueError unless the .npy whose bytes start at `file` declares no more data than `available` bytes hold,
     and a real dtype (`real_only`; else any dtype but object). Leaves `file` past the header."""
