@@ -16,8 +16,10 @@ before anything runs and the same settings always map to the same directory. Lay
 
 Workers coordinate only through these files. A claim is created atomically with its content (a hard link of a
 written file, which fails if the claim exists), so two workers never run one task; a claim whose heartbeat is
-older than its time-to-live, whose process died on this host, or that cannot be parsed belongs to nobody and is
-taken over by renaming it away (atomic: exactly one worker wins the rename).
+older than its time-to-live, whose process died on this host (or whose pid now runs a program that is not Python),
+or that cannot be parsed belongs to nobody and is taken over by renaming it away (atomic: exactly one worker wins
+the rename). A claim dated in the future was dated by a node whose clock is ahead of ours: its age is then how long
+this process has seen it unchanged (monotonic clock), never a comparison of that node's clock with ours.
 """
 
 from __future__ import annotations
