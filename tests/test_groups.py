@@ -94,7 +94,7 @@ def test_group_pipeline_end_to_end_on_spurious_digits(tmp_path: Path) -> None:
 
 
 def test_cli_method_and_quota_unit_reach_the_run_config(tmp_path: Path) -> None:
-    args = ["sweep", "--dataset", "digits", "--dataset", "debug", "--method", "subg", "--quota-unit", "group",
+    args = ["sweep", "--dataset", "debug", "--method", "subg", "--quota-unit", "group",
             "--protocols", "random+drop", "--out", str(tmp_path), *FAST]
     assert main(args) == 0
     (run,) = RunStore(tmp_path).runs("final")
