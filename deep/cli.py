@@ -30,9 +30,9 @@ USER_ERRORS = (ValueError, FileNotFoundError, CorruptRunError, DivergedError)  #
 POSITIVE_INT, NON_NEGATIVE_INT = number(int, 1), number(int, 0)
 POSITIVE, NON_NEGATIVE, AT_LEAST_ONE = number(float, 0, low_open=True), number(float, 0), number(float, 1)
 FRACTION = number(float, 0, 1, high_open=True)  # [0, 1): momentum, label smoothing
-DENSITY = number(float, 1e-6, 1)
+DENSITY = number(float, 1e-6, 1)  # runs are named by densities rounded to 6 decimals (deep.prune.density_key)
+QUOTA_EXPONENT = number(float, 0, EXPONENT_MAX, low_open=True)  # where error**beta is exact (toy.quotas)
 MAX_GRID = 100_000  # final runs in one sweep; the paper's largest grid is a few hundred
-QUOTA_EXPONENT = number(float, 0, EXPONENT_MAX, low_open=True)  # where error**beta is exact (toy.quotas)  # runs are named by densities rounded to 6 decimals (deep.prune.density_key)
 
 
 def _key_value(text: str) -> tuple[str, int]:
@@ -43,11 +43,10 @@ def _key_value(text: str) -> tuple[str, int]:
 
 
 def _unique_keys(flag: str, pairs: list[tuple]) -> dict:
-    """{key: value} of a KEY=VALUE list flag given once or more; ValueError naming the flag for a key given twice with
-    different values (the same pair twice merges)."""
+    """{key: value} of the (key, value) pairs of a KEY=VALUE list flag, given once or more; ValueError naming the flag
+    for a key given twice with different values (the same pair twice merges). A tuple key shows as a.b."""
     found: dict = {}
-    for *key, value in pairs:
-        key = tuple(key) if len(key) > 1 else key[0]
+    for key, value in pairs:
         if key in found and found[key] != value:
             shown = ".".join(key) if isinstance(key, tuple) else key
             raise ValueError(f"{flag}: {shown} is given twice, as {found[key]} and {value}; give it once")
@@ -248,7 +247,8 @@ def _setup(args: argparse.Namespace):
         if name not in SCORERS:
             raise ValueError(f"--query-epochs names unknown scorer {name!r}: choose from {sorted(SCORERS)}")
     scorer_options: dict[str, dict] = {}
-    for (scorer, key), value in _unique_keys("--scorer-option", args.scorer_option).items():
+    options = _unique_keys("--scorer-option", [((scorer, key), value) for scorer, key, value in args.scorer_option])
+    for (scorer, key), value in options.items():
         scorer_options.setdefault(scorer, {})[key] = value
     if args.never_learned is not None:
         scorer_options.setdefault("forgetting", {})["never_learned"] = args.never_learned
@@ -365,13 +365,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if bad:
         raise ValueError(f"--slurm-args takes KEY=VALUE pairs, e.g. account=myproject, got {bad}")
     RunStore(args.out)  # a store of another format or layout is refused before any data loads
-    setup, inputs = _with_inputs(args, _setup(args))
     grid = len(args.protocols) * len(args.densities) * args.seeds
     if grid > MAX_GRID:  # checked before any list of that size is built
         raise ValueError(f"--protocols x --densities x --seeds: {len(args.protocols)} x {len(args.densities)} x "
                          f"{args.seeds} = {grid:,} final runs, more than {MAX_GRID:,} in one sweep: check a smaller "
                          "grid's plan with --dry-run, then run the grid in parts into the same --out (finished runs "
                          "are never run again)")
+    setup, inputs = _with_inputs(args, _setup(args))
     seeds = list(range(args.seeds))
     if args.dry_run:
         import json
