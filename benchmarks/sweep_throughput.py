@@ -12,7 +12,7 @@ Goal (issue 14, on a GPU): K = 4 at least 2x the steady epochs/s of K = 1.
 
 Projection: the default grid of `python -m deep sweep --dataset cifar100 --model M` (6 protocols x 9 densities x
 3 seeds, the reference query recipe, 160 epochs), in full-data-epoch equivalents as its `--dry-run` totals them
-(deep.sweep.full_data_epochs),
+(deep.kinds.full_data_epochs),
     E_total = sum over final runs r of E'_r * d_r  +  sum over query trainings q of E_q
 (E'_r the density-scaled epochs of run r and d_r its density; query trainings see all the data; scoring and recall
 tasks train nothing), times the seconds of one CIFAR-100 epoch (50,000 images) at the best K. A pruned run validates

@@ -24,13 +24,11 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from deep.kinds import KINDS
 from deep.runs import (
-    CLAIM, CLAIM_TTL_S, DONE, FORMAT, FORMAT_FILE, KINDS, CorruptRunError, Run, RunStore, StoreFormatError,
+    CLAIM, CLAIM_TTL_S, DONE, FORMAT, FORMAT_FILE, CorruptRunError, Run, RunStore, StoreFormatError,
     claim_owner, claim_verdict, dead_temp_files, read_finished, task_folders, write_json,
 )
-
-# The config fields in which a task names the tasks it consumes (written by deep.sweep), and their kind.
-INPUT_FIELDS = {"scores": "scores", "recalls": "recalls", "queries": "query", "subset": "subset"}
 STATES = ("finished", "damaged", "unfinished", "in progress")  # of a task folder, as the summary line counts them
 
 
@@ -125,7 +123,7 @@ def _input_problems(run: Run) -> list[Problem]:
     """A finished task's recorded inputs that are not finished."""
     root = run.path.parent.parent
     problems = []
-    for name, kind in INPUT_FIELDS.items():
+    for name, kind in KINDS[run.path.parent.name].inputs.items():
         value = run.config.get(name)
         for key in value if isinstance(value, list) else [value] if value else []:
             if not (root / kind / key / DONE).exists():

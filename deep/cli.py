@@ -15,13 +15,13 @@ DEFAULT_DATASET = "mnist1d"  # the main job: CPU-sized, and its classes differ i
 from deep.methods import METHODS, MethodOptions
 from deep.models import MODELS, resolve_model
 from deep.models.pretrained import weights_id
-from deep.prune import QUOTA_UNITS
+from deep.prune import FULL, QUOTA_UNITS, RECALL_SOURCES, Quotas
 from deep.runs import CorruptRunError, RunStore
 from deep.scores import SCORERS
 from deep.scores.forgetting import NEVER_LEARNED
-from deep.sweep import DEFAULT_DENSITIES, DEFAULT_PROTOCOLS, RECALL_SOURCES
+from deep.sweep import DEFAULT_DENSITIES, DEFAULT_PROTOCOLS, Setup
 from deep.train import DivergedError, TrainConfig
-from toy.commandline import OnceParser, add_debug_flag, number, output_folder, run_command
+from toy.commandline import OnceParser, add_debug_flag, number, output_folder, run_command, unique_keys
 from toy.quotas import ALLOCATIONS, EXPONENT_MAX
 
 # Errors a user can fix from the message: exit status 2. Anything else is exit status 1 (see `main`).
@@ -40,18 +40,6 @@ def _key_value(text: str) -> tuple[str, int]:
     if not sep or not value.isdigit():
         raise argparse.ArgumentTypeError(f"expected SCORER=EPOCHS, e.g. el2n=3, got {text!r}")
     return name, int(value)
-
-
-def _unique_keys(flag: str, pairs: list[tuple]) -> dict:
-    """{key: value} of the (key, value) pairs of a KEY=VALUE list flag, given once or more; ValueError naming the flag
-    for a key given twice with different values (the same pair twice merges). A tuple key shows as a.b."""
-    found: dict = {}
-    for key, value in pairs:
-        if key in found and found[key] != value:
-            shown = ".".join(key) if isinstance(key, tuple) else key
-            raise ValueError(f"{flag}: {shown} is given twice, as {found[key]} and {value}; give it once")
-        found[key] = value
-    return found
 
 
 def _scorer_option(text: str) -> tuple[str, str, str]:
@@ -88,7 +76,7 @@ def _add_setup(p: argparse.ArgumentParser) -> None:
     g.add_argument("--download", action="store_true", help="download the dataset into --data when it is missing")
     g.add_argument("--imbalance", type=AT_LEAST_ONE, default=None, metavar="I",
                    help="make the training set long-tailed: class sizes decay exponentially from N_max to N_max/I")
-    g.add_argument("--split-seed", type=NON_NEGATIVE_INT, default=0,
+    g.add_argument("--split-seed", type=NON_NEGATIVE_INT, default=Setup.split_seed,
                    help="seed of the validation/test halving of the test split (default: 0)")
     for dataset, entry in DATASETS.items():
         for key, option in entry.options.items():
@@ -137,7 +125,7 @@ def _add_setup(p: argparse.ArgumentParser) -> None:
     q.add_argument("--query-inits", type=POSITIVE_INT, default=None,
                    help="query models per scorer and seed, scores and recalls averaged over them (default: each "
                         "scorer's own, as in the reference code: 5 for el2n and grand, 1 for the others)")
-    q.add_argument("--query-augment", action=argparse.BooleanOptionalAction, default=False,
+    q.add_argument("--query-augment", action=argparse.BooleanOptionalAction, default=Setup.query_augment,
                    help="augment the query trainings as the final ones (default: off, as in the reference code)")
     q.add_argument("--recall-source", default=None, choices=RECALL_SOURCES,
                    help="where DRoP's validation recalls come from: scorer = the protocol's own query models "
@@ -163,17 +151,17 @@ def _add_setup(p: argparse.ArgumentParser) -> None:
                    "a unit with no error seen on a small validation set keeps some data; 0 = the raw recalls of the "
                    "paper's Algorithm 1 (default: the dataset's: 0 on the paper's datasets, 1 (Laplace's rule) on "
                    "small CPU data)")
-    q.add_argument("--quota-exponent", type=QUOTA_EXPONENT, default=1.0, metavar="BETA",
+    q.add_argument("--quota-exponent", type=QUOTA_EXPONENT, default=Quotas.exponent, metavar="BETA",
                    help="DRoP keeps class k at a density proportional to error_k ** BETA; 1 = the paper's Algorithm 1, "
                         "BETA < 1 tempers the quotas towards proportional pruning (default: 1)")
-    q.add_argument("--allocation", default="density", choices=ALLOCATIONS,
+    q.add_argument("--allocation", default=Quotas.allocation, choices=ALLOCATIONS,
                    help="density: DRoP's class densities proportional to error (the paper's Algorithm 1); count: class "
                         "counts proportional to error (the authors' code; differs on imbalanced data) (default: density)")
-    q.add_argument("--min-count", type=NON_NEGATIVE_INT, default=0, help="DRoP keeps at least this many samples of every class, or group with --quota-unit group (default: 0)")
+    q.add_argument("--min-count", type=NON_NEGATIVE_INT, default=Quotas.min_count, help="DRoP keeps at least this many samples of every class, or group with --quota-unit group (default: 0)")
     m = p.add_argument_group("method (how the final model trains on the kept samples) and quota unit")
-    m.add_argument("--method", default="erm", choices=list(METHODS), help="; ".join(
+    m.add_argument("--method", default=Setup.method, choices=list(METHODS), help="; ".join(
         f"{name}: {method.help}" for name, method in METHODS.items()) + " (default: erm)")
-    m.add_argument("--quota-unit", default="class", choices=QUOTA_UNITS,
+    m.add_argument("--quota-unit", default=Setup.quota_unit, choices=QUOTA_UNITS,
                    help="allocate DRoP / StrategyQ quotas over classes, or over groups (needs data with groups, e.g. "
                         "waterbirds: group = 2 y + place) from per-group validation accuracy (default: class)")
     m.add_argument("--dro-step", type=POSITIVE, default=None, metavar="ETA",
@@ -231,9 +219,7 @@ def _method_options(args: argparse.Namespace) -> MethodOptions:
     return MethodOptions(**given)
 
 
-def _setup(args: argparse.Namespace):
-    from deep.sweep import Setup
-
+def _setup(args: argparse.Namespace) -> Setup:
     if args.dataset not in DATASETS:
         raise ValueError(f"unknown dataset {args.dataset!r}: choose one of {sorted(DATASETS)}")
     defaults = DATASETS[args.dataset].defaults
@@ -242,12 +228,12 @@ def _setup(args: argparse.Namespace):
     resolve_model(args.model)  # a clear error for an unknown name or a builder that cannot be imported
     pretrained = args.pretrained or (defaults.pretrained if uses_default_model else None)
     weights = weights_id(None if pretrained == "none" else pretrained, args.model, args.download)
-    query_epochs = _unique_keys("--query-epochs", args.query_epochs)
+    query_epochs = unique_keys("--query-epochs", args.query_epochs)
     for name in query_epochs:
         if name not in SCORERS:
             raise ValueError(f"--query-epochs names unknown scorer {name!r}: choose from {sorted(SCORERS)}")
     scorer_options: dict[str, dict] = {}
-    options = _unique_keys("--scorer-option", [((scorer, key), value) for scorer, key, value in args.scorer_option])
+    options = unique_keys("--scorer-option", [((scorer, key), value) for scorer, key, value in args.scorer_option])
     for (scorer, key), value in options.items():
         scorer_options.setdefault(scorer, {})[key] = value
     if args.never_learned is not None:
@@ -256,10 +242,8 @@ def _setup(args: argparse.Namespace):
         dataset=args.dataset, model=args.model, weights=weights, train=_train_config(args), data=args.data,
         data_options=_data_options(args), imbalance=args.imbalance, split_seed=args.split_seed,
         query_inits=args.query_inits, query_epochs=query_epochs, query_augment=args.query_augment,
-        recall_source=args.recall_source or defaults.recall_source, recall_epochs=args.recall_epochs,
-        min_count=args.min_count,
-        recall_prior=defaults.recall_prior if args.recall_prior is None else args.recall_prior,
-        quota_exponent=args.quota_exponent,
+        recall_source=args.recall_source, recall_epochs=args.recall_epochs, min_count=args.min_count,
+        recall_prior=args.recall_prior, quota_exponent=args.quota_exponent,
         allocation=args.allocation, method=args.method, quota_unit=args.quota_unit,
         method_options=_method_options(args), scorer_options=scorer_options,
     )
@@ -273,78 +257,25 @@ def _runtime(args: argparse.Namespace):
                    checkpoint_every=args.checkpoint_every, pretrained_file=file)
 
 
-def _with_inputs(args: argparse.Namespace, setup):
-    """The setup with the user's --scores files named in it, and the input tasks to store before anything runs."""
-    if not args.scores:
-        return setup, []
-    from deep.sweep import check_score_name, external_scores_task
-    from deep.tasks import dataset
-    from deep.vectors import read_scores
-
-    pairs = []
-    for spec in args.scores:
-        name, sep, path = spec.partition("=")
-        if not (sep and name and path):
-            raise ValueError(f"--scores takes NAME=FILE, e.g. myscore=scores.npy, got {spec!r}")
-        check_score_name(name)
-        pairs.append((name, path))
-    files = _unique_keys("--scores", pairs)
-    ids = dataset(setup.dataset_key(), args.download).train.ids
-    given = {name: read_scores(path, ids, f"--scores {name}") for name, path in files.items()}
-    setup = replace(setup, external_scores={name: _sha256(values) for name, values in given.items()})
-    inputs = [(external_scores_task(setup, name), {"scorer": name, "source": "file"}, {"scores": values, "ids": ids})
-              for name, values in given.items()]
-    return setup, inputs
-
-
-def _kept_task(args: argparse.Namespace, setup, inputs: list):
-    """The final run of `train --kept FILE`, its subset input task added to `inputs`."""
-    from deep.prune import parse_protocol
-    from deep.sweep import check, final_task, subset_task
-    from deep.tasks import dataset
-    from deep.vectors import read_rows
-
-    check(setup, ["full"], [1.0], [args.seed], args.download)
-    ids = dataset(setup.dataset_key(), args.download).train.ids
-    rows = read_rows(args.kept, ids, "--kept")
-    subset = subset_task(setup, _sha256(rows), int(rows.size))
-    inputs.append((subset, {"count": int(rows.size)}, {"rows": rows, "ids": ids[rows]}))
-    return final_task(setup, parse_protocol("subset"), rows.size / len(ids), args.seed, subset=subset)
-
-
-def _sha256(values: np.ndarray) -> str:
-    import hashlib
-
-    return "sha256:" + hashlib.sha256(np.ascontiguousarray(values).tobytes()).hexdigest()
-
-
-def _write_inputs(out: str, inputs: list) -> None:
-    from deep.runs import RunStore
-    from deep.tasks import write_input
-
-    store = RunStore(out)
-    for task, metrics, arrays in inputs:
-        write_input(store, task, metrics, arrays)
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     """Train and evaluate one model (by default on the full data) and store it as a run."""
+    from deep.inputs import kept_task, with_score_files, write_inputs
     from deep.launch import LaunchOptions, launch_local
-    from deep.runs import RunStore
     from deep.sweep import plan
 
-    if args.protocol == "full" and args.density != 1.0:
+    if args.protocol == FULL and args.density != 1.0:
         raise ValueError(f"--protocol full trains on all the data (density 1), got --density {args.density}: "
                          "choose a pruning protocol such as random or random+drop")
     RunStore(args.out)  # a store of another format or layout is refused before any data loads
-    setup, inputs = _with_inputs(args, _setup(args))
+    setup, inputs = with_score_files(_setup(args), args.scores, args.download)
     if args.kept is not None:
-        if args.protocol != "full" or args.density != 1.0:
+        if args.protocol != FULL or args.density != 1.0:
             raise ValueError("--kept gives the training rows itself: drop --protocol and --density")
-        task = _kept_task(args, setup, inputs)
+        task, subset = kept_task(setup, args.kept, args.seed, args.download)
+        inputs.append(subset)
     else:
         (task,) = plan(setup, [args.protocol], [args.density], [args.seed], download=args.download)
-    _write_inputs(args.out, inputs)
+    write_inputs(args.out, inputs)
     launch_local([task], args.out, _runtime(args), LaunchOptions(progress=not args.no_progress))
     run = RunStore(args.out).read(task.config)
     metrics = run.metrics
@@ -354,6 +285,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Run a grid of protocols x densities x seeds, skipping finished runs, then print the summary (mean ± std over seeds)."""
+    from deep.inputs import with_score_files, write_inputs
     from deep.launch import LAUNCHERS, LaunchOptions
     from deep.report import format_summary, load_results
     from deep.sweep import plan
@@ -371,24 +303,24 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                          f"{args.seeds} = {grid:,} final runs, more than {MAX_GRID:,} in one sweep: check a smaller "
                          "grid's plan with --dry-run, then run the grid in parts into the same --out (finished runs "
                          "are never run again)")
-    setup, inputs = _with_inputs(args, _setup(args))
+    setup, inputs = with_score_files(_setup(args), args.scores, args.download)
     seeds = list(range(args.seeds))
     if args.dry_run:
         import json
 
-        from deep.sweep import dry_run
+        from deep.dry_run import dry_run
 
         tasks = plan(setup, args.protocols, args.densities, seeds, read_data=False)
         print(json.dumps(dry_run(setup, tasks, args.protocols), indent=2))
         return 0
     tasks = plan(setup, args.protocols, args.densities, seeds, download=args.download)
-    _write_inputs(args.out, inputs)
+    write_inputs(args.out, inputs)
     options = LaunchOptions(
         workers=args.workers, runs_per_device=args.runs_per_device, progress=not args.no_progress,
         cluster=args.submitit_cluster, partition=args.partition,
         time_min=args.time, gpus_per_task=args.gpus_per_task, cpus_per_task=args.cpus_per_task, mem_gb=args.mem,
         array_parallelism=args.array_parallelism, log_dir=args.slurm_log_dir,
-        slurm_args=_unique_keys("--slurm-args", [tuple(arg.split("=", 1)) for arg in args.slurm_args]),
+        slurm_args=unique_keys("--slurm-args", [tuple(arg.split("=", 1)) for arg in args.slurm_args]),
     )
     LAUNCHERS[args.launcher](tasks, args.out, _runtime(args), options)
     print(format_summary(load_results(args.out)))
@@ -490,7 +422,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train and evaluate one model", description=cmd_train.__doc__)
     _add_setup(p)
     p.add_argument("--seed", type=NON_NEGATIVE_INT, default=0, help="seed of the model init, batches and pruning (default: 0)")
-    p.add_argument("--protocol", default="full", help="pruning protocol (default: full, no pruning); see `sweep --help`")
+    p.add_argument("--protocol", default=FULL, help="pruning protocol (default: full, no pruning); see `sweep --help`")
     p.add_argument("--density", type=DENSITY, default=1.0, help="fraction of the training set kept, in (0, 1] (default: 1)")
     p.add_argument("--kept", default=None, metavar="FILE",
                    help="train on exactly these rows of the training split: row numbers (.npy, or one per line), or "
@@ -569,10 +501,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val-predictions", default=None, metavar="FILE", help="DRoP: a model's predictions on it")
     p.add_argument("--groups", default=None, metavar="FILE",
                    help="a group id per row: quotas over groups instead of classes (recalls then per group)")
-    p.add_argument("--allocation", default="density", choices=ALLOCATIONS, help="DRoP's allocation (default: density)")
-    p.add_argument("--quota-exponent", type=QUOTA_EXPONENT, default=1.0, metavar="BETA",
+    p.add_argument("--allocation", default=Quotas.allocation, choices=ALLOCATIONS, help="DRoP's allocation (default: density)")
+    p.add_argument("--quota-exponent", type=QUOTA_EXPONENT, default=Quotas.exponent, metavar="BETA",
                    help="DRoP: density proportional to error ** BETA (default: 1)")
-    p.add_argument("--min-count", type=NON_NEGATIVE_INT, default=0, help="DRoP keeps at least this many rows per unit (default: 0)")
+    p.add_argument("--min-count", type=NON_NEGATIVE_INT, default=Quotas.min_count, help="DRoP keeps at least this many rows per unit (default: 0)")
     p.add_argument("--seed", type=NON_NEGATIVE_INT, default=0, help="seed of the random choices (default: 0)")
     p.add_argument("--out", required=True, metavar="FILE", help="where to write the kept row indices (.npy or .csv)")
     p.set_defaults(func=cmd_prune)

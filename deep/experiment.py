@@ -1,6 +1,6 @@
 """A final run: prune with the task's protocol, train from scratch on the kept samples with its method, evaluate.
 
-Everything a final run does follows from its config (see deep.sweep for how configs are made): the consumed
+Everything a final run does follows from its config (deep.final.FinalConfig, made by deep.sweep.final_task): the consumed
 scores and recalls tasks, the protocol, density and seed, the method and its options, the quota unit (classes,
 or the dataset's groups such as Waterbirds' 2 y + place) and the density-scaled schedule. The kept indices come
 from `deep.prune.keep`, the same numpy function users call on their own labels and scores.
@@ -8,15 +8,19 @@ from `deep.prune.keep`, the same numpy function users call on their own labels a
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import numpy as np
 import torch
 
 from deep.checkpoint import Checkpointing
 from deep.data.base import Dataset
+from deep.final import FinalConfig
 from deep.methods import METHODS, MethodInput, MethodOptions
+from deep.methods.jtt import identification_epochs
 from deep.metrics import classification_metrics
 from deep.prune import keep, smoothed_recalls
-from deep.query import train_config, weights_digest
+from deep.query import weights_digest
 from deep.seeds import derive
 from deep.tasks import Context, Outcome
 from deep.train import predict, train
@@ -46,22 +50,21 @@ def _recalls(ctx: Context, dataset: Dataset, by_group: bool) -> tuple[np.ndarray
 
 def run_final(ctx: Context) -> Outcome:
     """Prune, train from scratch on the kept samples with the run's method, evaluate on the test split."""
-    config, dataset = ctx.task.config, ctx.dataset()
+    config, dataset = FinalConfig.from_dict(ctx.task.config), ctx.dataset()
     device = ctx.runtime.torch_device
-    by_group = config["quota_unit"] == "group"
+    by_group = config.quota_unit == "group"
     raw_recalls, val_sizes = _recalls(ctx, dataset, by_group)
     scores_task = ctx.task.dep("scores")
     train_split = dataset.train
     subset = ctx.task.dep("subset")
     kept = ctx.input(subset).array("rows") if subset is not None else keep(
-        train_split.y.numpy(), config["density"], config["protocol"],
+        train_split.y.numpy(), config.density, config.protocol,
         scores=None if scores_task is None else ctx.input(scores_task).array("scores"),
-        recalls=raw_recalls, groups=train_split.group.numpy() if by_group else None,
-        min_count=config["min_count"] or 0, recall_prior=config["recall_prior"] or 0.0, val_sizes=val_sizes,
-        seed=config["seed"], allocation=config["allocation"] or "density", exponent=config["quota_exponent"] or 1.0,
+        recalls=raw_recalls, groups=train_split.group.numpy() if by_group else None, val_sizes=val_sizes,
+        seed=config.seed, **({} if config.quotas is None else asdict(config.quotas)),
     )
-    cfg = train_config(config["train"])
-    seed = derive(config["seed"], "final")
+    cfg = config.train
+    seed = derive(config.seed, "final")
     kept_split = train_split.subset(torch.as_tensor(kept))
     has_groups = train_split.group is not None
     checkpoint = Checkpointing(ctx.checkpoint_path, ctx.runtime.checkpoint_every)
@@ -69,10 +72,10 @@ def run_final(ctx: Context) -> Outcome:
     make_model, normalization = ctx.make_model(dataset.num_classes, dataset.input_shape), ctx.normalization(dataset)
     # The method plans first (JTT trains its identification model here, unless resuming), so the final init below
     # is the same whatever the method.
-    plan = METHODS[config["method"]].prepare(MethodInput(
+    plan = METHODS[config.method].prepare(MethodInput(
         kept_split, kept_split.group if has_groups else kept_split.y,
-        dataset.num_groups if has_groups else dataset.num_classes, dataset.num_classes, cfg, config["seed"],
-        device, normalization, make_model, MethodOptions(**config["method_options"]),
+        dataset.num_groups if has_groups else dataset.num_classes, dataset.num_classes, cfg, config.seed,
+        device, normalization, make_model, MethodOptions(**config.method_options),
         None if resume is None else resume["extra"]["method"],
     ))
     checkpoint.extra = lambda: {"method": {k: v.detach().cpu() for k, v in plan.state.items()}}
@@ -85,7 +88,7 @@ def run_final(ctx: Context) -> Outcome:
     )
     metrics = evaluate(model, dataset, device, normalization)
     labels = train_split.y.numpy()
-    recalls = None if raw_recalls is None else smoothed_recalls(raw_recalls, val_sizes, config["recall_prior"] or 0.0)
+    recalls = None if raw_recalls is None else smoothed_recalls(raw_recalls, val_sizes, config.quotas.recall_prior)
     metrics.update(
         val_accuracy=result.best_val_accuracy,
         num_train=int(labels.size),
@@ -106,6 +109,16 @@ def run_final(ctx: Context) -> Outcome:
     trained = {} if plan.rows.size == kept.size else {"trained": kept[plan.rows]}
     arrays = {"kept": kept, "kept_ids": train_split.ids[kept], **trained}
     return Outcome(metrics, arrays, history=result.history)
+
+
+def final_cost(config: dict) -> float:
+    """A final run's training in full-data-epoch equivalents: its epochs (plus JTT's identification epochs) times
+    its density."""
+    final = FinalConfig.from_dict(config)
+    epochs = final.train.epochs
+    if final.method == "jtt":
+        epochs += identification_epochs(MethodOptions(**final.method_options), epochs)
+    return epochs * final.density
 
 
 def evaluate(model: torch.nn.Module, dataset: Dataset, device: torch.device, normalization: tuple | None) -> dict:

@@ -1,7 +1,7 @@
 """Launchers: who works through a sweep's tasks. `local` in this process, `processes` as worker processes on
 this machine (K per GPU, or one per CPU core), `submitit` as a SLURM job array (each job K workers per GPU of its
 own), and `auto` (the default) picks `processes` when this machine would run more than one worker, else `local`.
-Every one runs `deep.tasks.work`, the one execution path. Workers share nothing but the run store, whose claims keep
+Every one runs `deep.work.work`, the one execution path. Workers share nothing but the run store, whose claims keep
 two of them from running one task and let a live worker take over a dead one's tasks; the parent only watches the
 store (one progress bar, counted by looking up each task's own directory) and the workers (a failed worker stops
 the sweep)."""
@@ -24,7 +24,8 @@ import torch
 from tqdm.auto import tqdm
 
 from deep.runs import Claim, RunStore
-from deep.tasks import POLL_S, Runtime, Task, closure, work
+from deep.tasks import Runtime, Task, closure
+from deep.work import POLL_S, work
 
 STOP_GRACE_S = 60.0  # how long stopped workers get to release their claims before they are killed
 States = Callable[[], list[tuple[str, str]]]  # each worker's (state, message), see `watch`

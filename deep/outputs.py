@@ -10,7 +10,6 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from deep.runs import KINDS
 
 
 def _same(a: Path, b: Path) -> bool:
@@ -31,9 +30,10 @@ def check_not_an_input(flag: str, out: str | Path, inputs: Mapping[str, str | Pa
 
 
 def check_outside_store(flag: str, out: str | Path, root: str | Path) -> None:
-    """ValueError when the output folder `out` is the run store `root` or lies inside its task folders."""
+    """ValueError when the output folder `out` is the run store `root` or lies inside it (where any folder named
+    like an identifier is a kind's folder)."""
     out, root = Path(out).resolve(), Path(root).resolve()
-    if out == root or any(out.is_relative_to(root / kind) for kind in KINDS):
+    if out.is_relative_to(root):
         raise ValueError(f"{flag} {out} would write into the run store {root}, one of this command's inputs: "
                          "choose a folder outside it")
 

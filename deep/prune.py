@@ -19,12 +19,15 @@ import numpy as np
 import numpy.typing as npt
 
 from deep.seeds import ROLES
-from toy.quotas import ALLOCATIONS, drop_quotas, strategy_quotas
+from toy.quotas import ALLOCATIONS, drop_quotas, kept_count, strategy_quotas
 
+FULL = "full"  # the protocol that keeps everything (density 1): the reference the others are compared with
 QUOTA_UNITS = ("class", "group")  # what quotas are taken over: classes, or the dataset's groups
 # Paper order: the references first, then each way of using a score, DRoP last.
-PROTOCOL_KINDS = ("full", "random", "score", "random+quota", "score+drop", "random+drop", "subset")
-_COUNTS = {"full": "all", "random": "global", "score": "global", "random+quota": "strategy",
+PROTOCOL_KINDS = (FULL, "random", "score", "random+quota", "score+drop", "random+drop", "subset")
+# Where DRoP's validation recalls come from (see deep.sweep.Setup.recall_recipe); the first is the default.
+RECALL_SOURCES = ("scorer", "separate")
+_COUNTS = {FULL: "all", "random": "global", "score": "global", "random+quota": "strategy",
            "score+drop": "drop", "random+drop": "drop", "subset": "given"}
 
 
@@ -62,13 +65,29 @@ class Protocol:
         return self.counts in ("strategy", "drop")
 
     @property
+    def is_full(self) -> bool:
+        """Whether the protocol keeps everything (`full`, run at density 1 only)."""
+        return self.kind == FULL
+
+    @property
     def changes_class_proportions(self) -> bool:
         """Whether the protocol chooses class densities itself (everything but `full` and `random`)."""
-        return self.kind not in ("full", "random")
+        return not self.is_full and self.kind != "random"
 
     def density(self, density: float) -> float:
         """The density a run of this protocol trains at: 1 for `full`, else `density`."""
-        return 1.0 if self.kind == "full" else float(density)
+        return 1.0 if self.is_full else float(density)
+
+
+@dataclass(frozen=True)
+class Quotas:
+    """DRoP's settings: how validation recalls become per-unit counts (`keep`'s arguments of that name). The defaults
+    are the paper's Algorithm 1 on the raw recalls, wherever a default is taken (keep, deep.sweep.Setup, the CLI)."""
+
+    allocation: str = "density"  # "density": density proportional to error (Algorithm 1); "count": the authors' code
+    exponent: float = 1.0  # density (or count) proportional to error ** exponent
+    recall_prior: float = 0.0  # Beta pseudo-count smoothing the recalls (see smoothed_recalls); 0 = raw recalls
+    min_count: int = 0  # every unit keeps at least this many samples (or all it has)
 
 
 # Densities equal to this many decimals are one density (0.3 from a CLI, 0.30000000000000004 from a range):
@@ -87,7 +106,7 @@ def parse_protocol(name: str, scorers: Collection[str] | None = None) -> Protoco
     `scorers` are the scorer names to accept; None accepts any name as a scorer (reading stored runs).
     """
     known = (lambda s: bool(s)) if scorers is None else (lambda s: s in scorers)
-    if name in ("full", "random", "random+drop", "subset"):  # subset: rows a user gave (train --kept)
+    if name in (FULL, "random", "random+drop", "subset"):  # subset: rows a user gave (train --kept)
         return Protocol(name, name, None)
     if name.endswith("+drop") and known(name[: -len("+drop")]):
         return Protocol(name, "score+drop", name[: -len("+drop")])
@@ -134,13 +153,6 @@ def recalls_from_predictions(y_true: npt.ArrayLike, y_pred: npt.ArrayLike, num_c
         return np.where(sizes > 0, hits / np.maximum(sizes, 1), np.nan)
 
 
-def kept_count(density: float, n: int) -> int:
-    """round(density * n), halves rounded up: the number of samples every protocol keeps."""
-    if not 0.0 < density <= 1.0:
-        raise ValueError(f"density must be in (0, 1], got {density}")
-    return int(np.floor(density * n + 0.5))
-
-
 def top_k(priority: np.ndarray, k: int) -> np.ndarray:
     """Indices of the k largest priorities, ties broken by lower index; sorted ascending."""
     order = np.lexsort((np.arange(priority.size), -priority))
@@ -184,12 +196,12 @@ def keep(
     scores: npt.ArrayLike | None = None,
     recalls: npt.ArrayLike | None = None,
     groups: npt.ArrayLike | None = None,
-    allocation: str = "density",
-    min_count: int = 0,
-    recall_prior: float = 0.0,
+    allocation: str = Quotas.allocation,
+    min_count: int = Quotas.min_count,
+    recall_prior: float = Quotas.recall_prior,
     val_sizes: npt.ArrayLike | None = None,
     seed: int = 0,
-    exponent: float = 1.0,
+    exponent: float = Quotas.exponent,
 ) -> np.ndarray:
     """The sorted row indices that `protocol` keeps of a training set with these labels, at `density`.
 
@@ -228,7 +240,7 @@ def keep(
     if parsed.needs_recalls:
         unit_recalls = _drop_recalls(unit_recalls, num_units, recall_prior, val_sizes, protocol)
     rng = np.random.default_rng((int(seed), ROLES["prune"], int(round(float(density) * 1e6))))
-    if parsed.kind == "full":
+    if parsed.is_full:
         return np.arange(n)
     k = kept_count(float(density), n)
     # Random choice is a random priority: one mechanism for "random inside" and "top-scored inside".

@@ -1,7 +1,7 @@
 """The query tasks: train one query model, score with it, and average validation recalls over query models.
 
-A query training is one model trained on the full training set with the final schedule's optimiser truncated at
-its query length. It keeps what every scorer needs (see deep.scores.base): its weights, its trace (each training
+A query training is one model trained on the full training set with the final schedule compressed into its query
+length (LR drops scaled alike; see deep.sweep.Setup.query_config). It keeps what every scorer needs (see deep.scores.base): its weights, its trace (each training
 sample's true-class probability and correctness at every epoch, recorded from the training steps at no extra
 cost) and its per-class (and per-group) validation accuracy at its epoch of best validation accuracy. Scorers and
 DRoP's recalls are tasks of their own over query trainings, so any scorer asked for later, by any sweep, reuses a
@@ -29,11 +29,6 @@ from deep.tasks import Context, Outcome
 from deep.train import Normalization, TrainConfig, train
 
 MODEL_FILE = "model.pt"
-
-
-def train_config(stored: dict) -> TrainConfig:
-    """A TrainConfig from its stored form (lists back to tuples)."""
-    return TrainConfig(**{**stored, "milestones": tuple(stored["milestones"])})
 
 
 def weights_digest(model: nn.Module) -> str:
@@ -83,7 +78,7 @@ def run_query_training(ctx: Context) -> Outcome:
     checkpoint = Checkpointing(ctx.checkpoint_path, ctx.runtime.checkpoint_every)
     _, outcome = train_query_model(
         dataset, ctx.make_model(dataset.num_classes, dataset.input_shape), ctx.normalization(dataset),
-        train_config(config["train"]), seed, ctx.runtime.torch_device, checkpoint, ctx.runtime.progress,
+        TrainConfig.from_stored(config["train"]), seed, ctx.runtime.torch_device, checkpoint, ctx.runtime.progress,
     )
     return outcome
 
@@ -111,7 +106,7 @@ def train_query_model(
         best = result.best
         history = result.history
         arrays["val_class_recall"] = np.asarray(best["val_class_recall"], dtype=np.float64)
-        if "val_group_accuracy" in best:
+        if best["val_group_accuracy"] is not None:
             arrays["val_group_accuracy"] = np.asarray(best["val_group_accuracy"], dtype=np.float64)
         metrics.update(best_epoch=result.best_epoch, best_val_accuracy=result.best_val_accuracy,
                        resumed_from_epochs=result.resumed_from_epochs,

@@ -4,7 +4,7 @@ A task's config holds its own settings and the names (hashes) of the tasks it co
 before anything runs and the same settings always map to the same directory. Layout:
 
   <root>/store.json              {"format": FORMAT}: a store written by another format is refused with a message
-  <root>/<kind>/<hash>/          one task (kind: query, scores, recalls, final, subset)
+  <root>/<kind>/<hash>/          one task (kind: a key of deep.kinds.KINDS; the store takes any identifier)
       config.json                the full config; its hash must equal the directory name
       metrics.json               the results
       history.csv                one row per training epoch (trainings only)
@@ -34,23 +34,39 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
 
-FORMAT = 2
+FORMAT = 3  # 3: final configs store every setting resolved and leave out what does not apply
 FORMAT_FILE = "store.json"
-KINDS = ("query", "scores", "recalls", "final", "subset")
 DONE = "done"
 CLAIM = "claim"
 CHECKPOINT = "checkpoint.pt"
 HISTORY = "history.csv"
 CLAIM_TTL_S = 600.0  # a claim not refreshed for this long belongs to a dead worker
 CLAIM_SKEW_S = 5.0  # a claim dated this far past our clock was dated by another node's clock, ahead of ours
-HISTORY_FIELDS = (
-    "epoch", "train_loss", "lr", "val_accuracy", "val_worst_class_accuracy", "val_worst_group_accuracy", "seconds",
-)
+
+
+@dataclass
+class EpochRecord:
+    """One training epoch, as deep.train records it: a row of a task's history.csv (its numbers; the per-unit lists
+    reach the store as arrays, see deep.query) and of TrainResult.history (all of it, as a dict)."""
+
+    epoch: int  # 1-based
+    train_loss: float  # mean training loss over the epoch's samples
+    lr: float  # the learning rate the epoch trained at
+    val_accuracy: float | None = None  # None: no validation split
+    val_worst_class_accuracy: float | None = None
+    val_worst_group_accuracy: float | None = None  # None also without groups
+    seconds: float = 0.0  # wall time of the epoch, validation included
+    val_class_recall: list[float] | None = None  # per class
+    val_group_accuracy: list[float] | None = None  # per group
+
+
+PER_UNIT_FIELDS = ("val_class_recall", "val_group_accuracy")  # lists: not columns of history.csv
+HISTORY_FIELDS = tuple(f.name for f in fields(EpochRecord) if f.name not in PER_UNIT_FIELDS)
 
 
 def canonical_json(obj: object) -> str:
@@ -105,12 +121,16 @@ def read_json(path: Path) -> dict:
 
 
 def history_csv(history: Sequence[dict]) -> bytes:
-    """The per-epoch history as CSV: the HISTORY_FIELDS that any epoch recorded, in that order."""
-    fields = [f for f in HISTORY_FIELDS if any(record.get(f) is not None for record in history)]
+    """The per-epoch history as CSV: the HISTORY_FIELDS that any epoch recorded, in that order; a record with a
+    field EpochRecord does not define is refused (a new field goes there, never dropped silently)."""
+    unknown = {key for record in history for key in record} - set(HISTORY_FIELDS) - set(PER_UNIT_FIELDS)
+    if unknown:
+        raise ValueError(f"history records hold {sorted(unknown)}, which deep.runs.EpochRecord does not define")
+    columns = [f for f in HISTORY_FIELDS if any(record.get(f) is not None for record in history)]
     out = io.StringIO()
-    writer = csv.DictWriter(out, fields, extrasaction="ignore", lineterminator="\n")
+    writer = csv.DictWriter(out, columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
-    writer.writerows({f: ("" if r.get(f) is None else r[f]) for f in fields} for r in history)
+    writer.writerows({f: ("" if r.get(f) is None else r[f]) for f in columns} for r in history)
     return out.getvalue().encode()
 
 
@@ -316,9 +336,9 @@ class RunStore:
         """Refuse a store written by another format, with what to do about it."""
         if self.root.exists() and not self.root.is_dir():
             raise StoreFormatError(f"run store {self.root} is a file, not a folder: pass a folder to --out")
-        for kind in KINDS:
-            if (self.root / kind).exists() and not (self.root / kind).is_dir():
-                raise StoreFormatError(f"{self.root / kind} is a file where the folder of the {kind} tasks belongs: "
+        for entry in self.root.iterdir() if self.root.is_dir() else []:
+            if is_kind_name(entry.name) and not entry.is_dir():
+                raise StoreFormatError(f"{entry} is a file where the folder of the {entry.name} tasks belongs: "
                                        "move it out of the run store")
         marker = self.root / FORMAT_FILE
         if marker.is_file():
@@ -358,8 +378,8 @@ class RunStore:
     def path(self, config: dict) -> Path:
         """The directory of the task with this config."""
         kind = config.get("kind")
-        if kind not in KINDS:
-            raise ValueError(f"a task config needs a kind in {KINDS}, got {kind!r}")
+        if not (isinstance(kind, str) and is_kind_name(kind)):
+            raise ValueError(f"a task config needs a kind (a key of deep.kinds.KINDS), got {kind!r}")
         return self.root / kind / config_hash(config)
 
     def done(self, config: dict) -> bool:
@@ -484,6 +504,12 @@ class RunStore:
                 ) from error
             if run is not None:
                 yield run
+
+
+def is_kind_name(name: str) -> bool:
+    """Whether `name` can name a kind of task, and so a folder of the store: an identifier not starting with `_`
+    (names starting with `_` are the store's own, such as a SLURM log folder)."""
+    return name.isidentifier() and not name.startswith("_")
 
 
 def task_folders(folder: Path) -> list[Path]:

@@ -5,6 +5,7 @@ Numpy- and torch-free, so that dataset registry entries can declare their refere
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 
@@ -19,15 +20,15 @@ def scaled_epochs(epochs: int, density: float) -> int:
 class TrainConfig:
     """SGD hyper-parameters and schedule: LR drops by `gamma` at each of `milestones` (epochs, 1-based ends)."""
 
-    epochs: int
-    batch_size: int
-    lr: float
-    momentum: float = 0.9
+    epochs: int  # passes over the training data
+    batch_size: int  # samples per SGD step
+    lr: float  # initial learning rate
+    momentum: float = 0.9  # SGD momentum (a fraction)
     nesterov: bool = False
-    weight_decay: float = 5e-4
-    milestones: tuple[int, ...] = ()
-    gamma: float = 0.2
-    label_smoothing: float = 0.0
+    weight_decay: float = 5e-4  # L2 penalty coefficient
+    milestones: tuple[int, ...] = ()  # epochs after which the LR is multiplied by `gamma`
+    gamma: float = 0.2  # LR factor at each milestone
+    label_smoothing: float = 0.0  # fraction of the target mass spread uniformly over the classes
     augment: bool = True  # random shift + horizontal flip; only applies to image inputs (N, C, H, W)
     crop_padding: int | None = None  # shift = crop from the zero-padded image, padding in pixels; None = H // 8
     translate: float | None = None  # shift = RandomAffine(translate=(t, t)) instead: up to t * size, zero fill
@@ -55,6 +56,11 @@ class TrainConfig:
         failed = [message for message, ok in checks.items() if not ok]
         if failed:
             raise ValueError(f"invalid TrainConfig ({'; '.join(failed)}): {self}")
+
+    @classmethod
+    def from_stored(cls, stored: Mapping[str, object]) -> TrainConfig:
+        """A TrainConfig from its stored form (a task config's `train`: `asdict` of one, lists for tuples)."""
+        return cls(**{**stored, "milestones": tuple(stored["milestones"])})
 
     def scaled_for_density(self, density: float) -> TrainConfig:
         """This config for a fraction `density` of the data: E' = scaled_epochs(E, d), milestones m -> int(m (E' / E))

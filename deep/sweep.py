@@ -23,17 +23,16 @@ import numpy as np
 
 from deep.data import DATASETS
 from deep.methods import METHODS, MethodOptions
-from deep.prune import QUOTA_UNITS, Protocol, density_key, parse_protocol
+from deep.final import FinalConfig
+from deep.prune import QUOTA_UNITS, RECALL_SOURCES, Protocol, Quotas, density_key, parse_protocol
 from deep.scores import SCORERS
-from deep.methods.jtt import identification_epochs
 from deep.models import build_model, feature_extractor, model_key
-from deep.tasks import Task, closure, dataset
+from deep.tasks import Task, dataset
 from deep.train import TrainConfig
 from toy.quotas import ALLOCATIONS
 
 DEFAULT_PROTOCOLS = ["full", "random", "el2n", "random+el2nq", "el2n+drop", "random+drop"]
 DEFAULT_DENSITIES = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
-RECALL_SOURCES = ("scorer", "separate")
 RECALL_FRACTION = 0.1  # a recall model of its own under source "scorer": 16 of 160 epochs, as the reference code
 
 
@@ -62,12 +61,13 @@ class Setup:
     query_inits: int | None = None  # query models per scorer; None = each scorer's own (Scorer.inits)
     query_epochs: dict[str, int] = field(default_factory=dict)  # per-scorer override of the query length
     query_augment: bool = False  # augment query trainings (the reference code does not)
-    recall_source: str = "scorer"  # "scorer": DRoP's recalls from the protocol's query models; "separate"
+    # "scorer": DRoP's recalls from the protocol's query models; "separate": their own. None: the dataset's default.
+    recall_source: str | None = None
     recall_epochs: int | None = None  # length of recall models that are not a scorer's (see recall_recipe)
-    min_count: int = 0
-    recall_prior: float = 1.0  # Beta pseudo-count smoothing DRoP's validation recalls; 0 = raw recalls
-    quota_exponent: float = 1.0  # DRoP: class density (or count) proportional to error ** quota_exponent
-    allocation: str = "density"  # DRoP: "density" (paper's Algorithm 1) or "count" (the authors' code)
+    min_count: int = Quotas.min_count
+    recall_prior: float | None = None  # Beta pseudo-count smoothing DRoP's recalls; None: the dataset's default
+    quota_exponent: float = Quotas.exponent  # DRoP: class density (or count) proportional to error ** quota_exponent
+    allocation: str = Quotas.allocation  # DRoP: "density" (paper's Algorithm 1) or "count" (the authors' code)
     method: str = "erm"  # a key of deep.methods.METHODS
     quota_unit: str = "class"  # what DRoP and StrategyQ allocate over: "class" or "group"
     method_options: MethodOptions = MethodOptions()
@@ -75,6 +75,13 @@ class Setup:
     external_scores: dict[str, str] = field(default_factory=dict)  # --scores NAME=FILE: name -> sha256 of the scores
 
     def __post_init__(self) -> None:
+        # The dataset's registry entry owns the defaults that depend on the data (deep.data.registry.Defaults).
+        defaults = DATASETS[self.dataset].defaults if self.dataset in DATASETS else None
+        for name in ("recall_prior", "recall_source"):
+            if getattr(self, name) is None:
+                if defaults is None:
+                    raise ValueError(f"unknown dataset {self.dataset!r}: choose one of {sorted(DATASETS)}")
+                object.__setattr__(self, name, getattr(defaults, name))
         if self.method not in METHODS:
             raise ValueError(f"unknown method {self.method!r}: choose one of {', '.join(METHODS)}")
         if not (np.isfinite(self.recall_prior) and self.recall_prior >= 0):
@@ -129,6 +136,12 @@ class Setup:
         default = self.train.epochs if self.recall_source == "separate" else round(RECALL_FRACTION * self.train.epochs)
         epochs = self.recall_epochs if self.recall_epochs is not None else max(1, default)
         return epochs, self.query_inits or 1
+
+    @property
+    def quotas(self) -> Quotas:
+        """DRoP's settings, as deep.prune.keep takes them."""
+        return Quotas(allocation=self.allocation, exponent=self.quota_exponent, recall_prior=self.recall_prior,
+                      min_count=self.min_count)
 
     def query_config(self, epochs: int) -> TrainConfig:
         """The training of a query model of `epochs` epochs: the final schedule compressed, augmented or not."""
@@ -185,28 +198,16 @@ def final_task(setup: Setup, protocol: Protocol, density: float, seed: int, subs
     scores = scores_task(setup, protocol.scorer, seed) if protocol.needs_scores else None
     recalls = recalls_task(setup, protocol.scorer, seed) if protocol.needs_recalls else None
     deps = tuple(t for t in (scores, recalls, subset) if t is not None)
-    return Task({
-        "kind": "final",
-        "dataset": setup.dataset_key(),
-        **setup.model_key,
-        "protocol": protocol.name,
-        "scorer": protocol.scorer,
-        "density": d,
-        "seed": seed,
-        "method": setup.method,
-        "method_options": METHODS[setup.method].config(setup.method_options),
-        "quota_unit": setup.quota_unit,
-        "min_count": setup.min_count if protocol.needs_recalls else None,
-        "recall_prior": setup.recall_prior if protocol.needs_recalls else None,
-        "quota_exponent": setup.quota_exponent if protocol.needs_recalls else None,
-        "recall_source": setup.recall_source if protocol.needs_recalls else None,
-        "allocation": setup.allocation if protocol.needs_recalls else None,
-        "train": asdict(setup.train.scaled_for_density(d)),
-        "scorer_options": scores and scores.config.get("options"),
-        "scores": scores and scores.key,
-        "recalls": recalls and recalls.key,
-        **({"subset": subset.key} if subset is not None else {}),
-    }, deps)
+    config = FinalConfig(
+        dataset=setup.dataset_key(), model=setup.model_key, protocol=protocol.name, density=d, seed=seed,
+        method=setup.method, method_options=METHODS[setup.method].config(setup.method_options),
+        quota_unit=setup.quota_unit, train=setup.train.scaled_for_density(d),
+        quotas=setup.quotas if protocol.needs_recalls else None,
+        recall_source=setup.recall_source if protocol.needs_recalls else None,
+        scorer_options=scores.config.get("options") if scores is not None else None,
+        scores=scores and scores.key, recalls=recalls and recalls.key, subset=subset and subset.key,
+    )
+    return Task(config.to_dict(), deps)
 
 
 def check(
@@ -255,51 +256,7 @@ def plan(
     finals = {}
     for seed in seeds:
         for p in parsed:
-            for d in [1.0] if p.kind == "full" else densities:
+            for d in [1.0] if p.is_full else densities:
                 task = final_task(setup, p, d, seed)
                 finals.setdefault(task.key, task)
     return list(finals.values())
-
-
-def full_data_epochs(task: Task) -> float:
-    """A task's training in full-data-epoch equivalents: query epochs, or a final run's epochs times its density
-    (plus JTT's identification epochs); scores and recalls tasks train nothing."""
-    config = task.config
-    if task.kind == "query":
-        return float(config["train"]["epochs"])
-    if task.kind != "final":
-        return 0.0
-    epochs = config["train"]["epochs"]
-    if config["method"] == "jtt":
-        epochs += identification_epochs(MethodOptions(**config["method_options"]), epochs)
-    return epochs * config["density"]
-
-
-def dry_run(setup: Setup, finals: list[Task], protocols: list[str]) -> dict:
-    """The fully resolved plan of a sweep, as JSON-ready data: settings, every task and the total training."""
-    parsed = [parse_protocol(name, frozenset(SCORERS) | set(setup.external_scores)) for name in protocols]
-    scorers = sorted({p.scorer for p in parsed if p.scorer is not None} - set(setup.external_scores))
-    tasks = closure(finals)
-    return {
-        "dataset": setup.dataset_key(),
-        **setup.model_key,
-        "method": setup.method,
-        "method_options": METHODS[setup.method].config(setup.method_options),
-        "quota_unit": setup.quota_unit,
-        "train": asdict(setup.train),
-        "query": {name: {"epochs": setup.epochs_for(name), "inits": setup.inits_for(name),
-                         "options": scorer_options(setup, name)} for name in scorers},
-        "recalls": {p.name: dict(zip(("epochs", "inits"), setup.recall_recipe(p.scorer)))
-                    for p in parsed if p.needs_recalls},
-        "recall_prior": setup.recall_prior,
-        "recall_source": setup.recall_source,
-        "allocation": setup.allocation,
-        "quota_exponent": setup.quota_exponent,
-        "tasks": [{"kind": t.kind, "key": t.key, "epochs": t.config["train"]["epochs"] if "train" in t.config else 0,
-                   **({k: t.config[k] for k in ("protocol", "density", "seed")} if t.kind == "final" else {}),
-                   **({k: t.config[k] for k in ("seed", "init")} if t.kind == "query" else {}),
-                   **({"scorer": t.config["scorer"]} if t.kind == "scores" else {}),
-                   "full_data_epochs": full_data_epochs(t)} for t in tasks],
-        "counts": {kind: sum(t.kind == kind for t in tasks) for kind in ("query", "scores", "recalls", "final")},
-        "total_full_data_epochs": round(sum(full_data_epochs(t) for t in tasks), 1),
-    }

@@ -1,18 +1,13 @@
-"""The one execution path: tasks, what runs them, and the loop every command and launcher works through.
+"""Tasks: a config (its own settings plus the names of the tasks it consumes) and those tasks, and what a runner gets
+(`Context`) and gives back (`Outcome`).
 
-A task is a config (its own settings plus the names of the tasks it consumes) and those tasks. The kinds:
-`query` (one query model trained on the full data: weights, per-epoch trace, validation recalls), `scores` (a
-scorer's scores averaged over query models, or read from a user's file), `recalls` (DRoP's validation recalls
-averaged over query models), `final` (prune, train from scratch, evaluate) and `subset` (training rows a user
-gave; like file scores, written by the command line before anything runs). `train`, `sweep` and every launcher call `work`, which runs
-each task through `execute` once its inputs are finished; "finished" is a lookup of the task's own directory.
+The kinds of task and their runners are listed in deep.kinds; deep.work runs them. This module imports neither, so
+that every runner's module can import it.
 """
 
 from __future__ import annotations
 
 import json
-import sys
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
@@ -20,19 +15,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from deep.data import load_dataset
 from deep.data.base import Dataset
 from deep.models import build_model
 from deep.models.pretrained import build_kwargs, normalization
-from deep.runs import (
-    CHECKPOINT, CLAIM, CorruptRunError, Run, RunStore, as_stored, canonical_json, claim_wait_message, config_hash,
-)
+from deep.runs import CHECKPOINT, Run, RunStore, as_stored, canonical_json, config_hash
 from deep.train import resolve_device
-
-POLL_S = 1.0  # how often a worker waiting on another worker's task looks at the store again
-
 
 @dataclass(frozen=True, eq=False)
 class Task:
@@ -46,7 +35,7 @@ class Task:
 
     @property
     def kind(self) -> str:
-        """query, scores, recalls, final or subset."""
+        """The task's kind: a key of deep.kinds.KINDS."""
         return self.config["kind"]
 
     @cached_property
@@ -133,59 +122,6 @@ class Context:
         return normalization(self.task.config.get("weights"), data.normalization)
 
 
-def _runners() -> dict[str, Callable[[Context], Outcome]]:
-    # Imported here: the runners' modules import this one for Task, Context and Outcome.
-    from deep.experiment import run_final
-    from deep.query import run_query_training, run_recalls, run_scores
-
-    return {"query": run_query_training, "scores": run_scores, "recalls": run_recalls, "final": run_final,
-            "subset": run_subset}
-
-
-def run_subset(ctx: Context) -> Outcome:
-    """A subset task holds rows a user gave: it is written by the command line, never computed."""
-    raise ValueError("the training rows of this run came from a file that is not in the store: pass --kept FILE again")
-
-
-def write_input(store: RunStore, task: Task, metrics: dict, arrays: dict[str, np.ndarray]) -> None:
-    """Store an input task made from a user's file (scores, rows) unless it is there: it runs like any other."""
-    if not store.done(task.config):
-        store.finish(task.config, metrics, arrays)
-
-
-
-
-def execute(task: Task, store: RunStore, runtime: Runtime) -> str:
-    """Run `task` unless finished or owned by another live worker: returns "done", "busy" or "blocked".
-
-    "blocked": an input is unfinished or corrupt. A corrupt input is marked unfinished, so that it is computed
-    again, never used.
-    """
-    if store.done(task.config):
-        return "done"
-    for dep in task.deps:
-        if not store.done(dep.config):
-            return "blocked"
-    claim = store.claim(task.config)
-    if claim is None:
-        return "done" if store.done(task.config) else "busy"
-    try:
-        with claim:
-            for dep in task.deps:
-                try:
-                    store.read(dep.config).verify()
-                except CorruptRunError as error:
-                    tqdm.write(f"warning: {error}; computing {dep.kind} task {dep.key} again", file=sys.stderr)
-                    store.invalidate(dep.config)
-                    return "blocked"
-            outcome = _runners()[task.kind](Context(task, store, runtime))
-            store.finish(task.config, outcome.metrics, outcome.arrays, outcome.files, outcome.history)
-    except BaseException:
-        store.remove_if_empty(task.config)
-        raise
-    return "done"
-
-
 def closure(tasks: Iterable[Task]) -> list[Task]:
     """The tasks and everything they consume, once each (by name), inputs before the tasks that consume them."""
     ordered: dict[str, Task] = {}
@@ -200,53 +136,3 @@ def closure(tasks: Iterable[Task]) -> list[Task]:
     for task in tasks:
         visit(task)
     return list(ordered.values())
-
-
-def _depth(task: Task) -> int:
-    return 1 + max((_depth(d) for d in task.deps), default=-1)
-
-
-def _rotate(items: list, k: int) -> list:
-    k = k % len(items) if items else 0
-    return items[k:] + items[:k]
-
-
-def work(
-    tasks: Iterable[Task], store: RunStore, runtime: Runtime, worker: int = 0,
-    on_done: Callable[[Task], None] = lambda task: None,
-) -> None:
-    """Run the tasks and their inputs until every one is finished, by this worker or by another sharing the store.
-
-    Tasks are taken by depth (query trainings and runs without inputs first, then scores and recalls, then the
-    runs that need them), worker k starting k tasks further along each level, so that workers spread out. A task
-    another live worker owns, or whose inputs are unfinished, is looked at again after a pause. `on_done` is
-    called once per task, when it is found or made finished.
-    """
-    graph = closure(tasks)
-    levels: dict[int, list[Task]] = {}
-    for task in graph:
-        levels.setdefault(_depth(task), []).append(task)
-    pending = [t for depth in sorted(levels) for t in _rotate(levels[depth], worker)]
-    by_key = {t.key: t for t in graph}
-    announced: set[str] = set()  # tasks whose claim this worker has said it waits on
-    while pending:
-        waiting, progressed, busy = [], False, []
-        for task in pending:
-            state = execute(task, store, runtime)
-            if state == "done":
-                on_done(task)
-                progressed = True
-            else:
-                waiting.append(task)
-                busy += [task] if state == "busy" else []
-        # Idle, with nothing else to run: say which claims it waits on and for how long at most, once each.
-        for task in busy if not progressed else []:
-            if task.key not in announced:
-                announced.add(task.key)
-                tqdm.write(claim_wait_message(store.path(task.config) / CLAIM, store.claim_ttl), file=sys.stderr)
-        # An input found corrupt was marked unfinished: put it back in the queue ahead of its consumers.
-        back = [by_key[d.key] for t in waiting for d in t.deps if d.key not in {w.key for w in waiting}
-                and not store.done(d.config)]
-        pending = closure(back + waiting) if back else waiting
-        if pending and not progressed:
-            time.sleep(POLL_S)

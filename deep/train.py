@@ -2,9 +2,10 @@
 
 Batches come from a seeded index permutation over tensors already on the device (no Dataset or
 DataLoader); uint8 images are converted, augmented and normalised a whole batch at a time on the
-device. Every epoch ends with an optional validation pass and the callbacks, which is where scorers
-record per-sample outputs and where methods such as CDB-W change the class weights of the loss.
-Methods that need another loss (Group DRO, JTT) pass `loss_fn(logits, y, idx)`.
+device. Every epoch ends with an optional validation pass and the callbacks. Per-sample outputs reach
+`on_batch` callbacks at every step (query trainings record their trace there); methods that change the
+loss (CDB-W's class weights, Group DRO, JTT) pass `loss_fn(logits, y, idx)` and update its state from
+their callbacks.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
@@ -24,13 +25,13 @@ from deep.augment import crop_flip
 from deep.checkpoint import Checkpointing
 from deep.data.base import Split
 from deep.metrics import classification_metrics
+from deep.runs import EpochRecord
 from deep.schedule import TrainConfig, scaled_epochs
 
 __all__ = ["TrainConfig", "scaled_epochs", "train", "predict", "resolve_device", "autocast", "DivergedError"]
 
 Normalization = tuple[Sequence[float], Sequence[float]]
 LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
-WeightsLike = torch.Tensor | np.ndarray | Sequence[float]
 PREDICT_BATCH = 1024  # rows per forward pass when predicting: larger than any training batch, small enough for 224 px
 
 
@@ -69,15 +70,12 @@ class InputPipeline:
 
 @dataclass
 class EpochState:
-    """What every callback gets after each epoch. Set `class_weights` to change the loss from the next epoch on."""
+    """What every callback gets after each epoch."""
 
     epoch: int  # 1-based
     model: nn.Module
-    predict: Callable[[torch.Tensor], torch.Tensor]  # raw x (as stored in a Split) -> float32 CPU logits, eval mode
-    prepare: Callable[[torch.Tensor], torch.Tensor]  # raw batch -> normalised model input on the training device
     val_metrics: dict | None  # classification_metrics of this epoch's validation pass (None without val)
-    history: list[dict]  # the history so far, this epoch included
-    class_weights: torch.Tensor | None  # per-class loss weights used this epoch; a callback may replace them
+    history: list[dict]  # the history so far, this epoch included (deep.runs.EpochRecord as dicts)
 
 
 Callback = Callable[[EpochState], None]
@@ -89,7 +87,7 @@ BatchCallback = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], None]
 class TrainResult:
     """Per-epoch history and the best validation epoch; the model itself was trained in place."""
 
-    history: list[dict]  # epoch, train_loss, lr, seconds, val_accuracy, val_worst_class_accuracy, val_class_recall, ...
+    history: list[dict]  # one deep.runs.EpochRecord per epoch, as a dict
     best_epoch: int | None  # epoch of the highest val accuracy (the first on ties); None without val
     best_val_accuracy: float | None
     best_val_class_recall: np.ndarray | None
@@ -152,23 +150,11 @@ def predict(
     return _logits(model, x, InputPipeline(normalization, device), batch_size)
 
 
-def _class_weights(weights: WeightsLike | None, device: torch.device, has_loss_fn: bool) -> torch.Tensor | None:
-    """Validated per-class loss weights as a float32 tensor on `device`."""
-    if weights is None:
-        return None
-    if has_loss_fn:
-        raise ValueError("class_weights and loss_fn cannot be combined: put the weights into loss_fn")
-    w = torch.as_tensor(np.asarray(weights.cpu() if isinstance(weights, torch.Tensor) else weights), dtype=torch.float32)
-    if w.dim() != 1 or not bool(torch.isfinite(w).all()) or bool((w < 0).any()) or float(w.sum()) <= 0:
-        raise ValueError(f"class_weights must be one finite, non-negative weight per class, not all 0; got {w.tolist()}")
-    return w.to(device)
-
-
-def _cross_entropy(weight: torch.Tensor | None, label_smoothing: float) -> LossFn:
-    """The default loss: (class-weighted) cross-entropy with label smoothing; ignores the sample indices."""
+def _cross_entropy(label_smoothing: float) -> LossFn:
+    """The default loss: cross-entropy with label smoothing; ignores the sample indices."""
 
     def loss(logits: torch.Tensor, y: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(logits, y, weight=weight, label_smoothing=label_smoothing)
+        return F.cross_entropy(logits, y, label_smoothing=label_smoothing)
 
     return loss
 
@@ -219,6 +205,113 @@ def _validate(model: nn.Module, val: Split, val_x: torch.Tensor, inputs: InputPi
     return classification_metrics(val.y, logits.argmax(1), logits.shape[1], group=val.group)
 
 
+@dataclass
+class _Training:
+    """What a training carries from epoch to epoch: exactly what a checkpoint saves and a resume restores."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.MultiStepLR
+    shuffle: torch.Generator  # the batch order
+    augment: torch.Generator | None  # the augmentation's draws (None: no augmentation)
+    device: torch.device
+    epoch: int = 0  # epochs finished
+    history: list[dict] = field(default_factory=list)
+    best: tuple[int, float, np.ndarray] | None = None  # (epoch, val accuracy, val class recall) of the best epoch
+    resumed: list[int] = field(default_factory=list)  # epochs after which the training was resumed
+
+    def state_dict(self) -> dict:
+        """The checkpoint of the training so far; `load_state_dict` reads back every key written here."""
+        cuda = self.device.type == "cuda"
+        return {
+            "epoch": self.epoch, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(), "shuffle_rng": self.shuffle.get_state(),
+            "augment_rng": None if self.augment is None else self.augment.get_state(),
+            "torch_rng": torch.get_rng_state(), "cuda_rng": torch.cuda.get_rng_state(self.device) if cuda else None,
+            "history": self.history,
+            "best": None if self.best is None else [self.best[0], self.best[1], torch.as_tensor(self.best[2])],
+            "resumed_from_epochs": self.resumed,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from a checkpoint that `state_dict` wrote (the global torch RNG included)."""
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.shuffle.set_state(state["shuffle_rng"])
+        if self.augment is not None:
+            self.augment.set_state(state["augment_rng"])
+        torch.set_rng_state(state["torch_rng"])
+        if self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["cuda_rng"], self.device)
+        self.history = state["history"]
+        best = state["best"]
+        self.best = None if best is None else (best[0], best[1], best[2].numpy())
+        self.epoch = state["epoch"]
+        self.resumed = [*state["resumed_from_epochs"], state["epoch"]]
+
+    def result(self) -> TrainResult:
+        """What the training gives back."""
+        best = self.best
+        return TrainResult(
+            history=self.history,
+            best_epoch=None if best is None else best[0],
+            best_val_accuracy=None if best is None else best[1],
+            best_val_class_recall=None if best is None else best[2],
+            resumed_from_epochs=self.resumed,
+        )
+
+
+def _build(model: nn.Module, cfg: TrainConfig, seed: int, device: torch.device, augment: bool) -> tuple[_Training, int]:
+    """The model placed on `device`, its optimiser, schedule and seeded generators; and the seed of the model's own
+    randomness (dropout)."""
+    if device.type == "cuda":
+        # Fixed input shapes: let cuDNN pick the fastest convolution algorithms once.
+        torch.backends.cudnn.benchmark = True
+        model.to(device, memory_format=torch.channels_last)
+    else:
+        model.to(device)
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov, weight_decay=cfg.weight_decay
+    )
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(cfg.milestones), cfg.gamma)
+    shuffle_seed, augment_seed, model_seed = (int(s) for s in np.random.SeedSequence(seed).generate_state(3))
+    shuffle = torch.Generator().manual_seed(shuffle_seed)
+    augmenter = torch.Generator(device=device).manual_seed(augment_seed) if augment else None
+    return _Training(model, optimizer, scheduler, shuffle, augmenter, device), model_seed
+
+
+def _epoch(
+    run: _Training, net: nn.Module, x: torch.Tensor, y: torch.Tensor, bounds: list[tuple[int, int]],
+    inputs: InputPipeline, loss_fn: LossFn, on_batch: Sequence[BatchCallback], cfg: TrainConfig,
+    val: Split | None, val_x: torch.Tensor | None,
+) -> dict | None:
+    """Train one epoch, validate, and record it in the history; returns the validation metrics (None without val)."""
+    started = time.perf_counter()
+    epoch = run.epoch + 1
+    lr = run.optimizer.param_groups[0]["lr"]
+    order = torch.randperm(len(x), generator=run.shuffle).to(run.device)
+    loss = _train_epoch(net, run.optimizer, x, y, order, bounds, inputs, loss_fn, run.augment, on_batch, cfg)
+    if not math.isfinite(loss):
+        raise DivergedError(f"training diverged at epoch {epoch} (loss {loss}, lr {lr:g}): lower --lr, or check the inputs")
+    run.scheduler.step()
+    record = EpochRecord(epoch=epoch, train_loss=loss, lr=lr)
+    metrics = None
+    if val is not None:
+        metrics = _validate(run.model, val, val_x, inputs)
+        record.val_accuracy, record.val_class_recall = metrics["accuracy"], metrics["class_accuracy"]
+        record.val_worst_class_accuracy = metrics["worst_class_accuracy"]
+        if val.group is not None:
+            record.val_group_accuracy = metrics["group_accuracy"]
+            record.val_worst_group_accuracy = metrics["worst_group_accuracy"]
+        if run.best is None or metrics["accuracy"] > run.best[1]:
+            run.best = (epoch, metrics["accuracy"], np.asarray(metrics["class_accuracy"]))
+    record.seconds = time.perf_counter() - started
+    run.history.append(asdict(record))
+    run.epoch = epoch
+    return metrics
+
+
 def train(
     model: nn.Module,
     train: Split,
@@ -230,7 +323,6 @@ def train(
     val: Split | None = None,
     callbacks: Sequence[Callback] = (),
     on_batch: Sequence[BatchCallback] = (),
-    class_weights: WeightsLike | None = None,
     loss_fn: LossFn | None = None,
     progress: bool = True,
     max_batches: int | None = None,
@@ -242,7 +334,7 @@ def train(
     Every epoch visits all samples once in a seeded random order; the last partial batch is kept (a
     final batch of a single row is merged into the one before, for BatchNorm). `loss_fn(logits, y, idx)`,
     with idx the batch's row numbers in `train` on the training device, replaces the default
-    (class-weighted, label-smoothed) cross-entropy. `on_batch` callbacks see every step's logits.
+    (label-smoothed) cross-entropy. `on_batch` callbacks see every step's logits.
     `max_batches` caps the batches per epoch (smoke runs, benchmarks). On the CPU the same seed gives
     the same weights and history. Model-internal randomness (dropout) is drawn from a fork of torch's
     global RNG seeded from `seed`, which is restored afterwards. With `checkpoint`, the state is saved
@@ -254,101 +346,26 @@ def train(
     if max_batches is not None and max_batches < 1:
         raise ValueError(f"max_batches must be >= 1 or None, got {max_batches}")
     device = resolve_device(device)
-    weights = _class_weights(class_weights, device, loss_fn is not None)
-    if device.type == "cuda":
-        # Fixed input shapes: let cuDNN pick the fastest convolution algorithms once.
-        torch.backends.cudnn.benchmark = True
-        model.to(device, memory_format=torch.channels_last)
-    else:
-        model.to(device)
     inputs = InputPipeline(normalization, device)
     x, y = train.x.to(device), train.y.to(device)
     val_x = val.x.to(device) if val is not None else None
+    run, model_seed = _build(model, cfg, seed, device, augment=cfg.augment and x.dim() == 4)
     net = torch.compile(model) if cfg.compile else model
-    optimizer = torch.optim.SGD(
-        model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov, weight_decay=cfg.weight_decay
-    )
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(cfg.milestones), cfg.gamma)
+    loss_fn = loss_fn or _cross_entropy(cfg.label_smoothing)
     bounds = _batch_bounds(len(train), cfg.batch_size)[:max_batches]
-    shuffle_seed, augment_seed, model_seed = (int(s) for s in np.random.SeedSequence(seed).generate_state(3))
-    shuffle = torch.Generator().manual_seed(shuffle_seed)
-    augment = torch.Generator(device=device).manual_seed(augment_seed) if cfg.augment and x.dim() == 4 else None
-    # Callbacks see train.x / val.x as users hold them; predicting on them reuses the copies already on the device.
-    resident = [(train.x, x)] + ([(val.x, val_x)] if val is not None else [])
-
-    def predict_epoch(rows: torch.Tensor) -> torch.Tensor:
-        stored = next((copy for original, copy in resident if rows is original), rows)
-        return _logits(model, stored, inputs, PREDICT_BATCH)
-
-    history: list[dict] = []
-    best: tuple[int, float, np.ndarray] | None = None
-    resumed: list[int] = []
-    start_epoch = 1
-    cuda = [device] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=cuda, device_type=device.type):
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else [], device_type=device.type):
         torch.manual_seed(model_seed)
         if resume is not None:
-            model.load_state_dict(resume["model"])
-            optimizer.load_state_dict(resume["optimizer"])
-            scheduler.load_state_dict(resume["scheduler"])
-            shuffle.set_state(resume["shuffle_rng"])
-            if augment is not None:
-                augment.set_state(resume["augment_rng"])
-            torch.set_rng_state(resume["torch_rng"])
-            if cuda:
-                torch.cuda.set_rng_state(resume["cuda_rng"], device)
-            history = resume["history"]
-            best = None if resume["best"] is None else (resume["best"][0], resume["best"][1], resume["best"][2].numpy())
-            weights = None if resume["class_weights"] is None else resume["class_weights"].to(device)
-            start_epoch = resume["epoch"] + 1
-            resumed = [*resume["resumed_from_epochs"], resume["epoch"]]
-        bar = tqdm(range(start_epoch, cfg.epochs + 1), desc="train", unit="epoch", disable=not progress, leave=False)
+            run.load_state_dict(resume)
+        bar = tqdm(range(run.epoch + 1, cfg.epochs + 1), desc="train", unit="epoch", disable=not progress, leave=False)
         for epoch in bar:
-            started = time.perf_counter()
-            lr = optimizer.param_groups[0]["lr"]
-            order = torch.randperm(len(train), generator=shuffle).to(device)
-            loss = _train_epoch(
-                net, optimizer, x, y, order, bounds, inputs, loss_fn or _cross_entropy(weights, cfg.label_smoothing),
-                augment, on_batch, cfg,
-            )
-            if not math.isfinite(loss):
-                raise DivergedError(
-                    f"training diverged at epoch {epoch} (loss {loss}, lr {lr:g}): lower --lr, or check the inputs"
-                )
-            scheduler.step()
-            record = {"epoch": epoch, "train_loss": loss, "lr": lr, "val_accuracy": None, "val_class_recall": None}
-            metrics = None
-            if val is not None:
-                metrics = _validate(model, val, val_x, inputs)
-                record.update(val_accuracy=metrics["accuracy"], val_worst_class_accuracy=metrics["worst_class_accuracy"],
-                              val_class_recall=metrics["class_accuracy"])
-                if val.group is not None:
-                    record.update(val_group_accuracy=metrics["group_accuracy"],
-                                  val_worst_group_accuracy=metrics["worst_group_accuracy"])
-                if best is None or metrics["accuracy"] > best[1]:
-                    best = (epoch, metrics["accuracy"], np.asarray(metrics["class_accuracy"]))
-            record["seconds"] = time.perf_counter() - started
-            history.append(record)
-            bar.set_postfix(loss=f"{loss:.4f}", **({} if metrics is None else {"val_acc": f"{metrics['accuracy']:.4f}"}))
-            state = EpochState(epoch, model, predict_epoch, inputs, metrics, history, weights)
+            metrics = _epoch(run, net, x, y, bounds, inputs, loss_fn, on_batch, cfg, val, val_x)
+            bar.set_postfix(loss=f"{run.history[-1]['train_loss']:.4f}",
+                            **({} if metrics is None else {"val_acc": f"{metrics['accuracy']:.4f}"}))
+            state = EpochState(epoch, model, metrics, run.history)
             for callback in callbacks:
                 callback(state)
-            weights = _class_weights(state.class_weights, device, loss_fn is not None)
             if checkpoint is not None and epoch < cfg.epochs and checkpoint.due(epoch):
-                checkpoint.save({
-                    "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(), "shuffle_rng": shuffle.get_state(),
-                    "augment_rng": None if augment is None else augment.get_state(),
-                    "torch_rng": torch.get_rng_state(), "cuda_rng": torch.cuda.get_rng_state(device) if cuda else None,
-                    "history": history,
-                    "best": None if best is None else [best[0], best[1], torch.as_tensor(best[2])],
-                    "class_weights": None if weights is None else weights.cpu(), "resumed_from_epochs": resumed,
-                })
+                checkpoint.save(run.state_dict())
         bar.close()
-    return TrainResult(
-        history=history,
-        best_epoch=None if best is None else best[0],
-        best_val_accuracy=None if best is None else best[1],
-        best_val_class_recall=None if best is None else best[2],
-        resumed_from_epochs=resumed,
-    )
+    return run.result()

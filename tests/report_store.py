@@ -10,8 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from deep.prune import parse_protocol
+from deep.final import FinalConfig
+from deep.prune import RECALL_SOURCES, Quotas, parse_protocol
 from deep.runs import RunStore
+from deep.schedule import TrainConfig
 
 SIZES = np.array([60, 50, 40, 30])
 FULL_ACCURACY = np.array([0.95, 0.90, 0.75, 0.55])  # per class, before seed noise
@@ -29,21 +31,17 @@ def write_run(root: Path, config: dict, metrics: dict) -> Path:
 def config(protocol: str, density: float, seed: int, model: str = "mlp", method: str = "erm",
            quota_unit: str = "class", variant: dict | None = None, **dataset: object) -> dict:
     """A final-run config exactly as deep.sweep.final_task and deep.experiment.run_final write them; `variant` adds fields such as quota_exponent."""
-    scorer = parse_protocol(protocol).scorer
-    return {
-        "kind": "final",
-        "dataset": {"name": "digits", "data": None, "imbalance": None, "split_seed": 0, **dataset},
-        "model": model,
-        "protocol": protocol,
-        "scorer": scorer,
-        "density": 1.0 if protocol == "full" else density,
-        "seed": seed,
-        "method": method,
-        "quota_unit": quota_unit,
-        "train": {"epochs": 3, "lr": 0.1, "batch_size": 32},
-        "query": None if scorer is None else {"scores": "abc", "recalls": None},
-        **(variant or {}),
-    }
+    parsed = parse_protocol(protocol)
+    final = FinalConfig(
+        dataset={"name": "digits", "data": None, "imbalance": None, "split_seed": 0, **dataset}, model={"model": model},
+        protocol=protocol, density=1.0 if parsed.is_full else density, seed=seed, method=method, method_options={},
+        quota_unit=quota_unit, train=TrainConfig(epochs=3, batch_size=32, lr=0.1),
+        quotas=Quotas() if parsed.needs_recalls else None,
+        recall_source=RECALL_SOURCES[0] if parsed.needs_recalls else None,
+        scorer_options={} if parsed.needs_scores else None,
+        scores="abc" if parsed.needs_scores else None, recalls="def" if parsed.needs_recalls else None,
+    )
+    return {**final.to_dict(), **(variant or {})}
 
 
 def metrics(class_accuracy: np.ndarray, counts: np.ndarray, sizes: np.ndarray = SIZES, groups: bool = False) -> dict:

@@ -20,7 +20,7 @@ from deep.check import check_store
 from deep.cli import main
 from deep.export import export_store
 from deep.report import load_results
-from deep.runs import CorruptRunError, RunStore, StoreFormatError, config_hash, read_json
+from deep.runs import FORMAT, CorruptRunError, RunStore, StoreFormatError, config_hash, read_json
 
 QUERY = {"kind": "query", "seed": 0}
 SCORES = {"kind": "scores", "queries": [config_hash(QUERY)]}
@@ -129,8 +129,8 @@ def test_tasks_owned_by_live_workers_are_left_alone(tmp_path: Path, capsys: pyte
 def test_the_format_file(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     _store(tmp_path)
     (tmp_path / "store.json").unlink()
-    assert _check(tmp_path, capsys=capsys)[1][0] == f"{tmp_path / 'store.json'} is missing: --fix will write {{\"format\": 2}} into it"
-    assert _check(tmp_path, "--fix", capsys=capsys)[0] == 0 and read_json(tmp_path / "store.json") == {"format": 2}
+    assert _check(tmp_path, capsys=capsys)[1][0] == f"{tmp_path / 'store.json'} is missing: --fix will write {{\"format\": {FORMAT}}} into it"
+    assert _check(tmp_path, "--fix", capsys=capsys)[0] == 0 and read_json(tmp_path / "store.json") == {"format": FORMAT}
     (tmp_path / "store.json").write_text('{"form')
     status, lines = _check(tmp_path, "--fix", capsys=capsys)
     assert status == 0 and lines[0].startswith(f"{tmp_path / 'store.json'} is not valid JSON")
@@ -142,7 +142,7 @@ def test_a_store_of_another_format_is_reported_and_not_scanned(tmp_path: Path, c
     (store.path(FINAL) / "kept.npy").unlink()  # not reported: hashes of another format mean nothing here
     (tmp_path / "store.json").write_text('{"format": 99}')
     status, lines = _check(tmp_path, "--fix", capsys=capsys)
-    assert status == 3 and len(lines) == 2 and "has format 99, this version reads format 2" in lines[0]
+    assert status == 3 and len(lines) == 2 and f"has format 99, this version reads format {FORMAT}" in lines[0]
     assert store.path(FINAL).joinpath("done").exists()
 
 

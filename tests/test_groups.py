@@ -14,11 +14,13 @@ from hypothesis import strategies as st
 from deep.cli import main
 from deep.data import load_dataset
 from deep.data.spurious_digits import BACKGROUND, TRAIN_AGREEMENT
-from deep.prune import keep, kept_count
+from deep.prune import keep
+from toy.quotas import kept_count
 from deep.report import format_summary, format_table, load_results, write_report
 from deep.runs import RunStore
 from deep.sweep import Setup, plan
-from deep.tasks import Runtime, work
+from deep.tasks import Runtime
+from deep.work import work
 from deep.train import TrainConfig
 from toy.quotas import drop_quotas
 

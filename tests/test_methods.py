@@ -40,7 +40,7 @@ def method_input(options: MethodOptions = MethodOptions(), groups: bool = True) 
 
 def epoch_state(class_accuracy: list[float]) -> EpochState:
     """What a callback sees after an epoch whose validation recalls were `class_accuracy`."""
-    return EpochState(1, torch.nn.Identity(), lambda x: x, lambda x: x, {"class_accuracy": class_accuracy}, [], None)
+    return EpochState(1, torch.nn.Identity(), {"class_accuracy": class_accuracy}, [])
 
 
 @pytest.mark.parametrize("name", list(METHODS))

@@ -9,14 +9,13 @@ from hypothesis import strategies as st
 
 from deep.prune import (
     keep,
-    kept_count,
     parse_protocol,
     recalls_from_predictions,
     smoothed_recalls,
     top_k,
     top_within_units,
 )
-from toy.quotas import drop_quotas, strategy_quotas
+from toy.quotas import drop_quotas, kept_count, strategy_quotas
 
 SCORERS = frozenset({"random", "el2n", "forgetting"})
 PROTOCOLS = ["full", "random", "el2n", "random+el2nq", "el2n+drop", "random+drop", "forgetting+drop"]

@@ -218,7 +218,7 @@ def test_variants_are_separate_lines(tmp_path: Path) -> None:
     densities = read_csv(tmp_path / "out" / "class_densities.csv")
     assert {r["quota_exponent"] for r in densities if r["quantity"] == "correlation"} == {"1.0", "0.5"}
     summary = read_csv(tmp_path / "out" / "summary.csv")
-    assert [r["label"] for r in summary] == ["full", *["random+drop", "random+drop (β=0.5)"] * 2]
+    assert [r["label"] for r in summary] == ["full", *["random+drop (β=1)", "random+drop (β=0.5)"] * 2]
 
 
 def test_imbalance_figure_one_family_per_factor(tmp_path: Path) -> None:

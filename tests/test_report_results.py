@@ -34,7 +34,7 @@ def test_load_results_one_row_per_final_run(tmp_path: Path) -> None:
     assert row["accuracy"] == written[("el2n", 0.5, 1)]["accuracy"]
     assert row["quota_exponent"] is None  # a variant setting of DRoP's quotas means nothing for el2n
     drop = next(r for r in rows if r["protocol"] == "random+drop")
-    assert (drop["quota_exponent"], drop["allocation"], drop["recall_source"]) == (1.0, "density", "separate")
+    assert (drop["quota_exponent"], drop["allocation"], drop["recall_source"]) == (1.0, "density", "scorer")
     assert rows == load_results(tmp_path)  # deterministic
     assert rows[0]["protocol"] == "full" and rows[-1]["protocol"] == "random+drop"
     assert [r["density"] for r in rows if r["protocol"] == "random" and r["seed"] == 0] == list(DENSITIES)
@@ -90,22 +90,23 @@ def test_two_runs_in_one_cell_are_refused_by_report_and_summary(tmp_path: Path, 
 
 
 def test_variant_settings_split_lines_and_label_what_varies(tmp_path: Path) -> None:
-    flat_run(tmp_path, "random", 0.5, 0, 0.6)  # stored before the variant fields existed
-    flat_run(tmp_path, "random", 0.5, 1, 0.6, variant={"quota_exponent": 1.0, "allocation": "density"})
+    flat_run(tmp_path, "random", 0.5, 0, 0.6)
+    flat_run(tmp_path, "random", 0.5, 1, 0.6, variant={"quota_exponent": 0.5})  # means nothing for random: ignored
     flat_run(tmp_path, "random+drop", 0.5, 0, 0.7)
     flat_run(tmp_path, "random+drop", 0.5, 1, 0.7, variant={"quota_exponent": 1})  # the default, written out
     flat_run(tmp_path, "random+drop", 0.5, 0, 0.8, variant={"quota_exponent": 0.5})
     flat_run(tmp_path, "random+drop", 0.5, 0, 0.9, variant={"quota_exponent": 0.5, "allocation": "count"})
     rows = load_results(tmp_path)
     labels = line_labels(rows)
-    assert list(labels.values()) == [
-        "random", "random+drop", "random+drop (β=0.5)", "random+drop (β=0.5, count allocation)",
+    assert list(labels.values()) == [  # the defaults first; every line labelled with the settings that vary
+        "random", "random+drop (β=1, density allocation)", "random+drop (β=0.5, density allocation)",
+        "random+drop (β=0.5, count allocation)",
     ]
     assert [len(cell) for cell in cells(rows).values()] == [2, 2, 1, 1]  # no two runs of one seed merged
     # Settings that take one value in the rows (here β = 0.5 alone) label nothing.
     only = [row for row in rows if row["quota_exponent"] == 0.5 and row["allocation"] == "density"]
     assert list(line_labels(only).values()) == ["random+drop"]
-    assert line_key(only[0]) == ("random+drop", 0.5, "density", "separate", 0.0, 0, None)
+    assert line_key(only[0]) == ("random+drop", 0.5, "density", "scorer", 0.0, 0, None)
 
 
 def test_protocol_kinds_of_stored_names() -> None:

@@ -108,13 +108,13 @@ def test_summary_shows_variants_side_by_side(tmp_path: Path) -> None:
     expected = {}
     for density in (0.3, 0.6):
         for seed in (0, 1):
-            expected[("random+drop", density)] = flat_run(tmp_path, "random+drop", density, seed, density)
+            expected[("random+drop (β=1)", density)] = flat_run(tmp_path, "random+drop", density, seed, density)
             expected[("random+drop (β=0.5)", density)] = flat_run(
                 tmp_path, "random+drop", density, seed, density + 0.1, variant={"quota_exponent": 0.5})
     rows = [cells_of(line) for line in format_summary(load_results(tmp_path)).splitlines()[3:] if line]
     assert [(r[0], r[1], r[2]) for r in rows] == [
-        ("random+drop", "0.6", "2"), ("random+drop (β=0.5)", "0.6", "2"),
-        ("random+drop", "0.3", "2"), ("random+drop (β=0.5)", "0.3", "2"),
+        ("random+drop (β=1)", "0.6", "2"), ("random+drop (β=0.5)", "0.6", "2"),
+        ("random+drop (β=1)", "0.3", "2"), ("random+drop (β=0.5)", "0.3", "2"),
     ]
     for label, density, _, accuracy, _ in rows:
         assert accuracy == f"{expected[(label, float(density))]['accuracy']:.4f} ± 0.0000"

@@ -38,6 +38,8 @@ def test_finish_then_read_and_list(tmp_path: Path) -> None:
     assert run.file("model.pt").read_bytes() == b"weights"
     assert (run.path / "history.csv").read_text() == "epoch,train_loss,lr,val_accuracy,seconds\n1,0.5,0.1,0.8,0.1\n"
     assert [r.config for r in store.runs("final")] == [cfg] and list(store.runs("query")) == []
+    with pytest.raises(ValueError, match=r"\['val_loss'\], which deep.runs.EpochRecord does not define"):
+        store.finish({**cfg, "seed": 1}, {}, history=[{**history[0], "val_loss": 0.3}])  # never dropped silently
 
 
 def test_half_written_run_is_not_counted(tmp_path: Path) -> None:
@@ -96,6 +98,9 @@ def test_older_and_other_formats_are_refused_with_a_message(tmp_path: Path) -> N
     other.mkdir()
     (other / "store.json").write_text('{"format": 99}')
     with pytest.raises(StoreFormatError, match="format 99"):
+        RunStore(other)
+    (other / "store.json").write_text('{"format": 2}')  # before final configs held every setting resolved
+    with pytest.raises(StoreFormatError, match="has format 2, this version reads format 3: use a new --out"):
         RunStore(other)
     (tmp_path / "file").write_text("")
     with pytest.raises(StoreFormatError, match="is a file"):
@@ -245,3 +250,18 @@ def test_a_claim_of_a_live_process_that_is_no_worker_is_stale(tmp_path: Path) ->
     finally:
         other.kill()
         other.wait()
+
+
+def test_a_kind_is_any_identifier_and_a_file_in_its_place_is_refused(tmp_path: Path) -> None:
+    store = RunStore(tmp_path)
+    store.finish({"kind": "evaluate", "seed": 0}, {})  # a kind the store has never heard of: a folder of its own
+    assert store.done({"kind": "evaluate", "seed": 0}) and (tmp_path / "evaluate").is_dir()
+    for bad in ("_slurm", "../x", None):
+        with pytest.raises(ValueError, match="needs a kind"):
+            store.path({"kind": bad})
+    (tmp_path / "notes.txt").write_text("mine")  # not a kind's name: left alone
+    (tmp_path / "_slurm").write_text("")
+    RunStore(tmp_path)
+    (tmp_path / "selection").write_text("")
+    with pytest.raises(StoreFormatError, match="selection is a file where the folder of the selection tasks belongs"):
+        RunStore(tmp_path)

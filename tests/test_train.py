@@ -16,6 +16,7 @@ from torch import nn
 from deep.data import DATASETS, default_config
 from deep.data.base import Split
 from deep.models import MODELS
+from deep.runs import HISTORY_FIELDS, PER_UNIT_FIELDS, EpochRecord
 from deep.train import (
     EpochState,
     TrainConfig,
@@ -116,38 +117,19 @@ def test_global_rng_untouched() -> None:
     assert torch.equal(torch.get_rng_state(), state)
 
 
-def test_callbacks_every_epoch_with_predict() -> None:
+def test_callbacks_every_epoch_see_the_model_and_its_validation() -> None:
     data, val = blobs(60), blobs(30, seed=1)
     seen: list[int] = []
 
     def callback(state: EpochState) -> None:
         seen.append(state.epoch)
-        logits = state.predict(val.x)
-        assert logits.shape == (30, 3) and logits.dtype == torch.float32 and logits.device.type == "cpu"
-        assert torch.allclose(state.predict(val.x[:7]), logits[:7], atol=1e-6)
-        assert torch.allclose(logits, predict(state.model, val.x, normalization=None), atol=1e-6)
+        logits = predict(state.model, val.x, normalization=None)
         accuracy = float((logits.argmax(1) == val.y).float().mean())
         assert state.val_metrics is not None and state.val_metrics["accuracy"] == pytest.approx(accuracy)
         assert state.history[-1]["epoch"] == state.epoch
-        assert state.prepare(val.x).shape == val.x.shape
 
     train(TinyMLP(5, 3), data, dataclasses.replace(FAST, epochs=4), seed=0, val=val, callbacks=[callback], progress=False)
     assert seen == [1, 2, 3, 4]
-
-
-def test_class_weights_change_the_loss() -> None:
-    data = blobs(30)
-    # One full batch and a negligible LR: the reported loss is the loss of the initial weights.
-    cfg = TrainConfig(epochs=1, batch_size=30, lr=1e-12, weight_decay=0.0, momentum=0.0, augment=False)
-    weights = torch.tensor([1.0, 0.0, 3.0])
-    losses = {}
-    for name, w in {"plain": None, "weighted": weights}.items():
-        torch.manual_seed(0)
-        model = TinyMLP(5, 3)
-        expected = F.cross_entropy(model(data.x), data.y, weight=w).item()
-        losses[name] = train(model, data, cfg, seed=0, class_weights=w, progress=False).history[0]["train_loss"]
-        assert losses[name] == pytest.approx(expected, rel=1e-5)
-    assert losses["plain"] != pytest.approx(losses["weighted"], rel=1e-3)
 
 
 def test_label_smoothing_is_applied() -> None:
@@ -159,17 +141,29 @@ def test_label_smoothing_is_applied() -> None:
     assert train(model, data, cfg, seed=0, progress=False).history[0]["train_loss"] == pytest.approx(expected, rel=1e-5)
 
 
-def test_callback_sets_class_weights_for_the_next_epoch() -> None:
-    """CDB-W's hook: weights = 1 - this epoch's val recall are used from the next epoch on."""
+def test_history_records_are_the_epoch_records_of_the_store() -> None:
+    """One definition of an epoch's record (deep.runs.EpochRecord): what the trainer keeps is what history.csv holds."""
+    history = train(TinyMLP(5, 3), blobs(30), FAST, seed=0, val=blobs(20, seed=1), progress=False).history
+    assert [list(record) for record in history] == [[f.name for f in dataclasses.fields(EpochRecord)]] * FAST.epochs
+    assert set(HISTORY_FIELDS) | set(PER_UNIT_FIELDS) == set(history[0])
+
+
+def test_a_callback_changes_the_loss_of_the_next_epoch() -> None:
+    """CDB-W's hook: a callback updates the state a loss_fn reads (class weights), used from the next epoch on."""
     data = blobs(30)
+    # One full batch and a negligible LR: the reported loss is the loss of the initial weights.
     cfg = TrainConfig(epochs=2, batch_size=30, lr=1e-12, weight_decay=0.0, momentum=0.0, augment=False)
+    weights = torch.ones(3)
     expected: list[float] = []
 
-    def cdbw(state: EpochState) -> None:
-        state.class_weights = torch.tensor([0.2, 1.0, 0.0])
-        expected.append(F.cross_entropy(state.predict(data.x), data.y, weight=state.class_weights).item())
+    def weighted(logits: torch.Tensor, y: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(logits, y, weight=weights)
 
-    history = train(TinyMLP(5, 3), data, cfg, seed=0, callbacks=[cdbw], progress=False).history
+    def cdbw(state: EpochState) -> None:
+        weights.copy_(torch.tensor([0.2, 1.0, 0.0]))
+        expected.append(F.cross_entropy(predict(state.model, data.x, normalization=None), data.y, weight=weights).item())
+
+    history = train(TinyMLP(5, 3), data, cfg, seed=0, callbacks=[cdbw], loss_fn=weighted, progress=False).history
     assert history[1]["train_loss"] == pytest.approx(expected[0], rel=1e-5)
     assert history[0]["train_loss"] != pytest.approx(history[1]["train_loss"], rel=1e-3)
 
@@ -348,10 +342,6 @@ def test_config_errors(kwargs: dict, match: str) -> None:
 
 def test_user_errors() -> None:
     data = blobs(10)
-    with pytest.raises(ValueError, match="cannot be combined"):
-        train(TinyMLP(5, 3), data, FAST, seed=0, class_weights=[1, 1, 1], loss_fn=lambda *a: a[0].sum(), progress=False)
-    with pytest.raises(ValueError, match="class_weights"):
-        train(TinyMLP(5, 3), data, FAST, seed=0, class_weights=[0, 0, 0], progress=False)
     with pytest.raises(ValueError, match="normalization"):
         train(TinyMLP(5, 3), data, FAST, seed=0, normalization=((0.0,), (0.0,)), progress=False)
     with pytest.raises(ValueError, match="empty"):

@@ -58,6 +58,18 @@ def output_folder(text: str) -> str:
     return text
 
 
+def unique_keys(flag: str, pairs: list[tuple]) -> dict:
+    """{key: value} of the (key, value) pairs of a KEY=VALUE list flag, given once or more; ValueError naming the flag
+    for a key given twice with different values (the same pair twice merges). A tuple key shows as a.b."""
+    found: dict = {}
+    for key, value in pairs:
+        if key in found and found[key] != value:
+            shown = ".".join(key) if isinstance(key, tuple) else key
+            raise ValueError(f"{flag}: {shown} is given twice, as {found[key]} and {value}; give it once")
+        found[key] = value
+    return found
+
+
 class _StoreOnce(argparse._StoreAction):
     """argparse's `store`, refusing a flag given twice with another value (argparse keeps the last silently)."""
 

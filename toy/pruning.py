@@ -20,10 +20,7 @@ from scipy.special import ndtr
 
 from toy.erm import as_binary_labels
 from toy.gaussians import TwoGaussians
-
-
-def _rounded_count(fraction: ArrayLike, total: ArrayLike) -> np.ndarray:
-    return np.floor(np.asarray(fraction) * total + 0.5).astype(np.int64)
+from toy.quotas import kept_count
 
 
 def _check_density(density: float) -> None:
@@ -90,7 +87,7 @@ def random_class_densities(y: ArrayLike, densities: Sequence[float], rng: np.ran
     densities = np.asarray(densities, dtype=float)
     if densities.shape != (2,) or not np.all((densities >= 0) & (densities <= 1)):
         raise ValueError(f"densities must be a pair (d0, d1) of class densities in [0, 1], got {densities!r}")
-    return _keep_counts(is_one, _rounded_count(densities, _class_sizes(is_one)), rng)
+    return _keep_counts(is_one, kept_count(densities, _class_sizes(is_one)), rng)
 
 
 def ssp_margin(x: ArrayLike, y: ArrayLike, density: float, means: Sequence[float] | None = None) -> np.ndarray:
@@ -116,7 +113,7 @@ def ssp_margin(x: ArrayLike, y: ArrayLike, density: float, means: Sequence[float
         if class_means.shape != (2,) or not np.all(np.isfinite(class_means)):
             raise ValueError(f"means must be None or a pair (m0, m1) of finite class means, got {means!r}")
     own_mean = np.where(is_one, class_means[..., 1:], class_means[..., :1])
-    n_removed = x.shape[-1] - int(_rounded_count(density, x.shape[-1]))
+    n_removed = x.shape[-1] - int(kept_count(density, x.shape[-1]))
     keep = np.ones(x.shape, dtype=bool)
     if n_removed > 0:
         nearest = np.argpartition(np.abs(x - own_mean), n_removed - 1, axis=-1)[..., :n_removed]

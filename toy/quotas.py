@@ -121,7 +121,7 @@ def drop_quotas(
     by_density = _check_allocation(allocation) == "density"
     minimum = _check_count(min_count, "min_count")
     floor = np.minimum(minimum, sizes)
-    total = _budget(d, sizes)
+    total = kept_count(d, sizes.sum())
     if floor.sum() > total:
         raise ValueError(
             f"min_count: the floors sum to {int(floor.sum())} samples but density {d} keeps only {total}; "
@@ -150,7 +150,7 @@ def strategy_quotas(labels: npt.ArrayLike, keep: npt.ArrayLike, num_classes: int
 def uniform_quotas(density: float, class_sizes: npt.ArrayLike) -> IntArray:
     """The same count per class, capped at N_k with the excess spread over the others; sums to floor(d N + 0.5)."""
     sizes = _check_sizes(class_sizes)
-    total = _budget(_check_density(density), sizes)
+    total = kept_count(_check_density(density), sizes.sum())
     zeros = np.zeros(sizes.size, dtype=np.int64)
     return _round_to_total(_water_fill(np.ones(sizes.size), zeros, sizes, float(total)), sizes, total)
 
@@ -158,7 +158,7 @@ def uniform_quotas(density: float, class_sizes: npt.ArrayLike) -> IntArray:
 def proportional_quotas(density: float, class_sizes: npt.ArrayLike) -> IntArray:
     """The same density for every class; counts sum to floor(d N + 0.5)."""
     sizes = _check_sizes(class_sizes)
-    total = _budget(_check_density(density), sizes)
+    total = kept_count(_check_density(density), sizes.sum())
     share = total / sizes.sum() if total else 0.0
     return _round_to_total(sizes * share, sizes, total)
 
@@ -337,9 +337,11 @@ def _warn_zero_error(sizes: IntArray, errors: FloatArray, targets: npt.NDArray[n
         )
 
 
-def _budget(density: float, sizes: IntArray) -> int:
-    """The integer budget floor(d N + 0.5); never above N because d <= 1."""
-    return int(np.floor(density * float(sizes.sum()) + 0.5))
+def kept_count(density: npt.ArrayLike, n: npt.ArrayLike) -> int | IntArray:
+    """floor(d n + 0.5), the float product rounded half up: how many of n samples a density d keeps, everywhere in
+    toy and deep (never above n because d <= 1). Elementwise over arrays (an int64 array), an int for scalars."""
+    counts = np.floor(np.asarray(density, dtype=np.float64) * np.asarray(n, dtype=np.float64) + 0.5).astype(np.int64)
+    return int(counts) if counts.ndim == 0 else counts
 
 
 def _check_density(density: float) -> float:

@@ -75,11 +75,6 @@ class Dataset:
         return 0 if self.group_names is None else len(self.group_names)
 
     @property
-    def is_image(self) -> bool:
-        """True for uint8 image tensors (N, C, H, W)."""
-        return self.train.x.dtype == torch.uint8 and self.train.x.dim() == 4
-
-    @property
     def input_shape(self) -> tuple[int, ...]:
         """Shape of one input, e.g. (3, 32, 32) or (64,)."""
         return tuple(self.train.x.shape[1:])

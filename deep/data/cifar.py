@@ -128,8 +128,8 @@ def load_cifar100(data: Path | None = None, download: bool = False) -> RawDatase
 
 def _cifar_schedule(weight_decay: float) -> TrainConfig:
     """The reference code's CIFAR schedule: SGD lr 0.1, batch 128, 160 epochs, x0.2 at 80 and 120, translate 0.15 + flip."""
-    return TrainConfig(160, 128, 0.1, momentum=0.9, weight_decay=weight_decay, milestones=(80, 120), gamma=0.2,
-                       translate=0.15)
+    return TrainConfig(epochs=160, batch_size=128, lr=0.1, momentum=0.9, weight_decay=weight_decay,
+                       milestones=(80, 120), gamma=0.2, translate=0.15)
 
 
 # VGG-16 on CIFAR-10 (weight decay 1e-4) and VGG-19 on CIFAR-100 (5e-4), as the reference code's config.py.

@@ -1,4 +1,4 @@
-"""scikit-learn's bundled 8x8 handwritten digits: the embedded, offline default dataset."""
+"""scikit-learn's bundled 8x8 handwritten digits: offline and small, for tests and quick demos."""
 
 from __future__ import annotations
 

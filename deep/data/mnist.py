@@ -81,4 +81,5 @@ def load_mnist(data: Path | None = None, download: bool = False) -> RawDataset:
 # LeNet-300-100 as the reference code's config.py: SGD lr 0.1, weight decay 5e-4, batch 128, 160 epochs, x0.2 at
 # 40, 80 and 120. No augmentation: crop + flip are wrong for digits (the reference's 4-degree rotation is not used).
 DATASET = DatasetEntry(load_mnist, defaults=Defaults("lenet300100", {"*": TrainConfig(
-    160, 128, 0.1, momentum=0.9, weight_decay=5e-4, milestones=(40, 80, 120), gamma=0.2, augment=False)}))
+    epochs=160, batch_size=128, lr=0.1, momentum=0.9, weight_decay=5e-4, milestones=(40, 80, 120), gamma=0.2,
+    augment=False)}))

@@ -137,6 +137,7 @@ DATASET = DatasetEntry(
     load_mnist1d,
     {"samples": Option(int, DEFAULT_SAMPLES, "number of MNIST-1D samples to generate, 4/5 train and 1/5 test; "
                        "the package's 5000 is the published benchmark", minimum=MIN_SAMPLES)},
-    Defaults("mlp", {"*": TrainConfig(20, 128, 0.1, weight_decay=5e-4, milestones=(15,), augment=False)},
+    Defaults("mlp", {"*": TrainConfig(epochs=20, batch_size=128, lr=0.1, weight_decay=5e-4, milestones=(15,),
+                                      augment=False)},
              recall_prior=1.0),
 )

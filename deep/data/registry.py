@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from deep.data.base import RawDataset
+from deep.prune import RECALL_SOURCES, Quotas
 from deep.schedule import TrainConfig
 
 # load(data, download, **options): data is the --data path (None for the default location).
@@ -57,8 +58,8 @@ class Defaults:
 
     model: str
     train: Mapping[str, TrainConfig]  # model name -> schedule; "*" for any other model
-    recall_prior: float = 0.0  # Beta pseudo-count smoothing DRoP's recalls; 0 = the raw recalls of Algorithm 1
-    recall_source: str = "scorer"  # where DRoP's recalls come from (see deep.sweep)
+    recall_prior: float = Quotas.recall_prior  # Beta pseudo-count smoothing DRoP's recalls (deep.prune.Quotas)
+    recall_source: str = RECALL_SOURCES[0]  # where DRoP's recalls come from (see deep.sweep)
     pretrained: str | None = None  # --pretrained of the default model: "imagenet", or None (trained from scratch)
 
     def schedule(self, model: str) -> TrainConfig:

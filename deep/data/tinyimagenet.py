@@ -90,4 +90,5 @@ def load_tinyimagenet(data: Path | None = None, download: bool = False) -> RawDa
 # ResNet-18 as the reference code's config.py: SGD lr 0.2, weight decay 1e-4, batch 256, 200 epochs, x0.2 at 100 and
 # 150; RandomCrop(64, padding=4) + flip as its data/vision/tinyimagenet.py.
 DATASET = DatasetEntry(load_tinyimagenet, defaults=Defaults("resnet18", {"*": TrainConfig(
-    200, 256, 0.2, momentum=0.9, weight_decay=1e-4, milestones=(100, 150), gamma=0.2, crop_padding=4)}))
+    epochs=200, batch_size=256, lr=0.2, momentum=0.9, weight_decay=1e-4, milestones=(100, 150), gamma=0.2,
+    crop_padding=4)}))

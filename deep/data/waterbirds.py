@@ -80,4 +80,4 @@ def load_waterbirds(data: Path | None = None, download: bool = False, *, image_s
 # An ImageNet-pretrained ResNet-50 fine-tuned as in the group-DRO reference setup (Sagawa et al. 2020, ERM on
 # Waterbirds): SGD lr 1e-3, momentum 0.9, weight decay 1e-4, batch 128, 300 epochs, no schedule, no augmentation.
 DATASET = DatasetEntry(load_waterbirds, defaults=Defaults("resnet50_imagenet", {"*": TrainConfig(
-    300, 128, 1e-3, momentum=0.9, weight_decay=1e-4, augment=False)}, pretrained="imagenet"))
+    epochs=300, batch_size=128, lr=1e-3, momentum=0.9, weight_decay=1e-4, augment=False)}, pretrained="imagenet"))

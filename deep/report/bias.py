@@ -16,7 +16,7 @@ from matplotlib.colors import Normalize
 
 from deep.prune import parse_protocol
 from deep.report.panels import note_on, plot_reference, plot_series, protocol_lines, save, seed_note, series
-from deep.report.results import line_labels, line_key, lines, protocols, title
+from deep.report.results import is_full, line_labels, line_key, lines, protocols, title
 from deep.report.stats import CSV_FIELDS, full_class_accuracy, metric_records, write_csv
 
 EXTREME_CLASSES = 10  # paper 000 draws the 10 best and the 10 worst classes
@@ -103,7 +103,7 @@ def best_worst_classes(experiment: dict, rows: Sequence[dict], chosen: list[dict
     best, worst = ranking[:n], ranking[ranking.size - n:]
     rank = {k: i + 1 for i, k in enumerate(ranking.tolist()) if i < n or i >= ranking.size - n}
     ranked = lambda records: [{**r, RANK_FIELD: rank[r["class"]]} for r in records if r["class"] in rank]  # noqa: E731
-    full_records = ranked(metric_records([row for row in rows if row["protocol"] == "full"], ("class_accuracy",)))
+    full_records = ranked(metric_records([row for row in rows if is_full(row)], ("class_accuracy",)))
     line_records = ranked(metric_records(chosen, ("class_accuracy",)))
     label = line_labels(rows)[line_key(chosen[0])]
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.4), layout="constrained", sharey=True)

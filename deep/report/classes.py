@@ -19,7 +19,7 @@ from deep.prune import parse_protocol
 from deep.report.panels import (
     density_colourbar, note_on, panel_grid, plot_series, protocol_lines, save, seed_note, series,
 )
-from deep.report.results import line_labels, lines, title
+from deep.report.results import is_full, line_labels, lines, title
 from deep.report.stats import correlation_records, full_class_accuracy, metric_records, write_csv
 
 
@@ -30,7 +30,7 @@ def _shaping(rows: Sequence[dict]) -> list[dict]:
 
 def _full_records(rows: Sequence[dict]) -> list[dict]:
     """Seed statistics of the `full` runs' class accuracy."""
-    return metric_records([row for row in rows if row["protocol"] == "full"], ("class_accuracy",))
+    return metric_records([row for row in rows if is_full(row)], ("class_accuracy",))
 
 
 def _cell_means(records: Sequence[dict], quantity: str) -> dict[float, np.ndarray]:

@@ -13,8 +13,8 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.colors import Normalize
 
-from deep.prune import PROTOCOL_KINDS, parse_protocol
-from deep.report.results import cells, line_labels, lines
+from deep.prune import FULL, PROTOCOL_KINDS, parse_protocol
+from deep.report.results import cells, is_full, line_labels, lines
 from deep.report.stats import metric_records, write_csv
 
 FULL_COLOUR = "black"
@@ -61,14 +61,14 @@ class Line:
     @property
     def reference(self) -> bool:
         """`full` runs sit at d = 1 only: drawn as a horizontal reference line."""
-        return self.rows[0]["protocol"] == "full"
+        return is_full(self.rows[0])
 
 
 def protocol_colours(protocols: Iterable[str]) -> dict[str, object]:
     """One colour per protocol, fixed for a whole report so that a protocol looks the same in every figure."""
-    ordered = sorted(set(protocols) - {"full"}, key=lambda p: (PROTOCOL_KINDS.index(parse_protocol(p).kind), p))
+    ordered = sorted(set(protocols) - {FULL}, key=lambda p: (PROTOCOL_KINDS.index(parse_protocol(p).kind), p))
     palette = plt.get_cmap("tab10" if len(ordered) <= 10 else "tab20")
-    return {"full": FULL_COLOUR, **{p: palette(i % palette.N) for i, p in enumerate(ordered)}}
+    return {FULL: FULL_COLOUR, **{p: palette(i % palette.N) for i, p in enumerate(ordered)}}
 
 
 def protocol_lines(rows: Sequence[dict], colours: dict[str, object]) -> list[Line]:

@@ -13,7 +13,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from deep.prune import PROTOCOL_KINDS, Protocol, density_key, parse_protocol
+from deep.final import FinalConfig
+from deep.prune import FULL, PROTOCOL_KINDS, RECALL_SOURCES, Protocol, Quotas, density_key, parse_protocol
 from deep.runs import Run, RunStore
 
 EXPERIMENT_FIELDS = ("dataset", "data", "split_seed", "model", "method", "quota_unit", "imbalance")
@@ -28,9 +29,9 @@ MAX_DIFFERENCES = 4  # config differences named when two runs collide in one cel
 class Variant:
     """A config field that tells variants of a protocol apart: runs that differ in it become separate lines."""
 
-    field: str
-    default: object  # what a config without the field means (runs stored before it existed); left unlabelled
-    label: Callable[[object], str]  # the legend text for a value other than the default
+    field: str  # the config field (deep.final.FinalConfig.to_dict)
+    default: object  # the default setting (from its owner): its lines are drawn first
+    label: Callable[[object], str]  # the legend text of a value
     applies: Callable[[Protocol], bool]  # protocols the field means something for; None for the others
 
 
@@ -49,11 +50,11 @@ def _options_text(options: dict | None) -> str | None:
 
 # Adding a variant setting to the report is one line here.
 VARIANTS = (
-    Variant("quota_exponent", 1.0, lambda v: f"β={v:g}", _needs_recalls),
-    Variant("allocation", "density", lambda v: f"{v} allocation", _needs_recalls),
-    Variant("recall_source", "separate", lambda v: f"{v} recalls", _needs_recalls),
-    Variant("recall_prior", 0.0, lambda v: f"α={v:g}", _needs_recalls),
-    Variant("min_count", 0, lambda v: f"min {v}/unit", _needs_recalls),
+    Variant("quota_exponent", Quotas.exponent, lambda v: f"β={v:g}", _needs_recalls),
+    Variant("allocation", Quotas.allocation, lambda v: f"{v} allocation", _needs_recalls),
+    Variant("recall_source", RECALL_SOURCES[0], lambda v: f"{v} recalls", _needs_recalls),
+    Variant("recall_prior", Quotas.recall_prior, lambda v: f"α={v:g}", _needs_recalls),
+    Variant("min_count", Quotas.min_count, lambda v: f"min {v}/unit", _needs_recalls),
     Variant("scorer_options", None, str, _needs_scores),
 )
 VARIANT_FIELDS = tuple(variant.field for variant in VARIANTS)
@@ -72,20 +73,20 @@ def _row(run: Run) -> dict:
     if missing:
         raise ValueError(f"run {run.path}: metrics.json lacks {missing}; delete the folder and run it again")
     try:
-        dataset = config["dataset"]
-        protocol = parse_protocol(config["protocol"])
+        final = FinalConfig.from_dict(config)
+        protocol = final.parsed
         fields = {
-            "dataset": dataset["name"], "data": dataset.get("data"), "split_seed": dataset.get("split_seed"),
-            "imbalance": dataset.get("imbalance"), "model": config["model"], "method": config["method"],
-            "quota_unit": config["quota_unit"], "protocol": protocol.name, "scorer": config.get("scorer"),
-            "density": density_key(config["density"]), "seed": config["seed"],
+            "dataset": final.dataset["name"], "data": final.dataset["data"], "split_seed": final.dataset["split_seed"],
+            "imbalance": final.dataset["imbalance"], "model": final.model["model"], "method": final.method,
+            "quota_unit": final.quota_unit, "protocol": protocol.name, "scorer": protocol.scorer,
+            "density": density_key(final.density), "seed": final.seed,
         }
+        stored = {**config, "scorer_options": _options_text(final.scorer_options)}
+        variants = {v.field: stored[v.field] if v.applies(protocol) else None for v in VARIANTS}
     except (KeyError, TypeError) as error:
         raise ValueError(f"run {run.path}: config.json lacks {error}; it does not follow the run schema") from error
     except ValueError as error:
         raise ValueError(f"run {run.path}: {error}") from error
-    stored = {**config, "scorer_options": _options_text(config.get("scorer_options"))}
-    variants = {v.field: stored.get(v.field, v.default) if v.applies(protocol) else None for v in VARIANTS}
     return {**metrics, **fields, **variants, "run": run.path.name, "config": config}
 
 
@@ -96,6 +97,11 @@ def _order(value: object) -> tuple:
     if isinstance(value, int | float):
         return (1, float(value), "")
     return (2, 0.0, str(value))
+
+
+def is_full(row: dict) -> bool:
+    """Whether a row is a run on the full data: the reference every figure and statistic compares with."""
+    return row["protocol"] == FULL
 
 
 def line_key(row: dict) -> tuple:
@@ -162,12 +168,12 @@ def varying_variants(rows: Sequence[dict]) -> list[Variant]:
 def line_labels(rows: Sequence[dict]) -> dict[tuple, str]:
     """A legend label per line: the protocol, and in brackets its variant settings among those that vary in `rows`.
 
-    A setting that takes one value across `rows` is left out (it tells no two lines apart), and so is a default.
+    A setting that takes one value across `rows` is left out: it tells no two lines apart.
     """
     varying = varying_variants(rows)
     labels = {}
     for key, (first, *_) in lines(rows).items():
-        parts = [v.label(first[v.field]) for v in varying if first[v.field] not in (None, v.default)]
+        parts = [v.label(first[v.field]) for v in varying if first[v.field] is not None]
         labels[key] = first["protocol"] + (f" ({', '.join(parts)})" if parts else "")
     return labels
 

@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 
 from deep.prune import parse_protocol
 from deep.report.panels import MEMBER_STYLES, Line, draw_panels, protocol_lines
-from deep.report.results import experiments, groups, line_key, line_labels, lines, suffixes, title
+from deep.report.results import experiments, groups, is_full, line_key, line_labels, lines, suffixes, title
 
 CLASS_METRICS = ("accuracy", "worst_class_accuracy", "max_min_gap", "class_accuracy_std")
 GROUP_METRICS = ("worst_group_accuracy", "weighted_group_accuracy")
@@ -28,7 +28,7 @@ def robustness(experiment: dict, rows: Sequence[dict], stem: Path, colours: dict
     """Each robustness metric against density, one line per protocol and variant (variants of one protocol dashed)."""
     has_groups = all(row.get("worst_group_accuracy") is not None for row in rows)
     metrics = CLASS_METRICS + (GROUP_METRICS if has_groups else ())
-    if all(row["protocol"] != "full" for row in rows):
+    if not any(is_full(row) for row in rows):
         notes.append(f"{title(experiment)}: no `full` runs, so the robustness figure has no full-data reference line")
     return draw_panels(protocol_lines(rows, colours), metrics, title(experiment), stem)
 
@@ -52,7 +52,7 @@ def _family_styles(families: Sequence[str], members: Sequence[tuple[str, bool]])
 def _family_lines(members: Sequence[tuple[str, str, list[dict]]]) -> list[Line]:
     """Lines from (family, label, rows) members, styled by family."""
     families = list(dict.fromkeys(family for family, _, _ in members))
-    references = [(family, rows[0]["protocol"] == "full") for family, _, rows in members]
+    references = [(family, is_full(rows[0])) for family, _, rows in members]
     return [Line(label, rows, colour, style, family)
             for (family, label, rows), (colour, style) in zip(members, _family_styles(families, references))]
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from deep.prune import parse_protocol
-from deep.report.results import EXPERIMENT_FIELDS, LINE_FIELDS, cells
+from deep.report.results import EXPERIMENT_FIELDS, LINE_FIELDS, cells, is_full
 
 SEED_DDOF = 0
 CSV_FIELDS = (*EXPERIMENT_FIELDS, *LINE_FIELDS, "density", "quantity", "class", "n_seeds", "mean", "std", "min", "max")
@@ -84,7 +84,7 @@ def metric_records(rows: Sequence[dict], quantities: Iterable[str]) -> list[dict
 
 def full_class_accuracy(rows: Sequence[dict]) -> np.ndarray | None:
     """Per-class test accuracy of the `full` runs, mean over seeds (None without full runs)."""
-    full = [row["class_accuracy"] for row in rows if row["protocol"] == "full"]
+    full = [row["class_accuracy"] for row in rows if is_full(row)]
     return seed_stats(full).mean if full else None
 
 
