@@ -148,9 +148,19 @@ LOAD_FOLDER = api("import os\nos.environ['DROP_CACHE'] = os.path.abspath('cache'
                   "print(len(raw.train) + len(raw.test), raw.classes)")
 
 
+CHECKOUT = Path(".")  # the checkout under test, set by main
+
+
+def store_format() -> int:
+    """The run-store format the checkout under test writes (a store of another format is refused before any check)."""
+    import re
+
+    return int(re.search(r"^FORMAT = (\d+)", (CHECKOUT / "deep" / "runs.py").read_text(), re.M).group(1))
+
+
 def future_claim(folder: Path, owner: str = "abc otherhost 1") -> None:
     (folder / "store" / "final" / "0123456789abcdef").mkdir(parents=True)
-    (folder / "store" / "store.json").write_text('{"format": 2}')
+    (folder / "store" / "store.json").write_text(json.dumps({"format": store_format()}))
     claim = folder / "store" / "final" / "0123456789abcdef" / "claim"
     claim.write_text(owner + "\n")
     ahead = time.time() + 86400
@@ -362,6 +372,8 @@ def main() -> None:
     parser.add_argument("--only", default="", help="run the cases whose name contains this")
     parser.add_argument("--timeout", type=float, default=90.0, help="seconds per case (default: 90)")
     args = parser.parse_args()
+    global CHECKOUT
+    CHECKOUT = args.checkout.resolve()
     cases = [case for case in case_list() if args.only in case.name]
     counts: Counter[str] = Counter()
     with tempfile.TemporaryDirectory() as tmp:
