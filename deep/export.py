@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from deep.numbers import check_npz_members
 from deep.outputs import check_outside_store, staged_folder
 from deep.runs import Run, RunStore, read_json, write_json
 
@@ -30,7 +31,8 @@ class ExportEntry:
     file: Path
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """Every array of the entry, by name."""
+        """Every array of the entry, by name (headers checked against the file first: a shared export is outside data)."""
+        check_npz_members(self.file)
         with np.load(self.file, allow_pickle=False) as data:
             return {name: data[name] for name in data.files}
 
