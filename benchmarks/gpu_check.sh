@@ -6,7 +6,9 @@
 #                100 batches, 2 rounds; the EL2N query stage with 1 init
 #   4. sweep     benchmarks/sweep_throughput.py: aggregate epochs/s at K = 1, 2, 4, 8 runs per GPU, and the
 #                projected GPU-hours of the CIFAR-100 grid
-# Each step has a time limit (the four add up to 7 min 40 s) and a failed step does not stop the next.
+#   5. stream    benchmarks/stream_gpu.py: ImageNet-sized batches streamed from an image store (page cache and disk)
+#                against a ResNet-50 bf16 channels_last step, the trainer on the store, GPU JPEG decoding
+# Each step has a time limit (the five add up to 9 min 10 s) and a failed step does not stop the next.
 #
 # Usage: benchmarks/gpu_check.sh OUT [--cpu-smoke]
 #   OUT receives env.txt (machine, versions), one <step>.log per step, sweep_throughput.json and summary.txt (each
@@ -90,6 +92,7 @@ step install 30 bash -c install
 step tests 150 "$PY" -m pytest -m cuda -p no:cacheprovider -v -ra tests/test_cuda.py  # without a GPU: all skipped
 step gpu_train 140 "$PY" benchmarks/gpu_train.py "${TRAIN[@]}"
 step sweep 140 "$PY" benchmarks/sweep_throughput.py "${SIZE[@]}" --json "$OUT/sweep_throughput.json"
+step stream 90 "$PY" benchmarks/stream_gpu.py "${SIZE[@]}"
 echo "=== summary (also in $OUT/summary.txt)"
 cat "$OUT/summary.txt"
 exit "$FAILED"

@@ -10,18 +10,21 @@ import numpy as np
 import torch
 
 from deep.data import DATASETS, DEFAULT_ROOT, default_config, option_flag
+from deep.data.store import streamed
 
 DEFAULT_DATASET = "mnist1d"  # the main job: CPU-sized, and its classes differ in difficulty
-from deep.methods import METHODS, MethodOptions
+from deep.methods import METHODS
 from deep.models import MODELS, resolve_model
 from deep.models.pretrained import weights_id
+from deep.options import option_help
 from deep.prune import FULL, QUOTA_UNITS, RECALL_SOURCES, Quotas
 from deep.runs import CorruptRunError, RunStore
 from deep.scores import SCORERS
-from deep.scores.forgetting import NEVER_LEARNED
 from deep.sweep import DEFAULT_DENSITIES, DEFAULT_PROTOCOLS, Setup
 from deep.train import DivergedError, TrainConfig
-from toy.commandline import OnceParser, add_debug_flag, number, output_folder, run_command, unique_keys
+from toy.commandline import (
+    OnceParser, add_debug_flag, add_version_flag, number, output_folder, run_command, unique_keys,
+)
 from toy.quotas import ALLOCATIONS, EXPONENT_MAX
 
 # Errors a user can fix from the message: exit status 2. Anything else is exit status 1 (see `main`).
@@ -42,12 +45,66 @@ def _key_value(text: str) -> tuple[str, int]:
     return name, int(value)
 
 
-def _scorer_option(text: str) -> tuple[str, str, str]:
-    target, sep, value = text.partition("=")
-    scorer, dot, key = target.partition(".")
-    if not (sep and dot and scorer and key and value):
-        raise argparse.ArgumentTypeError(f"expected SCORER.OPTION=VALUE, e.g. dynamic_uncertainty.window=5, got {text!r}")
-    return scorer, key, value
+def _dotted_option(example: str):
+    """argparse type of --scorer-option / --method-option: NAME.KEY=VALUE as (name, key, value)."""
+
+    def parse(text: str) -> tuple[str, str, str]:
+        target, sep, value = text.partition("=")
+        name, dot, key = target.partition(".")
+        if not (sep and dot and name and key and value):
+            raise argparse.ArgumentTypeError(f"expected NAME.OPTION=VALUE, e.g. {example}, got {text!r}")
+        return name, key, value
+
+    return parse
+
+
+# The registries whose entries declare options, reached as --<kind>-option NAME.KEY=VALUE (and each option's alias).
+OPTION_REGISTRIES = {"scorer": SCORERS, "method": METHODS}
+
+
+def _options_help(kind: str) -> str:
+    """Every option of every `kind` registry entry with its help and default, escaped for argparse."""
+    return "; ".join(option_help(name, entry.options)
+                     for name, entry in OPTION_REGISTRIES[kind].items() if entry.options).replace("%", "%%")
+
+
+def _alias_dest(kind: str, name: str, key: str) -> str:
+    return f"{kind}_option__{name}__{key}"
+
+
+def _add_aliases(group: argparse._ArgumentGroup, kind: str) -> None:
+    """The flag of every option of a `kind` registry entry that keeps one of its own (e.g. --dro-step)."""
+    for name, entry in OPTION_REGISTRIES[kind].items():
+        for key, option in entry.options.items():
+            if option.alias:
+                group.add_argument(option.alias, default=None, metavar=key.upper(), dest=_alias_dest(kind, name, key),
+                                   help=f"the same as --{kind}-option {name}.{key}={key.upper()}")
+
+
+def _given_options(args: argparse.Namespace, kind: str) -> list[tuple[str, str, str, str]]:
+    """(name, key, value, flag) of every option of a `kind` registry entry on the command line, aliases included."""
+    registry = OPTION_REGISTRIES[kind]
+    given = [(name, key, value, f"--{kind}-option {name}.{key}") for name, key, value in getattr(args, f"{kind}_option")]
+    return given + [(name, key, value, option.alias) for name, entry in registry.items()
+                    for key, option in entry.options.items()
+                    if option.alias and (value := getattr(args, _alias_dest(kind, name, key))) is not None]
+
+
+def _registry_options(args: argparse.Namespace, kind: str) -> dict[str, dict]:
+    """The options of `kind` registry entries given on the command line, checked and typed per entry:
+    {name: {key: value}}; an error names the flag the value came with."""
+    registry = OPTION_REGISTRIES[kind]
+    options: dict[str, dict] = {}
+    given = _given_options(args, kind)
+    unique_keys(f"--{kind}-option", [((name, key), value) for name, key, value, _ in given])  # none given twice
+    for name, key, value, flag in given:
+        if name not in registry:
+            raise ValueError(f"--{kind}-option names unknown {kind} {name!r}: choose from {sorted(registry)}")
+        entry = registry[name]
+        if key not in entry.options:
+            entry.resolve(name, {key: value})  # refuses the unknown key, listing the entry's options
+        options.setdefault(name, {})[key] = entry.options[key].check(flag, value)
+    return options
 
 
 def _device(text: str) -> str:
@@ -95,9 +152,16 @@ def _add_setup(p: argparse.ArgumentParser) -> None:
     g.add_argument("--image-size", type=POSITIVE_INT, default=None, metavar="S",
                    help="image datasets with an image_size option (imagefolder): resize the shorter side to S and "
                         "crop the centre (same as --<dataset>-image-size)")
+    g.add_argument("--stream", action="store_true",
+                   help="imagefolder, waterbirds: decode the images once into an on-disk store and read them a batch at "
+                        "a time instead of holding them in memory (data larger than memory; same results). imagenet "
+                        "always streams")
     g.add_argument("--device", type=_device, default=None, help="cpu, cuda, cuda:1, ... (default: cuda when available)")
     g.add_argument("--out", type=output_folder, default="runs", metavar="DIR", help="run store folder (default: runs)")
     g.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    g.add_argument("--keep-weights", action="store_true",
+                   help="final runs store their trained model (model.pt, checksummed) so that `python -m deep "
+                        "evaluate` can test it later, also on other data; finished runs are not retrained to add it")
     g.add_argument("--checkpoint-every", type=POSITIVE_INT, default=None, metavar="N",
                    help="write a training checkpoint every N epochs (default: at the end of an epoch once 10 minutes "
                         "have passed since the last, so short runs write none); a killed or requeued run resumes "
@@ -132,17 +196,15 @@ def _add_setup(p: argparse.ArgumentParser) -> None:
                         "(random+drop: one model at 10%% of the schedule), as in the reference code; separate = "
                         "query models of their own trained for --recall-epochs (default: the dataset's, scorer on "
                         "the paper's datasets)")
-    q.add_argument("--never-learned", default=None, choices=NEVER_LEARNED,
-                   help="forgetting: rank never-learned samples last (score 0, pruned first: the reference code) or "
-                        "first (kept first: Toneva et al.) (default: last)")
     q.add_argument("--query-epochs", type=_key_value, nargs="*", action="extend", default=[], metavar="SCORER=EPOCHS",
                    help="query length per scorer, overriding its default fraction of the schedule, e.g. el2n=3")
     q.add_argument("--scores", nargs="*", action="extend", default=[], metavar="NAME=FILE",
                    help="your own per-sample scores as scorer NAME (protocols NAME, random+NAMEq, NAME+drop; higher = "
                         "harder = kept first): a .npy/.csv/.txt with one score per training row, or a csv `id,score` "
                         "by sample id")
-    q.add_argument("--scorer-option", type=_scorer_option, nargs="*", action="extend", default=[], metavar="SCORER.OPTION=VALUE",
-                   help="a scorer's option, e.g. dynamic_uncertainty.window=5 (its sliding window J, default 10)")
+    q.add_argument("--scorer-option", type=_dotted_option("dynamic_uncertainty.window=5"), nargs="*", action="extend", default=[],
+                   metavar="SCORER.OPTION=VALUE", help="a scorer's option; the options: " + _options_help("scorer"))
+    _add_aliases(q, "scorer")
     q.add_argument("--recall-epochs", type=POSITIVE_INT, default=None,
                    help="query length of recall models that are not a scorer's: random+drop's under --recall-source "
                         "scorer (default: 10%% of the schedule), every DRoP run's under separate (default: all of it)")
@@ -164,12 +226,9 @@ def _add_setup(p: argparse.ArgumentParser) -> None:
     m.add_argument("--quota-unit", default=Setup.quota_unit, choices=QUOTA_UNITS,
                    help="allocate DRoP / StrategyQ quotas over classes, or over groups (needs data with groups, e.g. "
                         "waterbirds: group = 2 y + place) from per-group validation accuracy (default: class)")
-    m.add_argument("--dro-step", type=POSITIVE, default=None, metavar="ETA",
-                   help=f"group_dro: step size of the exponentiated-gradient group weights (default: {MethodOptions.dro_step})")
-    m.add_argument("--jtt-upweight", type=AT_LEAST_ONE, default=None, metavar="LAMBDA",
-                   help=f"jtt: loss weight of the identification model's training errors (default: {MethodOptions.jtt_upweight:g})")
-    m.add_argument("--jtt-epochs", type=POSITIVE_INT, default=None, metavar="T",
-                   help="jtt: epochs of the ERM identification model (default: a fifth of the schedule)")
+    m.add_argument("--method-option", type=_dotted_option("group_dro.step=0.1"), nargs="*", action="extend", default=[],
+                   metavar="METHOD.OPTION=VALUE", help="an option of --method; the options: " + _options_help("method"))
+    _add_aliases(m, "method")
 
 
 def _option_dest(dataset: str, key: str) -> str:
@@ -209,14 +268,14 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
     return replace(cfg, **{k: v for k, v in overrides.items() if v is not None}, **shift)
 
 
-def _method_options(args: argparse.Namespace) -> MethodOptions:
-    """The method options given on the command line, refused where --method does not read them."""
-    given = {name: getattr(args, name) for name in MethodOptions.__dataclass_fields__ if getattr(args, name) is not None}
-    unread = sorted(set(given) - set(METHODS[args.method].options))
-    if unread:
-        flags = ", ".join("--" + name.replace("_", "-") for name in unread)
-        raise ValueError(f"{flags} do(es) not apply to --method {args.method}: drop it or choose the method it tunes")
-    return MethodOptions(**given)
+def _method_options(args: argparse.Namespace) -> dict:
+    """The options of --method given on the command line; an option of another method is refused."""
+    options = _registry_options(args, "method")
+    other = [flag for name, _, _, flag in _given_options(args, "method") if name != args.method]
+    if other:
+        raise ValueError(f"{', '.join(other)} do(es) not apply to --method {args.method}: drop it or choose the "
+                         "method it tunes")
+    return options.get(args.method, {})
 
 
 def _setup(args: argparse.Namespace) -> Setup:
@@ -232,12 +291,6 @@ def _setup(args: argparse.Namespace) -> Setup:
     for name in query_epochs:
         if name not in SCORERS:
             raise ValueError(f"--query-epochs names unknown scorer {name!r}: choose from {sorted(SCORERS)}")
-    scorer_options: dict[str, dict] = {}
-    options = unique_keys("--scorer-option", [((scorer, key), value) for scorer, key, value in args.scorer_option])
-    for (scorer, key), value in options.items():
-        scorer_options.setdefault(scorer, {})[key] = value
-    if args.never_learned is not None:
-        scorer_options.setdefault("forgetting", {})["never_learned"] = args.never_learned
     return Setup(
         dataset=args.dataset, model=args.model, weights=weights, train=_train_config(args), data=args.data,
         data_options=_data_options(args), imbalance=args.imbalance, split_seed=args.split_seed,
@@ -245,7 +298,7 @@ def _setup(args: argparse.Namespace) -> Setup:
         recall_source=args.recall_source, recall_epochs=args.recall_epochs, min_count=args.min_count,
         recall_prior=args.recall_prior, quota_exponent=args.quota_exponent,
         allocation=args.allocation, method=args.method, quota_unit=args.quota_unit,
-        method_options=_method_options(args), scorer_options=scorer_options,
+        method_options=_method_options(args), scorer_options=_registry_options(args, "scorer"),
     )
 
 
@@ -254,7 +307,17 @@ def _runtime(args: argparse.Namespace):
 
     file = args.pretrained if args.pretrained not in (None, "imagenet", "none") else None
     return Runtime(device=args.device, download=args.download, progress=not args.no_progress,
-                   checkpoint_every=args.checkpoint_every, pretrained_file=file)
+                   checkpoint_every=args.checkpoint_every, pretrained_file=file, keep_weights=args.keep_weights)
+
+
+def _note_without_model(args: argparse.Namespace, tasks: list) -> None:
+    """With --keep-weights, say which final runs were found finished without a stored model (they are not retrained)."""
+    from deep.evaluation import without_model
+
+    bare = without_model(args.out, tasks) if args.keep_weights else []
+    if bare:
+        print(f"note: {len(bare)} final run(s) had finished without --keep-weights and store no model, e.g. "
+              f"{bare[0].path}: delete them (or use a new --out) and run again to keep their weights")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -277,6 +340,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         (task,) = plan(setup, [args.protocol], [args.density], [args.seed], download=args.download)
     write_inputs(args.out, inputs)
     launch_local([task], args.out, _runtime(args), LaunchOptions(progress=not args.no_progress))
+    _note_without_model(args, [task])
     run = RunStore(args.out).read(task.config)
     metrics = run.metrics
     print(f"{run.path}: accuracy {metrics['accuracy']:.4f}, worst-class accuracy {metrics['worst_class_accuracy']:.4f}")
@@ -323,6 +387,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         slurm_args=unique_keys("--slurm-args", [tuple(arg.split("=", 1)) for arg in args.slurm_args]),
     )
     LAUNCHERS[args.launcher](tasks, args.out, _runtime(args), options)
+    _note_without_model(args, tasks)
     print(format_summary(load_results(args.out)))
     print(f"\nEvery run: python -m deep report {args.out}; figures: python -m deep report {args.out} --out DIR")
     return 0
@@ -332,12 +397,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     """Print a table of every finished run; with --out, also write the figures and summary tables."""
     from pathlib import Path
 
+    from deep import provenance
     from deep.outputs import check_outside_store, staged_folder
     from deep.report import format_table, load_results, write_report
 
     if args.out:
         check_outside_store("--out", args.out, args.runs)
-    print(format_table(load_results(args.runs)))
+    rows = load_results(args.runs)
+    print(format_table(rows))
+    print("\n".join(["", "provenance of the finished runs:", *provenance.describe(provenance.of_rows(args.runs, rows))]))
     if args.out:
         with staged_folder(args.out) as stage:  # a report that fails half-way leaves no partial output
             written = write_report(args.runs, stage)
@@ -391,6 +459,26 @@ def cmd_prune(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Test every final run of a store that kept its model (--keep-weights) on the test split of its own dataset, or
+    of --dataset/--data with the same classes (e.g. a shifted test set); each evaluation is stored as a task of its
+    own (kind `evaluation`), so evaluating again is a lookup."""
+    from deep.evaluation import dataset_key, evaluate_store, format_evaluations
+    from deep.launch import LaunchOptions, launch_local
+    from deep.tasks import Runtime
+
+    if args.dataset is None and (args.data is not None or args.split_seed is not None):
+        raise ValueError("--data and --split-seed name another test set: give its --dataset too")
+    key = None if args.dataset is None else dataset_key(args.dataset, args.data, args.split_seed or 0)
+    tasks, skipped = evaluate_store(args.runs, key)
+    if skipped:
+        print(f"{len(skipped)} final run(s) stored no model (trained without --keep-weights): not evaluated")
+    runtime = Runtime(device=args.device, download=args.download, progress=not args.no_progress)
+    launch_local(tasks, args.runs, runtime, LaunchOptions(progress=not args.no_progress))
+    print(format_evaluations(args.runs, tasks))
+    return 0
+
+
 def cmd_export_scores(args: argparse.Namespace) -> int:
     """Write the scores, recalls and kept indices of a run store to shareable files (load them with deep.export.load_export)."""
     from deep.export import export_store
@@ -417,6 +505,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Distributionally robust data pruning on real networks: score, prune with class quotas "
         "(DRoP), train, and measure average, worst-class and worst-group accuracy.",
     )
+    add_version_flag(parser)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OnceParser)
 
     p = sub.add_parser("train", help="train and evaluate one model", description=cmd_train.__doc__)
@@ -509,6 +598,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="FILE", help="where to write the kept row indices (.npy or .csv)")
     p.set_defaults(func=cmd_prune)
 
+    p = sub.add_parser("evaluate", help="test the stored models of final runs, on their data or on other data",
+                       description=cmd_evaluate.__doc__)
+    p.add_argument("runs", help="run store folder")
+    p.add_argument("--dataset", default=None, help=f"test on this dataset's test split, one of {sorted(DATASETS)} "
+                   "(default: each run's own dataset)")
+    p.add_argument("--data", default=None, metavar="PATH", help="file or folder of --dataset")
+    p.add_argument("--split-seed", type=NON_NEGATIVE_INT, default=None,
+                   help="seed of --dataset's validation/test halving (default: 0)")
+    p.add_argument("--device", type=_device, default=None, help="cpu, cuda, cuda:1, ... (default: cuda when available)")
+    p.add_argument("--download", action="store_true", help="download --dataset into --data when it is missing")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.set_defaults(func=cmd_evaluate)
+
     p = sub.add_parser("export-scores", help="export scores and kept indices to shareable files",
                        description=cmd_export_scores.__doc__)
     p.add_argument("runs", help="run store folder")
@@ -535,4 +637,5 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exit:  # argparse has printed its message (or the help)
         return exit.code
-    return run_command(lambda: args.func(args), f"python -m deep {args.command}", USER_ERRORS, args.debug)
+    with streamed(getattr(args, "stream", False)):  # worker processes inherit it through the environment
+        return run_command(lambda: args.func(args), f"python -m deep {args.command}", USER_ERRORS, args.debug)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from deep.kinds import KINDS, full_data_epochs
-from deep.methods import METHODS
 from deep.prune import parse_protocol
 from deep.scores import SCORERS
 from deep.sweep import Setup, scorer_options
@@ -21,7 +20,7 @@ def dry_run(setup: Setup, finals: list[Task], protocols: list[str]) -> dict:
         "dataset": setup.dataset_key(),
         **setup.model_key,
         "method": setup.method,
-        "method_options": METHODS[setup.method].config(setup.method_options),
+        "method_options": setup.method_options_for(setup.train.epochs),  # on the full data; final tasks: scaled
         "quota_unit": setup.quota_unit,
         "train": asdict(setup.train),
         "query": {name: {"epochs": setup.epochs_for(name), "inits": setup.inits_for(name),

@@ -16,12 +16,11 @@ import torch
 from deep.checkpoint import Checkpointing
 from deep.data.base import Dataset
 from deep.final import FinalConfig
-from deep.methods import METHODS, MethodInput, MethodOptions
-from deep.methods.jtt import identification_epochs
+from deep.methods import METHODS, MethodInput
 from deep.metrics import classification_metrics
 from deep.prune import keep, smoothed_recalls
-from deep.query import weights_digest
-from deep.seeds import derive
+from deep.query import MODEL_FILE, weights_digest, weights_file
+from deep.seeds import derive, method_seed
 from deep.tasks import Context, Outcome
 from deep.train import predict, train
 
@@ -74,8 +73,8 @@ def run_final(ctx: Context) -> Outcome:
     # is the same whatever the method.
     plan = METHODS[config.method].prepare(MethodInput(
         kept_split, kept_split.group if has_groups else kept_split.y,
-        dataset.num_groups if has_groups else dataset.num_classes, dataset.num_classes, cfg, config.seed,
-        device, normalization, make_model, MethodOptions(**config.method_options),
+        dataset.num_groups if has_groups else dataset.num_classes, dataset.num_classes, cfg,
+        method_seed(config.seed, config.method), device, normalization, make_model, config.method_options,
         None if resume is None else resume["extra"]["method"],
     ))
     checkpoint.extra = lambda: {"method": {k: v.detach().cpu() for k, v in plan.state.items()}}
@@ -108,16 +107,16 @@ def run_final(ctx: Context) -> Outcome:
     # "trained" only where the method subsamples the kept set (subg); otherwise it equals "kept".
     trained = {} if plan.rows.size == kept.size else {"trained": kept[plan.rows]}
     arrays = {"kept": kept, "kept_ids": train_split.ids[kept], **trained}
-    return Outcome(metrics, arrays, history=result.history)
+    files = {MODEL_FILE: weights_file(model)} if ctx.runtime.keep_weights else {}  # for `python -m deep evaluate`
+    return Outcome(metrics, arrays, files, result.history)
 
 
 def final_cost(config: dict) -> float:
-    """A final run's training in full-data-epoch equivalents: its epochs (plus JTT's identification epochs) times
-    its density."""
+    """A final run's training in full-data-epoch equivalents: its epochs (plus those of models its method trains
+    itself, e.g. JTT's identification model) times its density."""
     final = FinalConfig.from_dict(config)
     epochs = final.train.epochs
-    if final.method == "jtt":
-        epochs += identification_epochs(MethodOptions(**final.method_options), epochs)
+    epochs += METHODS[final.method].extra_epochs(final.method_options, epochs)
     return epochs * final.density
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from deep import provenance
 from deep.prune import FULL, parse_protocol
 from deep.runs import RunStore
 from deep.sweep import Setup, check, check_score_name, external_scores_task, final_task, subset_task
@@ -68,6 +69,7 @@ def write_inputs(out: str, inputs: list[Input]) -> None:
     store = RunStore(out)
     for given in inputs:
         if not store.done(given.task.config):
+            provenance.write(store.path(given.task.config), provenance.now(), None)
             store.finish(given.task.config, given.metrics, given.arrays)
 
 

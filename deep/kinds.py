@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from deep import experiment, inputs, query, sweep
+from deep import evaluation, experiment, inputs, query, sweep
 from deep.tasks import Context, Outcome, Task
 
 
@@ -48,6 +48,8 @@ KINDS: dict[str, Kind] = {
                   {"scores": "scores", "recalls": "recalls", "subset": "subset"},
                   shown=("protocol", "density", "seed"), cost=experiment.final_cost),
     "subset": Kind(sweep.subset_task, inputs.run_subset),
+    "evaluation": Kind(evaluation.evaluation_task, evaluation.run_evaluation, {"final": "final"},
+                       shown=("final", "dataset")),
 }
 
 

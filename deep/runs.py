@@ -259,6 +259,10 @@ class Run:
         for name in self._checksums():
             self.file(name)
 
+    def file_names(self) -> list[str]:
+        """Names of every checksummed file of the run (arrays as `<name>.npy`, `model.pt`, ...), sorted."""
+        return sorted(self._checksums())
+
     def array_names(self) -> list[str]:
         """Names of the arrays saved with the run (what `array` takes), sorted."""
         return sorted(Path(file).stem for file in self._checksums() if file.endswith(".npy"))
@@ -462,6 +466,8 @@ class RunStore:
         write_json(path / "checksums.json", {name: hashlib.sha256(data).hexdigest() for name, data in blobs.items()})
         write_atomic(path / DONE, f"{time.strftime('%Y-%m-%dT%H:%M:%S')}\n".encode())
         (path / CHECKPOINT).unlink(missing_ok=True)
+        for partial in path.glob("*.partial.npy"):  # arrays a training kept on disk (deep.query.TraceRecorder)
+            partial.unlink()
         return path
 
     def read(self, config: dict) -> Run:

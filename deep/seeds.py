@@ -7,15 +7,17 @@ run of seed 1, as it was with seed * 1000 + init), and seed k's results depend o
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 
-# One integer per use of the run seed; a new use takes a new number, and existing numbers never change.
+# One integer per use of the run seed; a new use takes a new number, and existing numbers never change
+# (3 and 4 were JTT's and SUBG's own streams before every method got one by name: "method").
 ROLES: dict[str, int] = {
     "final": 0,  # the final model's init, batch order, augmentation and dropout
     "query": 1,  # a query model's (init = which of the query models)
     "prune": 2,  # the random priorities inside `keep`
-    "jtt": 3,  # JTT's identification model
-    "subg": 4,  # SUBG's group-balanced subsample
+    "method": 5,  # a training method's own stream (JTT's identification model, SUBG's subsample), by method name
 }
 
 
@@ -26,3 +28,10 @@ def derive(seed: int, role: str, init: int = 0) -> int:
     if seed < 0 or init < 0:
         raise ValueError(f"seeds must be >= 0, got seed={seed}, init={init}")
     return int(np.random.SeedSequence((int(seed), ROLES[role], int(init))).generate_state(1)[0])
+
+
+def method_seed(seed: int, method: str) -> int:
+    """A 32-bit seed for the own stream of training method `method` in run seed `seed`: one per method name, so a
+    method added later (a plugin's too) needs no number here."""
+    name = int.from_bytes(hashlib.sha256(method.encode()).digest()[:8], "big")
+    return int(np.random.SeedSequence((derive(seed, "method"), name)).generate_state(1)[0])

@@ -22,7 +22,7 @@ from functools import cached_property
 import numpy as np
 
 from deep.data import DATASETS
-from deep.methods import METHODS, MethodOptions
+from deep.methods import METHODS
 from deep.final import FinalConfig
 from deep.prune import QUOTA_UNITS, RECALL_SOURCES, Protocol, Quotas, density_key, parse_protocol
 from deep.scores import SCORERS
@@ -70,7 +70,7 @@ class Setup:
     allocation: str = Quotas.allocation  # DRoP: "density" (paper's Algorithm 1) or "count" (the authors' code)
     method: str = "erm"  # a key of deep.methods.METHODS
     quota_unit: str = "class"  # what DRoP and StrategyQ allocate over: "class" or "group"
-    method_options: MethodOptions = MethodOptions()
+    method_options: dict = field(default_factory=dict)  # the method's options given (--method-option), unresolved
     scorer_options: dict[str, dict] = field(default_factory=dict)  # scorer -> {option: value}, from the CLI
     external_scores: dict[str, str] = field(default_factory=dict)  # --scores NAME=FILE: name -> sha256 of the scores
 
@@ -84,6 +84,7 @@ class Setup:
                 object.__setattr__(self, name, getattr(defaults, name))
         if self.method not in METHODS:
             raise ValueError(f"unknown method {self.method!r}: choose one of {', '.join(METHODS)}")
+        METHODS[self.method].resolve(self.method, self.method_options)
         if not (np.isfinite(self.recall_prior) and self.recall_prior >= 0):
             raise ValueError(f"--recall-prior must be a finite number >= 0, got {self.recall_prior}")
         if self.quota_unit not in QUOTA_UNITS:
@@ -101,7 +102,12 @@ class Setup:
         for name, options in self.scorer_options.items():
             if name not in SCORERS:
                 raise ValueError(f"--scorer-option names unknown scorer {name!r}: choose from {sorted(SCORERS)}")
-            SCORERS[name].resolve_options(name, options)
+            SCORERS[name].resolve(name, options)
+
+    def method_options_for(self, epochs: int) -> dict:
+        """Every option of the method for a final schedule of `epochs` epochs, given, default or derived: what a
+        final run records."""
+        return METHODS[self.method].resolve(self.method, self.method_options, epochs)
 
     def dataset_key(self) -> dict:
         """What identifies the data (options only for datasets that declare any, so other keys never change)."""
@@ -175,7 +181,8 @@ def scores_task(setup: Setup, scorer: str, seed: int) -> Task:
     """A scorer's scores for seed `seed`, averaged over its query models (or the user's, for external scores)."""
     if scorer in setup.external_scores:
         return external_scores_task(setup, scorer)
-    deps = _query_models(setup, setup.epochs_for(scorer), setup.inits_for(scorer), seed)
+    epochs = setup.epochs_for(scorer)  # 0 (random): scored from the untrained init, no query training
+    deps = _query_models(setup, epochs, setup.inits_for(scorer), seed) if epochs > 0 else ()
     options = scorer_options(setup, scorer)
     return Task({"kind": "scores", "dataset": setup.dataset_key(), "scorer": scorer, "options": options,
                  "seed": seed, "queries": [d.key for d in deps]}, deps)
@@ -183,7 +190,7 @@ def scores_task(setup: Setup, scorer: str, seed: int) -> Task:
 
 def scorer_options(setup: Setup, scorer: str) -> dict:
     """A scorer's options as its scores task uses them (defaults filled in)."""
-    return SCORERS[scorer].resolve_options(scorer, setup.scorer_options.get(scorer, {}))
+    return SCORERS[scorer].resolve(scorer, setup.scorer_options.get(scorer, {}))
 
 
 def recalls_task(setup: Setup, scorer: str | None, seed: int) -> Task:
@@ -200,7 +207,7 @@ def final_task(setup: Setup, protocol: Protocol, density: float, seed: int, subs
     deps = tuple(t for t in (scores, recalls, subset) if t is not None)
     config = FinalConfig(
         dataset=setup.dataset_key(), model=setup.model_key, protocol=protocol.name, density=d, seed=seed,
-        method=setup.method, method_options=METHODS[setup.method].config(setup.method_options),
+        method=setup.method, method_options=setup.method_options_for(setup.train.scaled_for_density(d).epochs),
         quota_unit=setup.quota_unit, train=setup.train.scaled_for_density(d),
         quotas=setup.quotas if protocol.needs_recalls else None,
         recall_source=setup.recall_source if protocol.needs_recalls else None,
@@ -237,8 +244,9 @@ def check(
     if not read_data:
         return parsed
     data = dataset(setup.dataset_key(), download)  # loaded (and validated) before anything trains
-    if any(p.scorer == "ssp" for p in parsed):  # SSP needs features: refuse a model without any before training
-        feature_extractor(build_model(setup.model, data.num_classes, data.input_shape), purpose="the ssp scorer")
+    for scorer in sorted({p.scorer for p in parsed if p.scorer in SCORERS and SCORERS[p.scorer].needs_features}):
+        # Refuse a model without a feature layer before anything trains.
+        feature_extractor(build_model(setup.model, data.num_classes, data.input_shape), purpose=f"the {scorer} scorer")
     if setup.quota_unit == "group" and any(p.uses_quotas for p in parsed):
         if data.num_groups == 0:
             raise ValueError(f"--quota-unit group needs a dataset with groups, and {setup.dataset!r} has none: "

@@ -23,6 +23,7 @@ from deep.models.pretrained import build_kwargs, normalization
 from deep.runs import CHECKPOINT, Run, RunStore, as_stored, canonical_json, config_hash
 from deep.train import resolve_device
 
+
 @dataclass(frozen=True, eq=False)
 class Task:
     """One node of the experiment graph: its config (what its name is the hash of) and the tasks it consumes."""
@@ -57,6 +58,7 @@ class Runtime:
     progress: bool = False
     checkpoint_every: int | None = None  # epochs; None: one once 10 minutes have passed since the last
     pretrained_file: str | None = None  # the file of --pretrained PATH (configs record its sha256)
+    keep_weights: bool = False  # final runs store their model (model.pt) for `python -m deep evaluate`
 
     @property
     def torch_device(self) -> torch.device:

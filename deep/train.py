@@ -1,8 +1,8 @@
 """One trainer for query and final models: SGD over tensors held in memory, on the CPU or a GPU.
 
 Batches come from a seeded index permutation over tensors already on the device (no Dataset or
-DataLoader); uint8 images are converted, augmented and normalised a whole batch at a time on the
-device. Every epoch ends with an optional validation pass and the callbacks. Per-sample outputs reach
+DataLoader), or, for an image store, are streamed from disk a batch at a time (deep.batches); uint8 images are
+converted, augmented and normalised a whole batch at a time on the device. Every epoch ends with an optional validation pass and the callbacks. Per-sample outputs reach
 `on_batch` callbacks at every step (query trainings record their trace there); methods that change the
 loss (CDB-W's class weights, Group DRO, JTT) pass `loss_fn(logits, y, idx)` and update its state from
 their callbacks.
@@ -21,7 +21,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from deep.augment import crop_flip
+from deep.augment import train_view
+from deep.batches import Inputs, Resident, Streamed, batches
 from deep.checkpoint import Checkpointing
 from deep.data.base import Split
 from deep.metrics import classification_metrics
@@ -120,15 +121,16 @@ def autocast(device: torch.device) -> torch.autocast:
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
 
 
-def _logits(model: nn.Module, x: torch.Tensor, inputs: InputPipeline, batch_size: int) -> torch.Tensor:
-    """Float32 CPU logits of `model` in eval mode on every row of `x`, `batch_size` rows at a time."""
-    if len(x) == 0:
+def _logits(model: nn.Module, x: Inputs | Resident | Streamed, inputs: InputPipeline, batch_size: int) -> torch.Tensor:
+    """Float32 CPU logits of `model` in eval mode on every row of `x` (inputs or their batch source), in batches."""
+    source = x if isinstance(x, (Resident, Streamed)) else batches(x, inputs.device)
+    if len(source) == 0:
         raise ValueError("x is empty: predict needs at least one row")
     was_training = model.training
     model.eval()
     try:
         with torch.inference_mode(), autocast(inputs.device):
-            out = [model(inputs(x[start : start + batch_size])).float() for start in range(0, len(x), batch_size)]
+            out = [model(inputs(xb)).float() for xb in source.ordered(batch_size)]
     finally:
         model.train(was_training)
     return torch.cat(out).cpu()
@@ -136,7 +138,7 @@ def _logits(model: nn.Module, x: torch.Tensor, inputs: InputPipeline, batch_size
 
 def predict(
     model: nn.Module,
-    x: torch.Tensor,
+    x: Inputs,
     *,
     normalization: Normalization | None,
     device: str | torch.device | None = None,
@@ -162,7 +164,7 @@ def _cross_entropy(label_smoothing: float) -> LossFn:
 def _train_epoch(
     net: nn.Module,
     optimizer: torch.optim.Optimizer,
-    x: torch.Tensor,
+    source: Resident | Streamed,
     y: torch.Tensor,
     order: torch.Tensor,
     bounds: list[tuple[int, int]],
@@ -175,11 +177,9 @@ def _train_epoch(
     """One pass over `bounds` of the permutation `order`; returns the mean training loss (one host sync)."""
     net.train()
     losses = []
-    for start, stop in bounds:
+    for (start, stop), xb in zip(bounds, source.gather(order, bounds)):
         idx = order[start:stop]
-        xb = x[idx]
-        if augment is not None:
-            xb = crop_flip(xb, augment, padding=cfg.crop_padding, translate=cfg.translate)
+        xb = train_view(xb, augment, source.crop, cfg.crop_padding, cfg.translate)
         with autocast(inputs.device):
             logits = net(inputs(xb))
         logits = logits.float()
@@ -191,7 +191,7 @@ def _train_epoch(
             callback(logits.detach(), y[idx], idx)
         # Kept on the device: a .item() per step would stall a GPU pipeline and cost a sync on CPU too.
         losses.append(loss.detach())
-    sizes = torch.tensor([stop - start for start, stop in bounds], dtype=torch.float32, device=x.device)
+    sizes = torch.tensor([stop - start for start, stop in bounds], dtype=torch.float32, device=y.device)
     return float((torch.stack(losses).float() * sizes).sum() / sizes.sum())
 
 
@@ -199,7 +199,7 @@ class DivergedError(RuntimeError):
     """A training whose loss became NaN or infinite: never a result."""
 
 
-def _validate(model: nn.Module, val: Split, val_x: torch.Tensor, inputs: InputPipeline) -> dict:
+def _validate(model: nn.Module, val: Split, val_x: Resident | Streamed, inputs: InputPipeline) -> dict:
     """classification_metrics of the model on the validation split."""
     logits = _logits(model, val_x, inputs, PREDICT_BATCH)
     return classification_metrics(val.y, logits.argmax(1), logits.shape[1], group=val.group)
@@ -282,9 +282,9 @@ def _build(model: nn.Module, cfg: TrainConfig, seed: int, device: torch.device, 
 
 
 def _epoch(
-    run: _Training, net: nn.Module, x: torch.Tensor, y: torch.Tensor, bounds: list[tuple[int, int]],
+    run: _Training, net: nn.Module, x: Resident | Streamed, y: torch.Tensor, bounds: list[tuple[int, int]],
     inputs: InputPipeline, loss_fn: LossFn, on_batch: Sequence[BatchCallback], cfg: TrainConfig,
-    val: Split | None, val_x: torch.Tensor | None,
+    val: Split | None, val_x: Resident | Streamed | None,
 ) -> dict | None:
     """Train one epoch, validate, and record it in the history; returns the validation metrics (None without val)."""
     started = time.perf_counter()
@@ -347,9 +347,10 @@ def train(
         raise ValueError(f"max_batches must be >= 1 or None, got {max_batches}")
     device = resolve_device(device)
     inputs = InputPipeline(normalization, device)
-    x, y = train.x.to(device), train.y.to(device)
-    val_x = val.x.to(device) if val is not None else None
-    run, model_seed = _build(model, cfg, seed, device, augment=cfg.augment and x.dim() == 4)
+    # Inputs in memory move to the device once; an image store streams (deep.batches).
+    x, y = batches(train.x, device, move=True), train.y.to(device)
+    val_x = batches(val.x, device, move=True) if val is not None else None
+    run, model_seed = _build(model, cfg, seed, device, augment=cfg.augment and train.x.dim() == 4)
     net = torch.compile(model) if cfg.compile else model
     loss_fn = loss_fn or _cross_entropy(cfg.label_smoothing)
     bounds = _batch_bounds(len(train), cfg.batch_size)[:max_batches]

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 
 from tqdm.auto import tqdm
 
+from deep import provenance
 from deep.kinds import KINDS
 from deep.runs import CLAIM, CorruptRunError, RunStore, claim_wait_message
 from deep.tasks import Context, Runtime, Task, closure
@@ -42,7 +43,9 @@ def execute(task: Task, store: RunStore, runtime: Runtime) -> str:
                     tqdm.write(f"warning: {error}; computing {dep.kind} task {dep.key} again", file=sys.stderr)
                     store.invalidate(dep.config)
                     return "blocked"
+            started = provenance.now()
             outcome = KINDS[task.kind].run(Context(task, store, runtime))
+            provenance.write(store.path(task.config), started, str(runtime.torch_device))
             store.finish(task.config, outcome.metrics, outcome.arrays, outcome.files, outcome.history)
     except BaseException:
         store.remove_if_empty(task.config)

@@ -8,7 +8,8 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from deep.augment import crop_flip, default_padding
+from deep.augment import (_resample, centre_view, crop_flip, default_padding, random_resized_crop, resized_crop_boxes,
+                          train_view)
 
 
 def _images(n: int, c: int, h: int, w: int, seed: int = 0) -> torch.Tensor:
@@ -100,3 +101,38 @@ def test_translate_follows_random_affine_shift_distribution() -> None:
 def test_translate_and_padding_are_validated() -> None:
     with pytest.raises(ValueError, match="translate"):
         crop_flip(_images(2, 1, 8, 8), torch.Generator(), translate=1.5)
+
+
+def test_resized_crop_boxes_follow_torchvisions_ranges() -> None:
+    generator = torch.Generator().manual_seed(0)
+    boxes = resized_crop_boxes(4000, 60, 80, generator, torch.device("cpu"))
+    top, left, h, w = boxes.unbind(1)
+    assert bool((top >= 0).all() and (left >= 0).all() and (top + h <= 60).all() and (left + w <= 80).all())
+    area = h * w / (60 * 80)
+    # Rounded sides: the area and aspect ratio keep their ranges up to a pixel.
+    assert float(area.min()) > 0.08 * 0.8 and float(area.max()) <= 1.0
+    ratio = w / h
+    assert float(ratio.min()) > 0.75 * 0.85 and float(ratio.max()) < 4 / 3 * 1.15
+    assert len(set(zip(top.tolist(), left.tolist()))) > 1000  # positions vary
+    again = resized_crop_boxes(4000, 60, 80, torch.Generator().manual_seed(0), torch.device("cpu"))
+    assert torch.equal(boxes, again)
+
+
+def test_resampling_a_whole_image_is_the_identity_and_flips_exactly() -> None:
+    x = torch.randint(0, 256, (3, 3, 12, 12), dtype=torch.uint8)
+    whole = torch.tensor([[0.0, 0.0, 12.0, 12.0]] * 3, dtype=torch.float64)
+    assert torch.equal(_resample(x, whole, 12, None), x)
+    assert torch.equal(_resample(x, whole, 12, torch.tensor([True, False, True])),
+                       torch.stack([x[0].flip(-1), x[1], x[2].flip(-1)]))
+    half = torch.tensor([[0.0, 0.0, 6.0, 6.0]] * 3, dtype=torch.float64)  # a corner, upscaled 2x
+    up = _resample(x, half, 12, None).int()
+    assert up[:, :, 0, 0].equal(x[:, :, 0, 0].int()) and up.min() >= x[:, :, :6, :6].int().amin((1, 2, 3)).min()
+
+
+def test_random_resized_crop_and_the_centre_view() -> None:
+    x = torch.randint(0, 256, (5, 3, 256, 256), dtype=torch.uint8)
+    out = random_resized_crop(x, 224, torch.Generator().manual_seed(1))
+    assert out.shape == (5, 3, 224, 224) and out.dtype == torch.uint8
+    assert torch.equal(centre_view(x, 224), x[:, :, 16:240, 16:240])  # Resize(256) + CenterCrop(224)
+    assert centre_view(x[:, :, :64, :64], 56).shape == (5, 3, 56, 56)
+    assert train_view(x, None, 224).shape == (5, 3, 224, 224)

@@ -241,8 +241,9 @@ CHECKSUMMED_JSON = ("config.json", "metrics.json")
 
 
 def _means_the_same(file: Path, before: bytes) -> bool:
-    """Whether a changed file still says what it said: `done`'s content is never read; JSON is read as its value."""
-    if file.name == "done":
+    """Whether a changed file still says what it said: `done`'s content is never read, provenance.json is how a result
+    was made, never a result (deep/provenance.py); JSON is read as its value."""
+    if file.name in ("done", "provenance.json"):
         return True
     if file.suffix != ".json" or file.name in CHECKSUMMED_JSON or not file.exists():
         return False  # config.json and metrics.json are checksummed: any change to their bytes is damage

@@ -19,7 +19,9 @@ from deep.data import files
 from deep.data.cifar import CIFAR10, CIFAR100
 from deep.data.images import ResizeCenterCrop, channel_stats
 from deep.data.splits import HOLDOUT_TEST_FRACTION
+from deep.data.store import StoredImages, image_stats, streamed
 from deep.data.waterbirds import load_waterbirds
+from tests.test_imagenet import write_imagenet, write_imagenet64
 
 RNG = np.random.default_rng(0)
 
@@ -151,7 +153,7 @@ def write_mnist(folder: Path, per_class_train: int = 3, per_class_test: int = 2,
 
 
 # Options that keep generated datasets small in the registry-wide tests.
-FIXTURE_OPTIONS: dict[str, dict[str, object]] = {"mnist1d": {"samples": 1000}}
+FIXTURE_OPTIONS: dict[str, dict[str, object]] = {"mnist1d": {"samples": 1000}, "imagenet": {"image_size": 16}}
 
 
 def fixture_path(name: str, tmp_path: Path) -> Path | None:
@@ -165,6 +167,8 @@ def fixture_path(name: str, tmp_path: Path) -> Path | None:
         "waterbirds": lambda: write_waterbirds(tmp_path / "wb", per_group_split=1),
         "npz": lambda: write_npz(tmp_path / "data.npz", group=np.arange(60) % 2),
         "imagefolder": lambda: write_imagefolder(tmp_path / "folder"),
+        "imagenet": lambda: write_imagenet(tmp_path / "imagenet", "csv", train=2, val=2),
+        "imagenet64": lambda: write_imagenet64(tmp_path / "imagenet64"),
     }
     return writers[name]() if name in writers else None
 
@@ -181,7 +185,9 @@ def test_every_registered_loader_returns_consistent_data(name: str, tmp_path: Pa
         assert split.y.dtype == torch.int64 and 0 <= int(split.y.min()) and int(split.y.max()) < len(raw.classes)
         if raw.group_names is not None:
             assert split.group is not None and int(split.group.max()) < len(raw.group_names)
-    assert (raw.mean is not None) == image and (raw.std is not None) == image
+    assert (raw.mean is not None) == (raw.std is not None) and (raw.mean is not None or not image)
+    if raw.mean is not None:  # per channel for images, per feature for vectors, or one value for all
+        assert len(raw.mean) == len(raw.std) and len(raw.mean) in (1, raw.train.x.shape[1])
     assert isinstance(raw.source, str) and raw.source
 
 
@@ -368,6 +374,18 @@ def test_resize_center_crop_drops_the_border() -> None:
     assert cropped.size == (224, 224) and np.asarray(cropped).min() == 255
 
 
+def test_waterbirds_streams_at_224_pixels_with_the_same_pixels_and_constants(tmp_path: Path) -> None:
+    root = write_waterbirds(tmp_path / "wb", per_group_split=1)
+    held = load_waterbirds(root)
+    with streamed(True):
+        stored = load_waterbirds(root)
+    assert isinstance(stored.train.x, StoredImages) and stored.train.x.shape == (4, 3, 224, 224)
+    for a, b in ((held.train, stored.train), (held.val, stored.val), (held.test, stored.test)):
+        assert torch.equal(a.x, b.x.load()) and torch.equal(a.group, b.group)
+    assert (held.mean, held.std) == (stored.mean, stored.std)
+    assert (held.mean, held.std) == image_stats(stored.train.x)  # read back from the counts kept beside the store
+
+
 def test_waterbirds_bad_metadata(tmp_path: Path) -> None:
     write_waterbirds(tmp_path)
     (tmp_path / "metadata.csv").write_text("img_filename,y\na.jpg,0\n")
@@ -425,3 +443,30 @@ def test_npz_bad_input_says_what_is_wrong(arrays: dict[str, np.ndarray], message
 def test_npz_missing_file_says_how_to_make_one(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="np.savez"):
         load_dataset("npz", tmp_path / "absent.npz")
+
+
+def _wine(mean: bool = True) -> RawDataset:
+    """scikit-learn's wine data (178 rows, 13 features on scales from 0.1 to 1,000): tabular, per-feature stats."""
+    from sklearn.datasets import load_wine
+
+    from deep.data.base import Split, feature_stats
+    from deep.data.splits import holdout
+
+    x, y = load_wine(return_X_y=True)
+    train, test = holdout(Split(torch.from_numpy(x.astype(np.float32)), torch.from_numpy(y), ids=np.arange(len(y))))
+    stats = feature_stats(train.x) if mean else ((0.0,) * 12, (1.0,) * 12)
+    return RawDataset(train, test, ["0", "1", "2"], mean=stats[0], std=stats[1], source="sklearn load_wine")
+
+
+def test_tabular_data_carry_per_feature_normalisation(monkeypatch: pytest.MonkeyPatch) -> None:
+    from deep.train import InputPipeline
+
+    monkeypatch.setitem(DATASETS, "wine", DatasetEntry(lambda data, download: _wine()))
+    data = load_dataset("wine")
+    assert len(data.normalization[0]) == 13 and data.train.x[:, 12].max() > 100  # stored raw
+    x = InputPipeline(data.normalization, torch.device("cpu"))(data.train.x).double()
+    np.testing.assert_allclose(x.mean(0), 0, atol=1e-5)
+    np.testing.assert_allclose(x.std(0, correction=0), 1, atol=1e-5)
+    monkeypatch.setitem(DATASETS, "wine", DatasetEntry(lambda data, download: _wine(mean=False)))
+    with pytest.raises(ValueError, match="12 normalisation mean values for 13 features"):
+        load_dataset("wine")

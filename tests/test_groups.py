@@ -72,7 +72,7 @@ def test_group_pipeline_end_to_end_on_spurious_digits(tmp_path: Path) -> None:
     assert set(runs) == {"full", "random+drop"}
     pruned = runs["random+drop"]
     assert pruned.config["method"] == "group_dro" and pruned.config["quota_unit"] == "group"
-    assert pruned.config["method_options"] == {"dro_step": 0.01}
+    assert pruned.config["method_options"] == {"step": 0.01}
     metrics = pruned.metrics
     assert 0 <= metrics["worst_group_accuracy"] <= min(metrics["group_accuracy"]) + 1e-12
     assert len(metrics["method_summary"]["group_weights"]) == 4
@@ -110,9 +110,40 @@ def test_cli_method_and_quota_unit_reach_the_run_config(tmp_path: Path) -> None:
     (["--dataset", "digits", "--quota-unit", "group"], "needs a dataset with groups"),
     (["--dataset", "debug", "--dro-step", "0.1"], "--dro-step do"),
     (["--dataset", "debug", "--method", "group_dro", "--jtt-upweight", "5"], "--jtt-upweight do"),
+    (["--dataset", "debug", "--method", "group_dro", "--method-option", "jtt.upweight=5"],
+     "--method-option jtt.upweight do"),
+    (["--dataset", "debug", "--method", "group_dro", "--method-option", "group_dro.steps=1"],
+     "method 'group_dro' has no option 'steps'; its options: step"),
+    (["--dataset", "debug", "--method", "group_dro", "--method-option", "group_dro.step=-1"],
+     "--method-option group_dro.step must be > 0"),
+    (["--dataset", "debug", "--method-option", "dro.step=1"], "--method-option names unknown method 'dro'"),
 ])
 def test_cli_refuses_before_training(args: list[str], message: str, tmp_path: Path,
                                      capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["sweep", "--dataset", "digits", "--protocols", "random+drop", "--out", str(tmp_path), *FAST, *args]) == 2
     assert message in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
+
+
+def test_a_method_option_and_its_alias_are_one_setting() -> None:
+    from deep.cli import _setup, build_parser
+
+    def options(*flags: str) -> dict:
+        args = build_parser().parse_args(["sweep", "--dataset", "debug", "--method", "jtt", *flags])
+        return _setup(args).method_options_for(30)
+
+    assert options() == {"upweight": 100.0, "epochs": 6}  # a fifth of the 30 epochs
+    assert options("--jtt-upweight", "5", "--jtt-epochs", "2") == {"upweight": 5.0, "epochs": 2}
+    assert options("--method-option", "jtt.upweight=5", "jtt.epochs=2") == {"upweight": 5.0, "epochs": 2}
+
+
+def test_help_lists_every_option_of_every_method_and_scorer(capsys: pytest.CaptureFixture[str]) -> None:
+    from deep.methods import METHODS
+    from deep.scores import SCORERS
+
+    assert main(["sweep", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    named = [f"{name}.{key}" for registry in (METHODS, SCORERS) for name, entry in registry.items()
+             for key in entry.options]
+    assert {"group_dro.step", "jtt.upweight", "jtt.epochs", "forgetting.never_learned"} <= set(named)
+    assert all(f"{option}:" in text for option in named)

@@ -1,9 +1,11 @@
-"""The task-kind registry: every kind's input fields name exactly the tasks its builder makes it consume."""
+"""The task-kind registry: each kind of a sweep is built by its builder, names exactly the tasks it consumes in its
+input fields, and has a runner and a cost."""
 
 from __future__ import annotations
 
 import pytest
 
+from deep.evaluation import evaluation_task
 from deep.kinds import KINDS, full_data_epochs
 from deep.prune import parse_protocol
 from deep.schedule import TrainConfig
@@ -17,12 +19,14 @@ def _graph() -> list[Task]:
     finals = plan(SETUP, ["full", "random", "el2n", "random+el2nq", "el2n+drop", "random+drop"], [0.5], [0],
                   read_data=False)
     subset = subset_task(SETUP, "sha256:0", 10)
-    return closure([*finals, final_task(SETUP, parse_protocol("subset"), 0.5, 0, subset=subset)])
+    return closure([*finals, final_task(SETUP, parse_protocol("subset"), 0.5, 0, subset=subset),
+                    evaluation_task(finals[0])])
 
 
-def test_every_kind_is_built_and_its_inputs_are_its_dependencies() -> None:
+def test_every_kind_of_a_sweep_names_its_dependencies_in_its_input_fields() -> None:
     tasks = _graph()
-    assert {task.kind for task in tasks} == set(KINDS)  # the graph holds every registered kind
+    # The graph holds every kind of a sweep (kinds other modules add may stand outside it), each registered.
+    assert {"query", "scores", "recalls", "final", "subset"} <= {task.kind for task in tasks} <= set(KINDS)
     for task in tasks:
         kind = KINDS[task.kind]
         named = []
@@ -34,8 +38,8 @@ def test_every_kind_is_built_and_its_inputs_are_its_dependencies() -> None:
         assert all(field in task.config for field in kind.shown), task.kind
 
 
-@pytest.mark.parametrize("kind", list(KINDS))
-def test_every_kind_has_a_runner_and_a_cost(kind: str) -> None:
+@pytest.mark.parametrize("kind", ["query", "scores", "recalls", "final", "subset"])
+def test_every_kind_of_a_sweep_has_a_runner_and_a_cost(kind: str) -> None:
     tasks = [task for task in _graph() if task.kind == kind]
     assert callable(KINDS[kind].run) and tasks
     for task in tasks:
@@ -44,3 +48,13 @@ def test_every_kind_has_a_runner_and_a_cost(kind: str) -> None:
         assert cost > 0 if trains else cost == 0
         if kind == "final":
             assert cost == pytest.approx(task.config["train"]["epochs"] * task.config["density"])
+
+
+def test_every_sweep_kind_builds_tasks_of_its_kind() -> None:
+    arguments = {  # each builder's own arguments
+        "query": (SETUP, 2, 0, 0), "scores": (SETUP, "el2n", 0), "recalls": (SETUP, "el2n", 0),
+        "final": (SETUP, parse_protocol("random+drop"), 0.5, 0), "subset": (SETUP, "sha256:0", 10),
+    }
+    assert set(arguments) <= set(KINDS)
+    for kind, args in arguments.items():
+        assert KINDS[kind].build(*args).kind == kind

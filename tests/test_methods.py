@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from deep.data import load_dataset
 from deep.sweep import Setup, final_task
-from deep.methods import METHODS, MethodInput, MethodOptions
+from deep.methods import METHODS, MethodInput
 from deep.models import build_model
 from deep.methods.base import weighted_mean
 from deep.methods.cdbw import difficulty_weights
@@ -29,12 +29,12 @@ from deep.train import EpochState, TrainConfig
 CFG = TrainConfig(epochs=2, batch_size=32, lr=0.05, augment=False)
 
 
-def method_input(options: MethodOptions = MethodOptions(), groups: bool = True) -> MethodInput:
-    """The debug set's 200 training rows (3 classes, 6 groups) as a kept split."""
+def method_input(options: dict | None = None, groups: bool = True) -> MethodInput:
+    """The debug set's 200 training rows (3 classes, 6 groups) as a kept split, with a method's resolved options."""
     train = load_dataset("debug").train
     return MethodInput(
         train, train.group if groups else train.y, 6 if groups else 3, 3, CFG, 0, torch.device("cpu"), None,
-        lambda: build_model("mlp", 3, tuple(train.x.shape[1:])), options,
+        lambda: build_model("mlp", 3, tuple(train.x.shape[1:])), options or {},
     )
 
 
@@ -45,7 +45,7 @@ def epoch_state(class_accuracy: list[float]) -> EpochState:
 
 @pytest.mark.parametrize("name", list(METHODS))
 def test_every_method_plans_rows_and_a_finite_differentiable_loss(name: str) -> None:
-    data = method_input(MethodOptions(jtt_epochs=1))
+    data = method_input(METHODS[name].resolve(name, {"epochs": 1} if name == "jtt" else {}, CFG.epochs))
     plan = METHODS[name].prepare(data)
     assert plan.rows.ndim == 1 and np.all(np.diff(plan.rows) > 0) and 0 < plan.rows.size <= len(data.train)
     assert plan.rows.max() < len(data.train)
@@ -57,7 +57,9 @@ def test_every_method_plans_rows_and_a_finite_differentiable_loss(name: str) -> 
     for callback in plan.callbacks:
         callback(epoch_state([0.5, 0.8, 1.0]))
     json.dumps(plan.summary())  # goes into metrics.json
-    assert set(METHODS[name].config(MethodOptions())) == set(METHODS[name].options)
+    options = METHODS[name].resolve(name, epochs=10)
+    assert set(options) == set(METHODS[name].options) and None not in options.values()  # a config holds values
+    assert METHODS[name].extra_epochs(options, 10) >= 0
 
 
 def test_cdbw_weights_are_one_minus_recall() -> None:
@@ -90,7 +92,7 @@ def test_weighted_mean_matches_torch_weighted_cross_entropy() -> None:
 def test_group_dro_scripted_batches() -> None:
     """Two batches by hand: group means, q_g <- q_g exp(eta l_g) / Z, loss = sum_g q_g l_g."""
     eta = 0.5
-    data = method_input(MethodOptions(dro_step=eta))
+    data = method_input({"step": eta})
     plan = METHODS["group_dro"].prepare(data)
     groups = data.groups
     rows = torch.tensor([int(torch.nonzero(groups == g)[0]) for g in (0, 0, 3)])  # groups 0, 0, 3 (0 twice: same row)
@@ -138,7 +140,7 @@ def test_subg_uses_classes_without_groups() -> None:
 
 def test_jtt_upweights_exactly_the_identification_errors() -> None:
     # A tiny learning rate, so that one identification epoch leaves some errors on this easy set.
-    data = replace(method_input(MethodOptions(jtt_upweight=7.0, jtt_epochs=1)), cfg=replace(CFG, lr=1e-3))
+    data = replace(method_input({"upweight": 7.0, "epochs": 1}), cfg=replace(CFG, lr=1e-3))
     errors = identification_errors(data)
     assert 0 < int(errors.sum()) < len(errors)
     plan = METHODS["jtt"].prepare(data)
@@ -150,10 +152,23 @@ def test_jtt_upweights_exactly_the_identification_errors() -> None:
     assert float(plan.loss_fn(logits, data.train.y, idx)) == pytest.approx(float((w * per_sample).sum() / w.sum()))
 
 
-@pytest.mark.parametrize("options", [{"dro_step": 0}, {"jtt_upweight": 0.5}, {"jtt_epochs": 0}])
-def test_bad_method_options_are_refused(options: dict) -> None:
-    with pytest.raises(ValueError, match="invalid method options"):
-        MethodOptions(**options)
+@pytest.mark.parametrize("name, options, message", [
+    ("group_dro", {"step": 0}, "group_dro.step must be > 0"),
+    ("jtt", {"upweight": 0.5}, "jtt.upweight must be at least 1"),
+    ("jtt", {"epochs": 0}, "jtt.epochs must be at least 1"), ("jtt", {"epochs": "two"}, "must be an integer"),
+    ("jtt", {"steps": 3}, "method 'jtt' has no option 'steps'; its options: upweight, epochs"),
+])
+def test_bad_method_options_are_refused(name: str, options: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        METHODS[name].resolve(name, options)
+
+
+def test_jtt_declares_its_identification_epochs() -> None:
+    jtt = METHODS["jtt"]
+    assert jtt.resolve("jtt") == {"upweight": 100.0, "epochs": None}  # derived from the schedule it is given
+    assert jtt.extra_epochs(jtt.resolve("jtt", epochs=300), 300) == 60
+    assert jtt.extra_epochs(jtt.resolve("jtt", {"epochs": 7}, 300), 300) == 7
+    assert METHODS["erm"].extra_epochs({}, 300) == 0
 
 
 def test_method_and_its_options_enter_the_run_config() -> None:
@@ -164,11 +179,15 @@ def test_method_and_its_options_enter_the_run_config() -> None:
         return final_task(setup, protocol, 0.5, 0).config
 
     assert config(base)["method"] == "erm" and config(base)["method_options"] == {}
-    dro = replace(base, method="group_dro", method_options=MethodOptions(dro_step=0.1))
-    assert config(dro)["method_options"] == {"dro_step": 0.1}
-    assert config(replace(dro, method_options=MethodOptions(dro_step=0.2))) != config(dro)
-    # An option the method does not read leaves the config (and hash) alone.
-    assert config(replace(base, method_options=MethodOptions(jtt_upweight=3))) == config(base)
+    dro = replace(base, method="group_dro", method_options={"step": 0.1})
+    assert config(dro)["method_options"] == {"step": 0.1}
+    assert config(replace(dro, method_options={"step": 0.2})) != config(dro)
+    # Defaults are recorded: giving the default value names the same run.
+    assert config(replace(base, method="group_dro")) == config(replace(dro, method_options={"step": 0.01}))
+    # JTT's derived T is recorded as a value: a fifth of this run's 3-epoch schedule (2 epochs at density 0.5).
+    assert config(replace(base, method="jtt"))["method_options"] == {"upweight": 100.0, "epochs": 1}
+    with pytest.raises(ValueError, match="method 'erm' has no option 'upweight'"):
+        replace(base, method_options={"upweight": 3})
     assert config(replace(base, quota_unit="group"))["quota_unit"] == "group"
     with pytest.raises(ValueError, match="unknown method"):
         replace(base, method="dro")

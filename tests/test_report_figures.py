@@ -4,6 +4,7 @@ fake store; notes for what cannot be drawn; one set per experiment; the comparis
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,12 +14,12 @@ from tests.report_store import (
     write_run,
 )
 
-from deep.report import load_results, write_report
+from deep.report import FIGURES, load_results, write_report
 from deep.report.bias import EXTREME_CLASSES, best_worst_classes, bias_line
+from deep.report.panels import FigureInput
 from deep.report.results import suffixes
-from deep.report.robustness import group_robustness, imbalance
 
-FIGURES = ("robustness", "class_densities", "class_accuracy_vs_density", "class_bias", "best_worst_classes")
+COMPARISONS = ("imbalance", "group_robustness")  # drawn only where runs are imbalanced, or have groups
 
 
 @pytest.fixture(scope="module")
@@ -38,12 +39,22 @@ def report(synthetic: tuple[Path, dict], tmp_path_factory: pytest.TempPathFactor
 
 def test_write_report_writes_every_file(report: tuple[Path, list[Path]]) -> None:
     out, paths = report
-    expected = {f"{n}.{ext}" for n in FIGURES for ext in ("png", "csv")} | {"summary.csv", "summary.md"}
+    expected = {f"{n}.{ext}" for n in FIGURES if n not in COMPARISONS for ext in ("png", "csv")}
+    expected |= {"summary.csv", "summary.md", "index.html"}
     assert {p.name for p in paths} == expected and all(p.parent == out for p in paths)
     for path in paths:
         assert path.stat().st_size > 0
         if path.suffix == ".png":
             assert path.read_bytes()[:8] == PNG_MAGIC
+
+
+@pytest.mark.parametrize("name", list(FIGURES))
+def test_every_figure_takes_the_one_signature(name: str, synthetic: tuple[Path, dict], tmp_path: Path) -> None:
+    notes: list[str] = []
+    report = FigureInput.of(load_results(synthetic[0]))
+    paths = FIGURES[name](report, tmp_path / name)
+    assert all(p.parent == tmp_path and p.name.startswith(name) and p.stat().st_size > 0 for p in paths)
+    assert (paths == []) == (name in COMPARISONS) and not report.notes  # balanced, no groups: no comparison
 
 
 def test_balanced_store_has_no_imbalance_or_group_figure(report: tuple[Path, list[Path]]) -> None:
@@ -147,7 +158,8 @@ def test_best_worst_classes_takes_ten_of_many(tmp_path: Path) -> None:
     notes: list[str] = []
     chosen = bias_line(rows, None)
     assert chosen[0]["protocol"] == "random+drop"  # no score protocol: the first that changes class proportions
-    best_worst_classes({"dataset": "digits", "data": None, "model": "mlp"}, rows, chosen, tmp_path / "bw", notes)
+    best_worst_classes(replace(FigureInput.of(rows), notes=notes, experiment={"dataset": "digits", "data": None,
+                                                                               "model": "mlp"}), tmp_path / "bw")
     records = read_csv(tmp_path / "bw.csv")
     ranks = {int(r["class"]): int(r["full_rank"]) for r in records if r["protocol"] == "random+drop"}
     assert EXTREME_CLASSES == 10 and sorted(ranks) == [*range(10), *range(14, 24)]
@@ -228,7 +240,8 @@ def test_imbalance_figure_one_family_per_factor(tmp_path: Path) -> None:
             for protocol in ("el2n", "random+drop"):
                 for density in (0.3, 0.6):
                     flat_run(tmp_path, protocol, density, seed, density / factor + 0.01 * seed, imbalance=factor)
-    assert [p.name for p in imbalance(load_results(tmp_path), tmp_path)] == ["imbalance.png", "imbalance.csv"]
+    paths = FIGURES["imbalance"](FigureInput.of(load_results(tmp_path)), tmp_path / "imbalance")
+    assert [p.name for p in paths] == ["imbalance.png", "imbalance.csv"]
     records = read_csv(tmp_path / "imbalance.csv")
     assert {r["quantity"] for r in records} == {"accuracy", "worst_class_accuracy", "max_min_gap", "class_accuracy_std"}
     cell = {(r["imbalance"], r["protocol"], float(r["density"])): r for r in records if r["quantity"] == "accuracy"}
@@ -253,7 +266,7 @@ def test_group_figure_compares_methods_and_quota_units(tmp_path: Path) -> None:
             flat_run(tmp_path, "full", 1.0, 0, value, groups=True, method=method, quota_unit=unit)
             flat_run(tmp_path, "random+drop", 0.5, 0, value - (0.1 if unit == "group" else 0.2), groups=True,
                      method=method, quota_unit=unit)
-    paths = group_robustness(load_results(tmp_path), tmp_path)
+    paths = FIGURES["group_robustness"](FigureInput.of(load_results(tmp_path)), tmp_path / "group_robustness")
     assert [p.name for p in paths] == ["group_robustness.png", "group_robustness.csv"]
     records = read_csv(tmp_path / "group_robustness.csv")
     assert {r["quantity"] for r in records} == {"worst_group_accuracy", "weighted_group_accuracy"}

@@ -142,8 +142,8 @@ def test_every_scorer_runs_on_a_user_model_and_ssp_reads_the_hooked_features(use
           progress=False)
     scores = {}
     for name, scorer in SCORERS.items():
-        query = QueryModel(data, classes, None, torch.device("cpu"), 7, epochs, scorer.resolve_options(name, {}),
-                           recorder.trace(n), lambda: model)
+        query = QueryModel(data, classes, None, torch.device("cpu"), 7, epochs, scorer.resolve(name, {}),
+                           recorder.trace(), lambda: model)
         scores[name] = scorer.score(query)
         assert scores[name].shape == (n,) and np.all(np.isfinite(scores[name])), name
     with torch.no_grad():
@@ -174,3 +174,17 @@ def test_timm_models_get_the_class_count_and_channels(monkeypatch: pytest.Monkey
         build_model("timm:huge_net", 5, (1, 6, 6))
     with pytest.raises(ValueError, match=r"needs image inputs \(C, H, W\)"):
         build_model("timm:tiny_net", 5, (6,))
+
+
+def test_a_scorer_that_needs_features_refuses_a_model_without_them_before_training(
+        user_module: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dataclasses import replace
+
+    from deep.scores import SCORERS
+    from deep.sweep import Setup, plan
+
+    monkeypatch.setitem(SCORERS, "featured", replace(SCORERS["el2n"], needs_features=True))
+    setup = Setup("debug_images", f"{user_module}:conv_head", TrainConfig(epochs=2, batch_size=16, lr=0.1, augment=False))
+    assert plan(setup, ["el2n"], [0.5], [0])  # el2n reads no features: the same model is fine
+    with pytest.raises(ValueError, match="so the featured scorer cannot"):
+        plan(setup, ["featured+drop"], [0.5], [0])

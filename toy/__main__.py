@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from toy.commandline import add_debug_flag, number, output_folder, run_command
+from toy.commandline import add_debug_flag, add_version_flag, number, output_folder, run_command
 from toy.figures import FIGURES, FigureSettings, make_figures
 
 
@@ -15,6 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m toy",
         description="Theory of distributionally robust data pruning on a mixture of two 1-D Gaussians.",
     )
+    add_version_flag(parser)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     defaults = FigureSettings()
     figures = commands.add_parser(

@@ -1,16 +1,39 @@
 """What both command lines (`python -m toy`, `python -m deep`) share: argparse types that refuse a bad value at the
-door, naming the flag, and the top-level handler that turns any error into one line. Standard library only, so that
-toy keeps needing nothing of deep."""
+door, naming the flag, the top-level handler that turns any error into one line, and the package's version (`--version`).
+Standard library only, so that toy keeps needing nothing of deep."""
 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import math
 import sys
 import tempfile
+import tomllib
 import traceback
 from collections.abc import Callable, Iterable
 from pathlib import Path
+
+
+DISTRIBUTION = "drop-pruning"  # the name both packages (toy, deep) are installed under
+
+
+def package_version() -> str:
+    """The installed distribution's version (pyproject.toml is its one source); in a source tree that was never
+    installed, pyproject.toml's version marked "+source", since no installed metadata can be read."""
+    try:
+        return importlib.metadata.version(DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+        if not pyproject.is_file():
+            return "unknown (not installed, and no pyproject.toml beside the package)"
+        return tomllib.loads(pyproject.read_text())["project"]["version"] + "+source"
+
+
+def add_version_flag(parser: argparse.ArgumentParser) -> None:
+    """`--version`: print the package's version and exit."""
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}",
+                        help="print the version of drop-pruning and exit")
 
 
 def _bounds(low: float | None, high: float | None, low_open: bool, high_open: bool) -> str:

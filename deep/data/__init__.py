@@ -15,33 +15,36 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from deep.data import cifar, imagefolder, mnist, mnist1d, tinyimagenet, waterbirds
+from deep.data import (cifar, debug, digits, imagefolder, imagenet, imagenet64, mnist, mnist1d, npz, spurious_digits,
+                       tinyimagenet, waterbirds)
 from deep.data.base import Dataset, RawDataset, Split
 from deep.data.checks import check_evaluation, check_raw
-from deep.data.debug import load_debug, load_debug_images
-from deep.data.digits import load_digits
 from deep.data.files import DEFAULT_ROOT
-from deep.data.npz import load_npz
-from deep.data.registry import CPU_DEFAULTS, DatasetEntry, Defaults, Loader, Option, option_flag
+from deep.data.registry import DatasetEntry, Defaults, Loader, Option, option_flag
 from deep.data.splits import long_tail_indices, stratified_split
-from deep.data.spurious_digits import load_spurious_digits
+from deep.plugins import add_plugins
 from deep.schedule import TrainConfig
 
-# Small CPU data take deep.data.registry.CPU_DEFAULTS; the paper's datasets declare the paper's protocol.
+# Adding a dataset = one module defining `DATASET = DatasetEntry(load, options, defaults)` and one line below (or,
+# from another package, one entry point in the group `drop_pruning.datasets`: see deep.plugins). Small CPU data
+# take deep.data.registry.CPU_DEFAULTS; the paper's datasets declare the paper's protocol.
 DATASETS: dict[str, DatasetEntry] = {
-    "digits": DatasetEntry(load_digits),
+    "digits": digits.DATASET,
     "mnist1d": mnist1d.DATASET,
     "mnist": mnist.DATASET,
-    "npz": DatasetEntry(load_npz),
+    "npz": npz.DATASET,
     "cifar10": cifar.CIFAR10_DATASET,
     "cifar100": cifar.CIFAR100_DATASET,
     "tinyimagenet": tinyimagenet.DATASET,
     "waterbirds": waterbirds.DATASET,
     "imagefolder": imagefolder.DATASET,
-    "debug": DatasetEntry(load_debug),
-    "debug_images": DatasetEntry(load_debug_images, defaults=Defaults("cnn", CPU_DEFAULTS.train, recall_prior=1.0)),
-    "spurious_digits": DatasetEntry(load_spurious_digits),
+    "imagenet": imagenet.DATASET,
+    "imagenet64": imagenet64.DATASET,
+    "debug": debug.DATASET,
+    "debug_images": debug.IMAGES_DATASET,
+    "spurious_digits": spurious_digits.DATASET,
 }
+add_plugins("datasets", DATASETS)
 
 # Independent random streams per use of the run seed, so that changing one never shifts the other.
 VAL_STREAM, IMBALANCE_STREAM = 0, 1

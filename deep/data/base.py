@@ -41,7 +41,9 @@ class RawDataset:
     test: Split
     classes: list[str]
     group_names: list[str] | None = None
-    # Per-channel mean/std in [0, 1] units for uint8 images; None for float features.
+    # The input normalisation x -> (x - mean) / std the trainer applies (deep.train.InputPipeline): per channel for
+    # uint8 images (N, C, H, W), in [0, 1] units (deep.data.images.channel_stats); per feature for float features
+    # (N, D) (`feature_stats`); length 1 = one value for all. None: float features used as they are.
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
     # An official validation split (Waterbirds); when None, load_dataset halves each test class instead.
@@ -83,3 +85,12 @@ class Dataset:
     def normalization(self) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
         """(mean, std) per channel for the trainer's input pipeline, or None for features used as they are."""
         return None if self.mean is None else (self.mean, self.std)
+
+
+def feature_stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-feature mean and std (ddof 0) of float features (N, D), for RawDataset.mean/std (usually of the train
+    split); a constant feature gets std 1, so that it becomes 0 instead of non-finite."""
+    values = x.double()
+    mean, std = values.mean(0), values.std(0, correction=0)
+    std = torch.where(std > 0, std, torch.ones_like(std))
+    return tuple(mean.tolist()), tuple(std.tolist())

@@ -7,6 +7,8 @@ accuracy would silently skip them.
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from deep.data.base import RawDataset, Split
@@ -52,6 +54,7 @@ def check_raw(label: str, raw: RawDataset) -> None:
             check_ids(where, split.group, len(raw.group_names), "group")
         if split.x.is_floating_point() and not bool(torch.isfinite(split.x).all()):
             raise ValueError(f"{where} holds NaN or infinite inputs; every feature must be finite")
+    check_normalization(label, raw)
     # Labels lie in 0..K-1 now, so the counts below take K entries, never max(label) + 1.
     if classes > len(raw.train):
         raise ValueError(f"{label} names {classes} classes but has {len(raw.train)} training rows; "
@@ -60,6 +63,24 @@ def check_raw(label: str, raw: RawDataset) -> None:
     if absent:
         raise ValueError(f"{label}: {describe(absent, raw.classes)} ha{'ve' if len(absent) > 1 else 's'} no training "
                          "rows; every class 0..K-1 needs training data (remove or remap the empty classes)")
+
+
+def check_normalization(label: str, raw: RawDataset) -> None:
+    """ValueError unless mean/std are both given or both None, of length 1 or the number of channels (images) or
+    features (vectors), finite, with std > 0."""
+    if raw.mean is None and raw.std is None:
+        return
+    if raw.mean is None or raw.std is None:
+        raise ValueError(f"{label} gives only one of mean and std; a normalisation needs both (or neither)")
+    width = raw.train.x.shape[1] if raw.train.x.dim() > 1 else 1
+    what = "channels" if raw.train.x.dim() == 4 else "features"
+    for name, values in (("mean", raw.mean), ("std", raw.std)):
+        if len(values) not in (1, width):
+            raise ValueError(f"{label} gives {len(values)} normalisation {name} values for {width} {what}: give one "
+                             f"per {what[:-1]}, or one for all")
+    if not all(math.isfinite(v) for v in (*raw.mean, *raw.std)) or min(raw.std) <= 0:
+        raise ValueError(f"{label} has a non-finite normalisation or a std <= 0 (mean {raw.mean}, std {raw.std}); "
+                         "a constant feature takes std 1")
 
 
 def check_evaluation(label: str, classes: list[str], val: Split, test: Split, halved: bool) -> None:

@@ -9,6 +9,7 @@ import torch
 
 from deep.data.base import RawDataset, Split
 from deep.data.images import channel_stats
+from deep.data.registry import CPU_DEFAULTS, DatasetEntry, Defaults
 
 NUM_CLASSES = 3
 SIZE = 200  # rows in train and in test
@@ -55,3 +56,7 @@ def load_debug(data: Path | None = None, download: bool = False) -> RawDataset:
 def load_debug_images(data: Path | None = None, download: bool = False) -> RawDataset:
     """The same design as `debug` with uint8 images (N, 3, 8, 8)."""
     return synthetic((3, 8, 8), data)
+
+
+DATASET = DatasetEntry(load_debug)
+IMAGES_DATASET = DatasetEntry(load_debug_images, defaults=Defaults("cnn", CPU_DEFAULTS.train, recall_prior=1.0))

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from deep.data.base import RawDataset, Split
+from deep.data.registry import DatasetEntry
 from deep.data.splits import holdout
 
 
@@ -23,3 +24,6 @@ def load_digits(data: Path | None = None, download: bool = False) -> RawDataset:
     train, test = holdout(Split(torch.from_numpy((x / 16.0).astype(np.float32)), torch.from_numpy(y.astype(np.int64)),
                                 ids=np.arange(len(y))))
     return RawDataset(train, test, classes=[str(k) for k in range(10)], source="sklearn.datasets.load_digits")
+
+
+DATASET = DatasetEntry(load_digits)

@@ -10,7 +10,9 @@ size. On the command line: --imagefolder-image-size S.
 Splits: with both val/ and test/, val is the official validation split; with one of them, it is the test split,
 which load_dataset halves into validation and reported test; with neither, the fixed stratified 70/30 holdout
 of train (as for npz). Sample ids: the path relative to ROOT, e.g. "train/cat/001.png". Decoded pixels are
-cached (deep.data.image_cache), so only the first load decodes.
+cached (deep.data.image_cache), so only the first load decodes. With --stream ($DROP_STREAM=1) the pixels are
+decoded by worker processes into an image store (deep.data.store) and read a batch at a time, never held in memory:
+for folders larger than memory.
 """
 
 from __future__ import annotations
@@ -23,10 +25,10 @@ from PIL import Image
 
 from deep.data.base import RawDataset, Split
 from deep.data.files import location
-from deep.data.image_cache import cached_images
-from deep.data.images import ImageSizeError, ResizeCenterCrop, channel_stats, decode, path_ids
+from deep.data.images import ImageSizeError, ResizeCenterCrop, decode, path_ids
 from deep.data.registry import CPU_DEFAULTS, DatasetEntry, Defaults, Option, option_flag
 from deep.data.splits import holdout
+from deep.data.store import image_rows, image_stats
 
 SPLITS = ("train", "val", "test")
 
@@ -133,11 +135,11 @@ def load_imagefolder(data: Path | None = None, download: bool = False, *, image_
     def read(split: str) -> Split:
         paths, labels = listed[split]
         try:
-            x = cached_images(paths, shape, transform, desc=f"imagefolder {split}")
+            x = image_rows(paths, shape, transform, desc=f"imagefolder {split}")
         except ImageSizeError as error:
             raise ImageSizeError(f"imagefolder: {error}, the size of {listed['train'][0][0]}; give every image one "
                                  f"size, or pass {option_flag('imagefolder', 'image_size')} S to resize them") from error
-        return Split(torch.from_numpy(x), torch.tensor(labels, dtype=torch.int64), ids=path_ids(paths, root))
+        return Split(x, torch.tensor(labels, dtype=torch.int64), ids=path_ids(paths, root))
 
     train = read("train")
     given = [split for split in ("val", "test") if split in listed]
@@ -147,7 +149,7 @@ def load_imagefolder(data: Path | None = None, download: bool = False, *, image_
         val, test = None, read(given[0])
     else:
         (train, test), val = holdout(train), None
-    mean, std = channel_stats(train.x)
+    mean, std = image_stats(train.x)
     return RawDataset(train, test, classes, mean=mean, std=std, val=val, source=str(root.resolve()))
 
 

@@ -138,12 +138,8 @@ def path_ids(paths: Sequence[FilePath], root: FilePath) -> np.ndarray:
     return np.array([os.fspath(path)[len(prefix):].replace(os.sep, "/") for path in paths])
 
 
-def channel_stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Per-channel mean and std of uint8 images (N, C, H, W), in [0, 1] units, from exact value histograms.
-
-    A constant channel gets std 1 instead of 0: these are the normalisation constants, and dividing by 1 keeps
-    such a channel (it carries nothing) at x - mean instead of making every input non-finite.
-    """
+def channel_counts(x: torch.Tensor) -> torch.Tensor:
+    """How often each value 0..255 occurs in each channel of uint8 images (N, C, H, W): int64 (C, 256)."""
     channels = x.shape[1]
     counts = torch.zeros(channels, 256, dtype=torch.int64, device=x.device)
     # Histograms instead of float sums: exact, and 5-10x faster (20,000 64x64 images: 0.3 s instead of 2-4 s),
@@ -154,7 +150,12 @@ def channel_stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]
         part = x[start : start + chunk].transpose(0, 1).reshape(channels, -1)
         for channel in range(channels):
             counts[channel] += torch.bincount(part[channel], minlength=256)
-    values = torch.arange(256, dtype=torch.float64, device=x.device) / 255.0
+    return counts
+
+
+def counts_stats(counts: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and std in [0, 1] units from value histograms (C, 256) (see channel_stats)."""
+    values = torch.arange(256, dtype=torch.float64, device=counts.device) / 255.0
     total = counts.sum(1).double()
     mean = (counts * values).sum(1) / total
     std = ((counts * (values - mean[:, None]).square()).sum(1) / total).sqrt()
@@ -162,3 +163,12 @@ def channel_stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]
     constant = (counts > 0).sum(1) == 1
     std = torch.where(constant, torch.ones_like(std), std)
     return tuple(mean.tolist()), tuple(std.tolist())
+
+
+def channel_stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and std of uint8 images (N, C, H, W), in [0, 1] units, from exact value histograms.
+
+    A constant channel gets std 1 instead of 0: these are the normalisation constants, and dividing by 1 keeps
+    such a channel (it carries nothing) at x - mean instead of making every input non-finite.
+    """
+    return counts_stats(channel_counts(x))

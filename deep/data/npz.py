@@ -23,6 +23,7 @@ import torch
 from deep.data.base import RawDataset, Split
 from deep.data.files import location
 from deep.data.images import channel_stats
+from deep.data.registry import DatasetEntry
 from deep.data.splits import holdout
 from deep.numbers import as_float, as_ids, check_npz_members, real, unique_names
 
@@ -161,3 +162,6 @@ def load_npz(data: Path | None = None, download: bool = False) -> RawDataset:
         return from_arrays(arrays, str(path.resolve()))
     except ValueError as error:  # say which file is wrong
         raise ValueError(f"npz: {path}: {error}") from error
+
+
+DATASET = DatasetEntry(load_npz)

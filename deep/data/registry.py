@@ -9,12 +9,12 @@ datasets share CPU_DEFAULTS, suited to them.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from deep.data.base import RawDataset
+from deep.options import Option, resolve
 from deep.prune import RECALL_SOURCES, Quotas
 from deep.schedule import TrainConfig
 
@@ -25,31 +25,6 @@ Loader = Callable[..., RawDataset]
 def option_flag(dataset: str, option: str) -> str:
     """The CLI flag of a dataset option, e.g. --mnist1d-samples."""
     return f"--{dataset}-{option}".replace("_", "-")
-
-
-@dataclass(frozen=True)
-class Option:
-    """One dataset option: the type of its value, its default, the help text of its flag, and a lower bound."""
-
-    type: type[int] | type[float] | type[str]
-    default: int | float | str
-    help: str
-    minimum: int | float | None = None
-
-    def check(self, flag: str, value: object) -> int | float | str:
-        """`value` as this option's type, or ValueError naming `flag` when it has another type or is out of range."""
-        # bool is an int to Python, but True as a sample count is a mistake, not a number.
-        numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if self.type is int and not (numeric and float(value).is_integer()):
-            raise ValueError(f"{flag} must be an integer, got {value!r}")
-        if self.type is float and not (numeric and math.isfinite(value)):
-            raise ValueError(f"{flag} must be a finite number, got {value!r}")
-        if self.type is str and not isinstance(value, str):
-            raise ValueError(f"{flag} must be a string, got {value!r}")
-        value = self.type(value)
-        if self.minimum is not None and value < self.minimum:
-            raise ValueError(f"{flag} must be at least {self.minimum}, got {value}")
-        return value
 
 
 @dataclass(frozen=True)
@@ -90,10 +65,4 @@ class DatasetEntry:
 
     def resolve(self, name: str, options: Mapping[str, object] | None) -> dict[str, int | float | str]:
         """Every option of this entry (registered as `name`): the given values checked, the rest at their defaults."""
-        given = dict(options or {})
-        unknown = sorted(set(given) - set(self.options))
-        if unknown:
-            known = ", ".join(self.options) or "none"
-            raise ValueError(f"dataset {name!r} has no option {', '.join(map(repr, unknown))}; its options: {known}")
-        return {key: option.check(option_flag(name, key), given.get(key, option.default))
-                for key, option in self.options.items()}
+        return resolve(self.options, options, f"dataset {name!r}", lambda key: option_flag(name, key))

@@ -16,6 +16,7 @@ import torch
 
 from deep.data.base import RawDataset, Split
 from deep.data.digits import load_digits
+from deep.data.registry import DatasetEntry
 
 TRAIN_AGREEMENT = 0.9
 BACKGROUND = 0.25  # grey level of the background for a = 1 (digit strokes lie in (0, 1])
@@ -44,3 +45,6 @@ def load_spurious_digits(data: Path | None = None, download: bool = False) -> Ra
     return RawDataset(train, test, list(CLASSES), list(GROUP_NAMES),
                       source=f"sklearn.datasets.load_digits, background agreement {TRAIN_AGREEMENT} train / "
                              f"{1 - TRAIN_AGREEMENT:g} test, seed {ATTRIBUTE_SEED}")
+
+
+DATASET = DatasetEntry(load_spurious_digits)

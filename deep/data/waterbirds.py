@@ -6,7 +6,7 @@ Unlike the other datasets, validation is the official val split (split == 1), no
 it is returned as RawDataset.val and load_dataset uses it as is; the test split is the official test.
 Images: resized to round(image_size * 256/224) pixels square, then centre-cropped to image_size (the
 evaluation transform of Sagawa et al.; 256 then 224 by default), cached (deep.data.image_cache) so that only
-the first load decodes. Sample ids: img_filename, the image's path relative to the folder.
+the first load decodes; with --stream, streamed from an image store instead (deep.data.store). Sample ids: img_filename, the image's path relative to the folder.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ import torch
 
 from deep.data.base import RawDataset, Split
 from deep.data.files import Archive, Layout, find_folder
-from deep.data.image_cache import cached_images
-from deep.data.images import ResizeCenterCrop, channel_stats, path_ids
+from deep.data.images import ResizeCenterCrop, path_ids
 from deep.data.registry import DatasetEntry, Defaults
+from deep.data.store import image_rows, image_stats
 from deep.numbers import ids_from_text
 from deep.schedule import TrainConfig
 
@@ -68,12 +68,12 @@ def load_waterbirds(data: Path | None = None, download: bool = False, *, image_s
         # One split at a time, so the images are never held twice in memory.
         rows = np.flatnonzero(split == which)
         files = [paths[i] for i in rows]
-        x = cached_images(files, (image_size, image_size), transform, desc=f"waterbirds {desc}")
-        return Split(torch.from_numpy(x), torch.from_numpy(y[rows]), torch.from_numpy(2 * y[rows] + place[rows]),
+        x = image_rows(files, (image_size, image_size), transform, desc=f"waterbirds {desc}")
+        return Split(x, torch.from_numpy(y[rows]), torch.from_numpy(2 * y[rows] + place[rows]),
                      ids=path_ids(files, folder))
 
     train, val, test = read(TRAIN, "train"), read(VAL, "val"), read(TEST, "test")
-    mean, std = channel_stats(train.x)
+    mean, std = image_stats(train.x)
     return RawDataset(train, test, list(CLASSES), list(GROUP_NAMES), mean, std, val=val, source=str(folder.resolve()))
 
 

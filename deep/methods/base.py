@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -10,26 +10,8 @@ import torch
 import torch.nn.functional as F
 
 from deep.data.base import Split
+from deep.options import Option, resolve
 from deep.train import Callback, LossFn, Normalization, TrainConfig
-
-
-@dataclass(frozen=True)
-class MethodOptions:
-    """The methods' own hyper-parameters; a method's run config records only the ones it reads."""
-
-    dro_step: float = 0.01  # Group DRO's step size eta for the group weights (Sagawa et al. 2020)
-    jtt_upweight: float = 100.0  # JTT's lambda: loss weight of the identification model's errors (Waterbirds value)
-    jtt_epochs: int | None = None  # JTT's identification epochs T; None = a fifth of the schedule (Waterbirds: 60/300)
-
-    def __post_init__(self) -> None:
-        checks = {
-            "--dro-step must be > 0": self.dro_step > 0,
-            "--jtt-upweight must be >= 1": self.jtt_upweight >= 1,
-            "--jtt-epochs must be >= 1": self.jtt_epochs is None or self.jtt_epochs >= 1,
-        }
-        failed = [message for message, ok in checks.items() if not ok]
-        if failed:
-            raise ValueError(f"invalid method options ({'; '.join(failed)}): {self}")
 
 
 @dataclass(frozen=True)
@@ -41,11 +23,11 @@ class MethodInput:
     num_groups: int
     num_classes: int
     cfg: TrainConfig  # the final run's (density-scaled) schedule
-    seed: int
+    seed: int  # the method's own random stream (deep.seeds.method_seed): its subsamples, its own models
     device: torch.device
     normalization: Normalization | None
     make_model: Callable[[], torch.nn.Module]  # a fresh model as the final run builds it (JTT trains one of its own)
-    options: MethodOptions
+    options: Mapping[str, object]  # this method's options, resolved (Method.resolve)
     resume: dict[str, torch.Tensor] | None = None  # the plan's `state` from a checkpoint: continue from it
 
 
@@ -65,17 +47,32 @@ class Plan:
     state: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
+def no_extra_epochs(options: Mapping[str, object], epochs: int) -> int:
+    """A method that trains no model of its own."""
+    return 0
+
+
 @dataclass(frozen=True)
 class Method:
-    """A registry entry: a one-line description, the MethodOptions fields it reads, and its planner."""
+    """A registry entry: a one-line description, its planner, its options and the training it adds to a run."""
 
     help: str
     prepare: Callable[[MethodInput], Plan]
-    options: tuple[str, ...] = ()
+    options: Mapping[str, Option] = field(default_factory=dict)  # --method-option NAME.KEY=VALUE
+    # Options whose default (None on the Option) follows from the final run's schedule: key -> f(epochs).
+    derived: Mapping[str, Callable[[int], object]] = field(default_factory=dict)
+    # Epochs of models the method trains itself (JTT's identification model) for a final schedule of `epochs`
+    # epochs on the kept data, given its resolved options: `sweep --dry-run` counts them.
+    extra_epochs: Callable[[Mapping[str, object], int], int] = no_extra_epochs
 
-    def config(self, options: MethodOptions) -> dict:
-        """The options this method reads, as recorded in a run's config (so they enter its hash)."""
-        return {name: getattr(options, name) for name in self.options}
+    def resolve(self, name: str, given: Mapping[str, object] | None = None, epochs: int | None = None) -> dict:
+        """Every option of this method (registered as `name`): the given values checked, the rest at defaults, and
+        with `epochs` (the final schedule's) the derived ones filled in: what a run's config records."""
+        options = resolve(self.options, given, f"--method-option: method {name!r}",
+                          lambda key: f"--method-option {name}.{key}")
+        if epochs is not None:
+            options.update({key: derive(epochs) for key, derive in self.derived.items() if options[key] is None})
+        return options
 
 
 def every_row(data: MethodInput) -> np.ndarray:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 
 from deep.methods.base import Method, MethodInput, Plan, every_row, sample_losses
+from deep.options import Option
 
 
 def group_means(losses: torch.Tensor, groups: torch.Tensor, num_groups: int) -> torch.Tensor:
@@ -34,10 +35,12 @@ def prepare(data: MethodInput) -> Plan:
 
     def loss(logits: torch.Tensor, y: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         group_loss = group_means(sample_losses(logits, y, data.cfg.label_smoothing), groups[idx], data.num_groups)
-        state["q"] = dro_update(state["q"], group_loss.detach(), data.options.dro_step)
+        state["q"] = dro_update(state["q"], group_loss.detach(), data.options["step"])
         return (state["q"] * group_loss).sum()
 
     return Plan(every_row(data), loss_fn=loss, summary=lambda: {"group_weights": state["q"].tolist()}, state=state)
 
 
-METHOD = Method("Group DRO: online exponentiated-gradient group weights (step --dro-step)", prepare, ("dro_step",))
+METHOD = Method("Group DRO: online exponentiated-gradient group weights", prepare, {"step": Option(
+    float, 0.01, "step size eta of the exponentiated-gradient group weights (Sagawa et al. 2020)", positive=True,
+    alias="--dro-step")})

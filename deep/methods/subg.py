@@ -10,7 +10,6 @@ import numpy as np
 
 from deep.methods.base import Method, MethodInput, Plan
 from deep.prune import top_within_units
-from deep.seeds import derive
 
 
 def balanced_rows(groups: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -23,7 +22,7 @@ def balanced_rows(groups: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def prepare(data: MethodInput) -> Plan:
     """The balanced subset of the kept rows, trained with plain cross-entropy."""
     groups = data.groups.numpy()
-    rows = balanced_rows(groups, np.random.default_rng(derive(data.seed, "subg")))
+    rows = balanced_rows(groups, np.random.default_rng(data.seed))
     counts = np.bincount(groups[rows], minlength=data.num_groups)
     return Plan(rows, summary=lambda: {"group_counts_trained": counts.tolist()})
 

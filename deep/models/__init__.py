@@ -1,5 +1,8 @@
 """Model registry: name -> builder(num_classes, input_shape, **kwargs) returning a Classifier.
 
+Adding a model = one module with its builder and one line in MODELS, or, from another package, one entry point in
+the group `drop_pruning.models` (deep.plugins).
+
 build_model also takes models from outside the registry: `package.module:function` (your builder) and
 `timm:<name>` (where timm is installed); see deep.models.user.
 """
@@ -12,6 +15,7 @@ from typing import Any
 from torch import nn
 
 from deep.models import user
+from deep.plugins import add_plugins
 from deep.models.base import Classifier
 from deep.models.cnn import cnn
 from deep.models.features import feature_extractor
@@ -33,6 +37,7 @@ MODELS: dict[str, Builder] = {
     "vgg19": vgg19,
     "resnet50_imagenet": resnet50_imagenet,
 }
+add_plugins("models", MODELS)
 
 
 def resolve_model(name: str) -> Builder:

@@ -2,8 +2,9 @@
 of the papers.
 
 Modules: `results` (rows from the store, lines, cells, variant labels, the consistency check), `stats` (seed
-statistics and the CSV records), `tables` (the run table and the summaries), `panels` (drawing shared by every
-figure), `robustness`, `classes` and `bias` (the figures), `write` (`write_report`).
+statistics and the CSV records), `tables` (the run table and the summaries), `panels` (what every figure gets,
+`FigureInput`, and the drawing they share), `robustness`, `classes` and `bias` (the figures), `write` (`FIGURES`, the
+figure registry, and `write_report`).
 
 Every figure is drawn once per experiment, i.e. per combination of dataset (name, data file, split seed),
 model, method, quota unit and imbalance found in the store; file names get a suffix naming what differs when
@@ -19,9 +20,9 @@ matplotlib.use("Agg")  # files only: never needs a display, also on clusters; se
 from deep.report.results import VARIANTS, final_runs, load_results  # noqa: E402
 from deep.report.stats import SeedStats, pearson, seed_stats  # noqa: E402
 from deep.report.tables import format_summary, format_table  # noqa: E402
-from deep.report.write import write_report  # noqa: E402
+from deep.report.write import FIGURES, write_report  # noqa: E402
 
 __all__ = [
-    "VARIANTS", "SeedStats", "final_runs", "format_summary", "format_table", "load_results", "pearson", "seed_stats",
+    "FIGURES", "VARIANTS", "SeedStats", "final_runs", "format_summary", "format_table", "load_results", "pearson", "seed_stats",
     "write_report",
 ]

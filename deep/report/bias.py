@@ -15,7 +15,9 @@ import numpy as np
 from matplotlib.colors import Normalize
 
 from deep.prune import parse_protocol
-from deep.report.panels import note_on, plot_reference, plot_series, protocol_lines, save, seed_note, series
+from deep.report.panels import (
+    FigureInput, note_on, plot_reference, plot_series, protocol_lines, save, seed_note, series,
+)
 from deep.report.results import is_full, line_labels, line_key, lines, protocols, title
 from deep.report.stats import CSV_FIELDS, full_class_accuracy, metric_records, write_csv
 
@@ -35,9 +37,13 @@ def bias_line(rows: Sequence[dict], requested: str | None) -> list[dict] | None:
     return next(line_rows for line_rows in lines(rows).values() if line_rows[0]["protocol"] == candidates[0])
 
 
-def class_bias(experiment: dict, rows: Sequence[dict], chosen: list[dict] | None, stem: Path, colours: dict,
-               notes: list[str]) -> list[Path]:
+def class_bias(report: FigureInput, stem: Path) -> list[Path]:
     """Paper 000's Figs. 4 and 5: per-class keep ratios against sparsity, and std of class accuracy against sparsity."""
+    experiment, rows, notes = report.experiment, report.rows, report.notes
+    chosen = bias_line(rows, report.bias_protocol)
+    if report.bias_protocol is not None and report.bias_protocol not in protocols(rows):
+        notes.append(f"{title(experiment)}: bias_protocol {report.bias_protocol} not run here; the default protocol's "
+                     "classes are drawn")
     records = metric_records(rows, ("class_accuracy_std",))
     full_accuracy = full_class_accuracy(rows)
     fig, (keep_ax, std_ax) = plt.subplots(1, 2, figsize=(11.5, 4.4), layout="constrained")
@@ -64,7 +70,7 @@ def class_bias(experiment: dict, rows: Sequence[dict], chosen: list[dict] | None
         keep_ax.set(title=f"class keep ratio per class: {label}", xlabel="sparsity (1 − density)",
                     ylabel="class keep ratio (class density)", xlim=(-0.02, 1), ylim=(0, 1.03))
         keep_ax.grid(alpha=0.3)
-    for line in protocol_lines(rows, colours):
+    for line in protocol_lines(rows, report.colours):
         points = series(metric_records(line.rows, ("class_accuracy_std",)), "class_accuracy_std")
         if line.reference:
             plot_reference(std_ax, points, "full (sparsity 0)")
@@ -84,12 +90,13 @@ def class_ranking(full_accuracy: np.ndarray) -> np.ndarray:
     return known[np.lexsort((known, -full_accuracy[known]))]
 
 
-def best_worst_classes(experiment: dict, rows: Sequence[dict], chosen: list[dict] | None, stem: Path,
-                       notes: list[str]) -> list[Path]:
+def best_worst_classes(report: FigureInput, stem: Path) -> list[Path]:
     """Paper 000's Fig. 3: class accuracy against sparsity for the best and the worst classes of the full model.
 
     Up to EXTREME_CLASSES classes each, and at most half the ranked classes each, so the two sets never overlap.
     """
+    experiment, rows, notes = report.experiment, report.rows, report.notes
+    chosen = bias_line(rows, report.bias_protocol)
     full_accuracy = full_class_accuracy(rows)
     if chosen is None or full_accuracy is None:
         notes.append(f"{title(experiment)}: no `full` runs or no score-based protocol, so no best/worst-class figure")

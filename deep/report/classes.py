@@ -17,7 +17,7 @@ import numpy as np
 
 from deep.prune import parse_protocol
 from deep.report.panels import (
-    density_colourbar, note_on, panel_grid, plot_series, protocol_lines, save, seed_note, series,
+    FigureInput, density_colourbar, note_on, panel_grid, plot_series, protocol_lines, save, seed_note, series,
 )
 from deep.report.results import is_full, line_labels, lines, title
 from deep.report.stats import correlation_records, full_class_accuracy, metric_records, write_csv
@@ -42,8 +42,9 @@ def _cell_means(records: Sequence[dict], quantity: str) -> dict[float, np.ndarra
     return {density: np.array([mean for _, mean in sorted(pairs)]) for density, pairs in sorted(out.items())}
 
 
-def class_densities(experiment: dict, rows: Sequence[dict], stem: Path, colours: dict, notes: list[str]) -> list[Path]:
+def class_densities(report: FigureInput, stem: Path) -> list[Path]:
     """Figure 6 of paper 003: sorted class densities per density, and their correlation with full-data accuracy."""
+    experiment, rows, notes = report.experiment, report.rows, report.notes
     shaping = _shaping(rows)
     if not shaping:
         notes.append(f"{title(experiment)}: no protocol changes class proportions, so no class-density figure")
@@ -75,7 +76,7 @@ def class_densities(experiment: dict, rows: Sequence[dict], stem: Path, colours:
     if full_accuracy is None:
         note_on(corr_ax, "no `full` runs:\nno full-data class accuracy\nto correlate with")
     else:
-        for line in protocol_lines(shaping, colours):
+        for line in protocol_lines(shaping, report.colours):
             line_records = correlation_records(line.rows, full_accuracy)
             records += line_records
             points = series(line_records, "correlation")
@@ -92,8 +93,9 @@ def class_densities(experiment: dict, rows: Sequence[dict], stem: Path, colours:
     return [save(fig, stem.with_suffix(".png")), write_csv(stem.with_suffix(".csv"), records)]
 
 
-def class_accuracy_vs_density(experiment: dict, rows: Sequence[dict], stem: Path, notes: list[str]) -> list[Path]:
+def class_accuracy_vs_density(report: FigureInput, stem: Path) -> list[Path]:
     """Figure 2 (right) of paper 003: each class's accuracy against its class density, per dataset density."""
+    experiment, rows, notes = report.experiment, report.rows, report.notes
     shaping = _shaping(rows)
     if not shaping:
         return []  # class_densities notes it

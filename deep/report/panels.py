@@ -1,11 +1,12 @@
-"""Drawing shared by every figure: colours, lines, panel grids, legends, and `draw_panels`, the one function that
-draws metrics against density for the robustness figure and the comparison figures alike."""
+"""What every figure gets and what it shares: `FigureInput` and `each_experiment` (the one signature of
+deep.report.FIGURES), colours, lines, panel grids, legends, and `draw_panels`, the one function that draws metrics
+against density for the robustness figure and the comparison figures alike."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -14,7 +15,9 @@ from matplotlib.axes import Axes
 from matplotlib.colors import Normalize
 
 from deep.prune import FULL, PROTOCOL_KINDS, parse_protocol
-from deep.report.results import cells, is_full, line_labels, lines
+from deep.report.results import (
+    EXPERIMENT_FIELDS, cells, experiments, is_full, line_labels, lines, protocols, suffixes,
+)
 from deep.report.stats import metric_records, write_csv
 
 FULL_COLOUR = "black"
@@ -29,6 +32,41 @@ METRIC_LABELS = {
 }
 LEGEND_INCH_PER_CHAR = 0.075  # width of a legend character at fontsize 9
 LEGEND_HANDLE_INCH = 0.8  # width of a legend entry's line sample and padding
+
+
+@dataclass(frozen=True)
+class FigureInput:
+    """What every figure gets: finished runs (one report row each), shared colours, and the report's notes."""
+
+    rows: Sequence[dict]  # the whole store's runs; one experiment's under `each_experiment`
+    colours: dict[str, object]  # protocol -> colour, the same in every figure
+    notes: list[str]  # a figure appends what it could not draw, and why (summary.md and warnings list them)
+    bias_protocol: str | None = None  # the protocol whose classes the class-bias figures draw (None: the default)
+    experiment: dict = field(default_factory=dict)  # under `each_experiment`: the fields naming the experiment
+
+    @classmethod
+    def of(cls, rows: Sequence[dict], bias_protocol: str | None = None) -> FigureInput:
+        """The input of every figure of a report on `rows`, with no notes yet."""
+        return cls(rows, protocol_colours(protocols(rows)), [], bias_protocol)
+
+
+# A figure: (input, stem) -> the files it wrote. `stem` is the output folder / the figure's registry name; a
+# figure writes stem.png and stem.csv (suffixed when it draws several), or nothing (with a note) when it cannot.
+Figure = Callable[[FigureInput, Path], list[Path]]
+
+
+def each_experiment(draw: Figure) -> Figure:
+    """The figure `draw` once per experiment in the store, its file names suffixed by what differs between them."""
+
+    def figure(report: FigureInput, stem: Path) -> list[Path]:
+        groups = experiments(report.rows)
+        written = []
+        for (key, rows), suffix in zip(groups.items(), suffixes(list(groups))):
+            view = replace(report, rows=rows, experiment=dict(zip(EXPERIMENT_FIELDS, key)))
+            written += draw(view, stem.with_name(stem.name + suffix))
+        return written
+
+    return figure
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 from deep.prune import parse_protocol
-from deep.report.panels import MEMBER_STYLES, Line, draw_panels, protocol_lines
+from deep.report.panels import MEMBER_STYLES, FigureInput, Line, draw_panels, protocol_lines
 from deep.report.results import experiments, groups, is_full, line_key, line_labels, lines, suffixes, title
 
 CLASS_METRICS = ("accuracy", "worst_class_accuracy", "max_min_gap", "class_accuracy_std")
@@ -24,13 +24,15 @@ GROUP_FAMILY = ("dataset", "data", "split_seed", "model", "imbalance")  # one fi
 FAMILY_CMAPS = ("Blues", "Reds", "Greens", "Purples", "Oranges", "Greys", "YlOrBr", "BuGn")
 
 
-def robustness(experiment: dict, rows: Sequence[dict], stem: Path, colours: dict, notes: list[str]) -> list[Path]:
+def robustness(report: FigureInput, stem: Path) -> list[Path]:
     """Each robustness metric against density, one line per protocol and variant (variants of one protocol dashed)."""
+    experiment, rows = report.experiment, report.rows
     has_groups = all(row.get("worst_group_accuracy") is not None for row in rows)
     metrics = CLASS_METRICS + (GROUP_METRICS if has_groups else ())
     if not any(is_full(row) for row in rows):
-        notes.append(f"{title(experiment)}: no `full` runs, so the robustness figure has no full-data reference line")
-    return draw_panels(protocol_lines(rows, colours), metrics, title(experiment), stem)
+        report.notes.append(f"{title(experiment)}: no `full` runs, so the robustness figure has no full-data reference "
+                            "line")
+    return draw_panels(protocol_lines(rows, report.colours), metrics, title(experiment), stem)
 
 
 def _family_styles(families: Sequence[str], members: Sequence[tuple[str, bool]]) -> list[tuple[object, str]]:
@@ -92,24 +94,25 @@ def group_lines(rows: Sequence[dict]) -> list[Line]:
 
 
 def comparisons(rows: Sequence[dict], fields: Sequence[str], make_lines: Callable[[Sequence[dict]], list[Line]],
-                metrics: Sequence[str], name: str, what: str, out: Path) -> list[Path]:
+                metrics: Sequence[str], what: str, stem: Path) -> list[Path]:
     """One comparison figure per family of experiments (runs equal in `fields`) that gives any lines."""
     families = {key: drawn for key, group in groups(rows, lambda r: tuple(r[f] for f in fields)).items()
                 if (drawn := make_lines(group))}
     written = []
     for (key, drawn), suffix in zip(families.items(), suffixes(list(families), fields)):
-        written += draw_panels(drawn, metrics, f"{title(dict(zip(fields, key)))}: {what}", out / f"{name}{suffix}")
+        written += draw_panels(drawn, metrics, f"{title(dict(zip(fields, key)))}: {what}",
+                               stem.with_name(stem.name + suffix))
     return written
 
 
-def imbalance(rows: Sequence[dict], out: Path) -> list[Path]:
+def imbalance(report: FigureInput, stem: Path) -> list[Path]:
     """The imbalance comparison figures (where some run is imbalanced)."""
-    return comparisons(rows, IMBALANCE_FAMILY, imbalance_lines, CLASS_METRICS, "imbalance",
-                       "robustness across imbalance factors", out)
+    return comparisons(report.rows, IMBALANCE_FAMILY, imbalance_lines, CLASS_METRICS,
+                       "robustness across imbalance factors", stem)
 
 
-def group_robustness(rows: Sequence[dict], out: Path) -> list[Path]:
+def group_robustness(report: FigureInput, stem: Path) -> list[Path]:
     """The group comparison figures (where runs have group metrics)."""
-    return comparisons(rows, GROUP_FAMILY, group_lines, GROUP_METRICS, "group_robustness",
-                       "group robustness of every method and protocol", out)
+    return comparisons(report.rows, GROUP_FAMILY, group_lines, GROUP_METRICS,
+                       "group robustness of every method and protocol", stem)
 

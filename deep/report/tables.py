@@ -114,6 +114,11 @@ def _by_experiment(rows: Sequence[dict]) -> list[tuple[dict, list[dict], tuple[s
             for key, group in experiments(rows).items()]
 
 
+def summary_tables(rows: Sequence[dict]) -> list[tuple[str, list[str], list[list[str]]]]:
+    """Per experiment: its title, and the headers and cells of its summary (a row per line and density)."""
+    return [(title(experiment), *_summary_table(records, metrics)) for experiment, records, metrics in _by_experiment(rows)]
+
+
 def format_summary(rows: Sequence[dict]) -> str:
     """Per experiment, a text table of mean ± std over seeds of average and worst-class accuracy (and worst-group
     accuracy with groups): a row per protocol per density run, densities apart by a blank line.

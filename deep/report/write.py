@@ -1,30 +1,43 @@
-"""`write_report`: every figure (PNG + CSV) and the summary tables of a run store, into one folder."""
+"""`write_report`: every figure of `FIGURES` (PNG + CSV) and the summary tables of a run store, into one folder."""
 
 from __future__ import annotations
 
 import warnings
 from pathlib import Path
 
-from deep.report.bias import best_worst_classes, bias_line, class_bias
+from deep import provenance
+from deep.plugins import add_plugins
+from deep.report.bias import best_worst_classes, class_bias
 from deep.report.classes import class_accuracy_vs_density, class_densities
-from deep.report.panels import protocol_colours
-from deep.report.results import (
-    EXPERIMENT_FIELDS, cells, check_consistent, experiments, load_results, protocols, suffixes, title,
-)
+from deep.report.html import write_index
+from deep.report.panels import Figure, FigureInput, each_experiment
+from deep.report.results import EXPERIMENT_FIELDS, cells, check_consistent, experiments, load_results, protocols, title
 from deep.report.robustness import group_robustness, imbalance, robustness
 from deep.report.tables import write_summaries
 
+# Figure registry: name (the stem of its files) -> figure, one signature (deep.report.panels.Figure). Adding a
+# figure = one module with its function (wrapped in `each_experiment` to draw it once per experiment) and one line
+# below, or, from another package, one entry point in the group `drop_pruning.figures` (deep.plugins).
+FIGURES: dict[str, Figure] = {
+    "robustness": each_experiment(robustness),  # paper 003, Fig. 1
+    "class_densities": each_experiment(class_densities),  # paper 003, Fig. 6
+    "class_accuracy_vs_density": each_experiment(class_accuracy_vs_density),  # paper 003, Fig. 2
+    "class_bias": each_experiment(class_bias),  # paper 000, Figs. 4-5
+    "best_worst_classes": each_experiment(best_worst_classes),  # paper 000, Fig. 3
+    "imbalance": imbalance,  # paper 003, Fig. 8: where some run is imbalanced
+    "group_robustness": group_robustness,  # paper 003, Fig. 9: where runs have group metrics
+}
+add_plugins("figures", FIGURES)
+
 
 def write_report(root: Path | str, out: Path | str, *, bias_protocol: str | None = None) -> list[Path]:
-    """Write the robustness, class-density, class-accuracy, class-bias, best/worst-class, imbalance and group
-    figures (PNG + CSV) and summary.csv / summary.md; return the paths written.
+    """Write every figure of FIGURES (PNG + CSV) and summary.csv / summary.md and index.html (all of it on one
+    page); return the paths written.
 
-    Per experiment: robustness, class_densities and class_accuracy_vs_density (paper 003, Figs. 1, 6, 2),
-    class_bias and best_worst_classes (paper 000, Figs. 4-5 and 3); the imbalance figure where some run is
-    imbalanced, the group figure where runs have group metrics. `bias_protocol`: the protocol whose classes
-    the paper-000 figures draw (default: el2n, else the first plain score protocol). What cannot be drawn (no
-    `full` run, no protocol that changes class proportions) is skipped with a warning and a note in summary.md.
-    A store with two runs in one (protocol, variant, density, seed) cell is refused.
+    `bias_protocol`: the protocol whose classes the paper-000 figures draw (default: el2n, else the first plain
+    score protocol). What cannot be drawn (no `full` run, no protocol that changes class proportions) is skipped
+    with a warning and a note in summary.md. A store with two runs in one (protocol, variant, density, seed) cell
+    is refused.
     """
     rows = load_results(root)
     check_consistent(rows)
@@ -32,26 +45,15 @@ def write_report(root: Path | str, out: Path | str, *, bias_protocol: str | None
         raise ValueError(f"bias_protocol {bias_protocol!r} was not run under {root}: pass one of {protocols(rows)}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    colours = protocol_colours(protocols(rows))
-    notes: list[str] = []
-    written: list[Path] = []
-    groups = experiments(rows)
-    for (key, group), suffix in zip(groups.items(), suffixes(list(groups))):
-        experiment = dict(zip(EXPERIMENT_FIELDS, key))
-        if bias_protocol is not None and bias_protocol not in protocols(group):
-            notes.append(f"{title(experiment)}: bias_protocol {bias_protocol} not run here; "
-                         "the default protocol's classes are drawn")
-        chosen = bias_line(group, bias_protocol)
-        written += robustness(experiment, group, out / f"robustness{suffix}", colours, notes)
-        written += class_densities(experiment, group, out / f"class_densities{suffix}", colours, notes)
-        written += class_accuracy_vs_density(experiment, group, out / f"class_accuracy_vs_density{suffix}", notes)
-        written += class_bias(experiment, group, chosen, out / f"class_bias{suffix}", colours, notes)
-        written += best_worst_classes(experiment, group, chosen, out / f"best_worst_classes{suffix}", notes)
+    report = FigureInput.of(rows, bias_protocol)
+    written = [path for name, figure in FIGURES.items() for path in figure(report, out / name)]
+    for key, group in experiments(rows).items():
+        name = title(dict(zip(EXPERIMENT_FIELDS, key)))
         if max(len(cell) for cell in cells(group).values()) == 1:
-            notes.append(f"{title(experiment)}: a single seed per run, so bands are empty and std is 0")
-    written += imbalance(rows, out)
-    written += group_robustness(rows, out)
-    written += write_summaries(rows, out, notes)
-    for note in notes:
+            report.notes.append(f"{name}: a single seed per run, so bands are empty and std is 0")
+        report.notes.extend(provenance.mixed(provenance.of_rows(root, group), name))
+    written += write_summaries(rows, out, report.notes)
+    written.append(write_index(root, out, rows, written, report.notes))
+    for note in report.notes:
         warnings.warn(note, stacklevel=2)
     return written

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from deep.data.base import Split
+from deep.options import Option, resolve
 from deep.scores.outputs import model_features
 from deep.train import InputPipeline, Normalization, predict
 
@@ -77,24 +78,15 @@ class QueryModel:
 class Scorer:
     """A registry entry: the score function, the query training it needs and its options with their defaults."""
 
-    score: Callable[[QueryModel], np.ndarray]  # higher = harder = kept first
-    epoch_fraction: float  # default query length as a fraction of the final schedule (0 = no training)
+    score: Callable[[QueryModel], np.ndarray]  # higher = harder = kept first; any finite value (only ranks count)
+    epoch_fraction: float  # default query length as a fraction of the final schedule (0: no query training, the
+    # scorer sees the untrained init of the first query model, as `random` does)
     min_epochs: int = 0  # fewer query epochs than this is an error (training-dynamics scorers need >= 2)
     inits: int = 1  # default number of query models the scores are averaged over (--query-inits overrides)
-    options: dict[str, int | float | str] = field(default_factory=dict)  # --scorer-option NAME.KEY=VALUE
-    description: str = ""
+    options: dict[str, Option] = field(default_factory=dict)  # --scorer-option NAME.KEY=VALUE
+    needs_features: bool = False  # reads QueryModel.features: a sweep refuses a model without a feature layer
 
-    def resolve_options(self, name: str, given: dict) -> dict:
+    def resolve(self, name: str, given: dict) -> dict:
         """The scorer's options with `given` ones (from the command line) in place of defaults, type-checked."""
-        unknown = sorted(set(given) - set(self.options))
-        if unknown:
-            known = ", ".join(f"{name}.{key}" for key in self.options) or "none"
-            raise ValueError(f"--scorer-option: scorer {name!r} has no option {unknown[0]!r} (its options: {known})")
-        resolved = dict(self.options)
-        for key, value in given.items():
-            kind = type(self.options[key])
-            try:
-                resolved[key] = kind(value)
-            except (TypeError, ValueError) as error:
-                raise ValueError(f"--scorer-option {name}.{key} takes a {kind.__name__}, got {value!r}") from error
-        return resolved
+        return resolve(self.options, given, f"--scorer-option: scorer {name!r}",
+                       lambda key: f"--scorer-option {name}.{key}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from deep.options import Option
 from deep.scores.base import QueryModel, Scorer
 
 
@@ -25,13 +26,10 @@ def windowed_uncertainty(prob: np.ndarray, window: int) -> np.ndarray:
 
 def score(query: QueryModel) -> np.ndarray:
     """Dynamic uncertainty over the query training's trace, window capped at its length."""
-    window = query.options["window"]
-    if window < 2:
-        raise ValueError(f"--scorer-option dynamic_uncertainty.window must be >= 2 epochs, got {window}")
-    return windowed_uncertainty(query.trace.prob, min(window, query.trace.epochs))
+    return windowed_uncertainty(query.trace.prob, min(query.options["window"], query.trace.epochs))
 
 
 SCORER = Scorer(
-    score=score, epoch_fraction=1.0, min_epochs=2, options={"window": 10},
-    description="dynamic uncertainty: mean windowed std of the true-class probability (He et al. 2024)",
+    score=score, epoch_fraction=1.0, min_epochs=2,
+    options={"window": Option(int, 10, "sliding window J in epochs (capped at the query length)", minimum=2)},
 )

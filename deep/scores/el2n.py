@@ -20,7 +20,4 @@ def score(query: QueryModel) -> np.ndarray:
     return el2n(query.logits, query.train.y)
 
 
-SCORER = Scorer(
-    score=score, epoch_fraction=0.1, min_epochs=1, inits=5,
-    description="EL2N: L2 distance of softmax output to the one-hot label, early in training (Paul et al. 2021)",
-)
+SCORER = Scorer(score=score, epoch_fraction=0.1, min_epochs=1, inits=5)

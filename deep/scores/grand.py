@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
+from deep.batches import batches
 from deep.scores.base import QueryModel, Scorer
 
 GRADIENT_BYTES = 1 << 30  # per-sample gradients materialised at once (float32): bounds the chunk size
@@ -142,8 +143,9 @@ def gradient_norms(
     model.eval()
     try:
         out = []
-        for start in range(0, len(x), chunk):
-            xb = prepare(x[start : start + chunk])
+        # Batches in their evaluation view, read a chunk at a time where x is an image store (deep.batches).
+        for start, raw in zip(range(0, len(x), chunk), batches(x, torch.device("cpu")).ordered(chunk)):
+            xb = prepare(raw)
             yb = y[start : start + chunk].to(xb.device)
             batch_norms = norms(xb, yb) if layers is None else _layerwise_norms(model, layers, xb, yb)
             out.append(batch_norms.detach().double().cpu())
@@ -157,7 +159,4 @@ def score(query: QueryModel) -> np.ndarray:
     return gradient_norms(query.model, query.train.x, query.train.y, query.prepare)
 
 
-SCORER = Scorer(
-    score=score, epoch_fraction=0.1, min_epochs=1, inits=5,
-    description="GraNd: per-sample gradient norm of the loss, early in training (Paul et al. 2021)",
-)
+SCORER = Scorer(score=score, epoch_fraction=0.1, min_epochs=1, inits=5)

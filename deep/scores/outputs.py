@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import numpy as np
 import torch
 from torch import nn
 
+from deep.batches import batches
 from deep.models.features import feature_extractor
 from deep.train import PREDICT_BATCH
 
@@ -21,13 +21,9 @@ def model_features(
     model.eval()
     try:
         with torch.inference_mode():
-            out = [embed(prepare(x[i : i + batch_size])).float().cpu() for i in range(0, len(x), batch_size)]
+            # In their evaluation view, read a batch at a time where x is an image store (deep.batches).
+            out = [embed(prepare(xb)).float().cpu() for xb in batches(x, torch.device("cpu")).ordered(batch_size)]
     finally:
         model.train(was_training)
     return torch.cat(out)
 
-
-def true_class_probability(logits: torch.Tensor, y: torch.Tensor) -> np.ndarray:
-    """softmax(logits)[i, y_i] for every row, as float64 (N,)."""
-    probs = torch.softmax(logits.double(), dim=1)
-    return probs.gather(1, y.long().view(-1, 1)).squeeze(1).numpy()

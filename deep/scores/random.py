@@ -12,4 +12,4 @@ def score(query: QueryModel) -> np.ndarray:
     return np.random.default_rng(query.seed).random(len(query.train))
 
 
-SCORER = Scorer(score=score, epoch_fraction=0.0, description="seeded uniform scores (no query training)")
+SCORER = Scorer(score=score, epoch_fraction=0.0)

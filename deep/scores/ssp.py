@@ -29,7 +29,4 @@ def score(query: QueryModel) -> np.ndarray:
     return prototype_distances(query.features, query.train.y, query.num_classes)
 
 
-SCORER = Scorer(
-    score=score, epoch_fraction=0.1, min_epochs=1,
-    description="supervised prototypes: distance to the class mean of normalised features (Sorscher et al. 2022)",
-)
+SCORER = Scorer(score=score, epoch_fraction=0.1, min_epochs=1, needs_features=True)
