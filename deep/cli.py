@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
@@ -20,6 +21,7 @@ from deep.options import option_help
 from deep.prune import FULL, QUOTA_UNITS, RECALL_SOURCES, Quotas
 from deep.runs import CorruptRunError, RunStore
 from deep.scores import SCORERS
+from deep.selection import AUTO, AUTO_PRIORS, DEFAULT_GRID, PROXY_FRACTION
 from deep.sweep import DEFAULT_DENSITIES, DEFAULT_PROTOCOLS, Setup
 from deep.train import DivergedError, TrainConfig
 from toy.commandline import (
@@ -36,6 +38,11 @@ FRACTION = number(float, 0, 1, high_open=True)  # [0, 1): momentum, label smooth
 DENSITY = number(float, 1e-6, 1)  # runs are named by densities rounded to 6 decimals (deep.prune.density_key)
 QUOTA_EXPONENT = number(float, 0, EXPONENT_MAX, low_open=True)  # where error**beta is exact (toy.quotas)
 MAX_GRID = 100_000  # final runs in one sweep; the paper's largest grid is a few hundred
+
+
+def _or_auto(kind: Callable[[str], float]) -> Callable[[str], float | str]:
+    """argparse type: `auto` (chosen on validation, deep.selection) or a number of `kind`."""
+    return lambda text: AUTO if text == AUTO else kind(text)
 
 
 def _key_value(text: str) -> tuple[str, int]:
@@ -208,14 +215,22 @@ def _add_setup(p: argparse.ArgumentParser) -> None:
     q.add_argument("--recall-epochs", type=POSITIVE_INT, default=None,
                    help="query length of recall models that are not a scorer's: random+drop's under --recall-source "
                         "scorer (default: 10%% of the schedule), every DRoP run's under separate (default: all of it)")
-    q.add_argument("--recall-prior", type=NON_NEGATIVE, default=None, metavar="ALPHA",
+    q.add_argument("--recall-prior", type=_or_auto(NON_NEGATIVE), default=None, metavar="ALPHA",
                    help="smooth DRoP's validation recalls to (correct + ALPHA) / (n + 2 ALPHA) per class or group, so that "
                    "a unit with no error seen on a small validation set keeps some data; 0 = the raw recalls of the "
                    "paper's Algorithm 1 (default: the dataset's: 0 on the paper's datasets, 1 (Laplace's rule) on "
-                   "small CPU data)")
-    q.add_argument("--quota-exponent", type=QUOTA_EXPONENT, default=Quotas.exponent, metavar="BETA",
+                   "small CPU data); auto = chosen from " + ", ".join(f"{a:g}" for a in AUTO_PRIORS) + " per seed and "
+                   "density on validation, like --quota-exponent auto")
+    q.add_argument("--quota-exponent", type=_or_auto(QUOTA_EXPONENT), default=Quotas.exponent, metavar="BETA",
                    help="DRoP keeps class k at a density proportional to error_k ** BETA; 1 = the paper's Algorithm 1, "
-                        "BETA < 1 tempers the quotas towards proportional pruning (default: 1)")
+                        "BETA < 1 tempers the quotas towards proportional pruning; auto = chosen per seed and density "
+                        "from --exponent-grid by the validation worst-class (worst-group) accuracy of short proxy "
+                        f"trainings ({100 * PROXY_FRACTION:g} %% of the run's epochs, one per distinct kept set; ties to the "
+                        "exponent nearest 1; never the test split) (default: 1)")
+    q.add_argument("--exponent-grid", type=QUOTA_EXPONENT, nargs="+", action="extend", default=list(DEFAULT_GRID),
+                   metavar="BETA",
+                   help="the exponents --quota-exponent auto chooses from (default: "
+                        + " ".join(f"{b:g}" for b in DEFAULT_GRID) + ")")
     q.add_argument("--allocation", default=Quotas.allocation, choices=ALLOCATIONS,
                    help="density: DRoP's class densities proportional to error (the paper's Algorithm 1); count: class "
                         "counts proportional to error (the authors' code; differs on imbalanced data) (default: density)")
@@ -296,7 +311,7 @@ def _setup(args: argparse.Namespace) -> Setup:
         data_options=_data_options(args), imbalance=args.imbalance, split_seed=args.split_seed,
         query_inits=args.query_inits, query_epochs=query_epochs, query_augment=args.query_augment,
         recall_source=args.recall_source, recall_epochs=args.recall_epochs, min_count=args.min_count,
-        recall_prior=args.recall_prior, quota_exponent=args.quota_exponent,
+        recall_prior=args.recall_prior, quota_exponent=args.quota_exponent, exponent_grid=tuple(args.exponent_grid),
         allocation=args.allocation, method=args.method, quota_unit=args.quota_unit,
         method_options=_method_options(args), scorer_options=_registry_options(args, "scorer"),
     )

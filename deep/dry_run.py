@@ -7,6 +7,7 @@ from dataclasses import asdict
 from deep.kinds import KINDS, full_data_epochs
 from deep.prune import parse_protocol
 from deep.scores import SCORERS
+from deep.selection import is_auto
 from deep.sweep import Setup, scorer_options
 from deep.tasks import Task, closure
 
@@ -31,9 +32,16 @@ def dry_run(setup: Setup, finals: list[Task], protocols: list[str]) -> dict:
         "recall_source": setup.recall_source,
         "allocation": setup.allocation,
         "quota_exponent": setup.quota_exponent,
+        **({"exponent_grid": list(setup.exponent_grid)} if is_auto(setup.quota_exponent) else {}),
         "tasks": [{"kind": t.kind, "key": t.key, "epochs": t.config["train"]["epochs"] if "train" in t.config else 0,
                    **{k: t.config[k] for k in KINDS[t.kind].shown}, "full_data_epochs": full_data_epochs(t)}
                   for t in tasks],
         "counts": {kind: sum(t.kind == kind for t in tasks) for kind in KINDS},
         "total_full_data_epochs": round(sum(full_data_epochs(t) for t in tasks), 1),
+        # What choosing beta / alpha on validation costs, against the final runs (issue 23: <= 0.25 on the main job).
+        "selection_to_final_epochs": round(_epochs(tasks, "selection") / max(_epochs(tasks, "final"), 1e-12), 3),
     }
+
+
+def _epochs(tasks: list[Task], kind: str) -> float:
+    return sum(full_data_epochs(t) for t in tasks if t.kind == kind)

@@ -8,7 +8,7 @@ from `deep.prune.keep`, the same numpy function users call on their own labels a
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import numpy as np
 import torch
@@ -33,7 +33,7 @@ def _counts(labels: np.ndarray, kept: np.ndarray, num: int, name: str) -> dict:
             f"{name}_density": (counts / np.maximum(sizes, 1)).tolist()}
 
 
-def _recalls(ctx: Context, dataset: Dataset, by_group: bool) -> tuple[np.ndarray | None, np.ndarray]:
+def validation_recalls(ctx: Context, dataset: Dataset, by_group: bool) -> tuple[np.ndarray | None, np.ndarray]:
     """The raw validation recalls of the consumed recalls task (per class or group) and the validation sizes."""
     val_units = (dataset.val.group if by_group else dataset.val.y).numpy()
     sizes = np.bincount(val_units, minlength=dataset.num_groups if by_group else dataset.num_classes)
@@ -52,15 +52,21 @@ def run_final(ctx: Context) -> Outcome:
     config, dataset = FinalConfig.from_dict(ctx.task.config), ctx.dataset()
     device = ctx.runtime.torch_device
     by_group = config.quota_unit == "group"
-    raw_recalls, val_sizes = _recalls(ctx, dataset, by_group)
+    raw_recalls, val_sizes = validation_recalls(ctx, dataset, by_group)
     scores_task = ctx.task.dep("scores")
+    # --quota-exponent / --recall-prior auto: the values the run's selection task chose on validation.
+    selection = ctx.task.dep("selection")
+    chosen = ctx.input(selection).metrics if selection is not None else {}
+    quotas = None if config.quotas is None else replace(
+        config.quotas, exponent=chosen.get("quota_exponent", config.quotas.exponent),
+        recall_prior=chosen.get("recall_prior", config.quotas.recall_prior))
     train_split = dataset.train
     subset = ctx.task.dep("subset")
     kept = ctx.input(subset).array("rows") if subset is not None else keep(
         train_split.y.numpy(), config.density, config.protocol,
         scores=None if scores_task is None else ctx.input(scores_task).array("scores"),
         recalls=raw_recalls, groups=train_split.group.numpy() if by_group else None, val_sizes=val_sizes,
-        seed=config.seed, **({} if config.quotas is None else asdict(config.quotas)),
+        seed=config.seed, **({} if quotas is None else asdict(quotas)),
     )
     cfg = config.train
     seed = derive(config.seed, "final")
@@ -87,7 +93,7 @@ def run_final(ctx: Context) -> Outcome:
     )
     metrics = evaluate(model, dataset, device, normalization)
     labels = train_split.y.numpy()
-    recalls = None if raw_recalls is None else smoothed_recalls(raw_recalls, val_sizes, config.quotas.recall_prior)
+    recalls = None if raw_recalls is None else smoothed_recalls(raw_recalls, val_sizes, quotas.recall_prior)
     metrics.update(
         val_accuracy=result.best_val_accuracy,
         num_train=int(labels.size),
@@ -97,6 +103,9 @@ def run_final(ctx: Context) -> Outcome:
         **(_counts(train_split.group.numpy(), kept, dataset.num_groups, "group") if has_groups else {}),
         recalls=None if recalls is None else recalls.tolist(),  # what DRoP's counts were made from
         val_recalls=None if raw_recalls is None else raw_recalls.tolist(),  # before smoothing
+        quota_exponent=None if quotas is None else quotas.exponent,  # the values DRoP's counts used
+        recall_prior=None if quotas is None else quotas.recall_prior,
+        exponent_selection=chosen.get("exponent_selection"),  # each candidate with its validation accuracies
         method_summary=plan.summary(),
         train_seconds=float(sum(r["seconds"] for r in result.history)),
         epochs=cfg.epochs,

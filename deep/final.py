@@ -18,7 +18,7 @@ MODEL_FIELDS = ("model", "weights", "model_source")  # deep.models.model_key's f
 # DRoP's settings (deep.prune.Quotas) under the names the config, the CLI and the report give them.
 QUOTA_FIELDS = {"allocation": "allocation", "exponent": "quota_exponent", "recall_prior": "recall_prior",
                 "min_count": "min_count"}
-INPUT_FIELDS = ("scores", "recalls", "subset")  # the names (hashes) of the tasks a final run consumes
+INPUT_FIELDS = ("scores", "recalls", "subset", "selection")  # the names (hashes) of the tasks a final run consumes
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,7 @@ class FinalConfig:
     scores: str | None = None  # names of the consumed scores, recalls and subset tasks
     recalls: str | None = None
     subset: str | None = None
+    selection: str | None = None  # --quota-exponent / --recall-prior auto: the task that chose them (deep.selection)
 
     @property
     def parsed(self) -> Protocol:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from deep import evaluation, experiment, inputs, query, sweep
+from deep import evaluation, experiment, inputs, query, selection_task, sweep
 from deep.tasks import Context, Outcome, Task
 
 
@@ -45,11 +45,13 @@ KINDS: dict[str, Kind] = {
     "scores": Kind(sweep.scores_task, query.run_scores, {"queries": "query"}, shown=("scorer",)),
     "recalls": Kind(sweep.recalls_task, query.run_recalls, {"queries": "query"}),
     "final": Kind(sweep.final_task, experiment.run_final,
-                  {"scores": "scores", "recalls": "recalls", "subset": "subset"},
+                  {"scores": "scores", "recalls": "recalls", "subset": "subset", "selection": "selection"},
                   shown=("protocol", "density", "seed"), cost=experiment.final_cost),
     "subset": Kind(sweep.subset_task, inputs.run_subset),
     "evaluation": Kind(evaluation.evaluation_task, evaluation.run_evaluation, {"final": "final"},
                        shown=("final", "dataset")),
+    "selection": Kind(sweep.selection_task, selection_task.run_selection, {"scores": "scores", "recalls": "recalls"},
+                      shown=("protocol", "density", "seed"), cost=sweep.selection_cost),
 }
 
 

@@ -18,6 +18,7 @@ ROLES: dict[str, int] = {
     "query": 1,  # a query model's (init = which of the query models)
     "prune": 2,  # the random priorities inside `keep`
     "method": 5,  # a training method's own stream (JTT's identification model, SUBG's subsample), by method name
+    "selection": 6,  # the proxy trainings of --quota-exponent auto (one init shared by every candidate)
 }
 
 

@@ -26,6 +26,7 @@ from deep.methods import METHODS
 from deep.final import FinalConfig
 from deep.prune import QUOTA_UNITS, RECALL_SOURCES, Protocol, Quotas, density_key, parse_protocol
 from deep.scores import SCORERS
+from deep.selection import DEFAULT_GRID, candidates, check_grid, is_auto, proxy_epochs
 from deep.models import build_model, feature_extractor, model_key
 from deep.tasks import Task, dataset
 from deep.train import TrainConfig
@@ -65,8 +66,9 @@ class Setup:
     recall_source: str | None = None
     recall_epochs: int | None = None  # length of recall models that are not a scorer's (see recall_recipe)
     min_count: int = Quotas.min_count
-    recall_prior: float | None = None  # Beta pseudo-count smoothing DRoP's recalls; None: the dataset's default
-    quota_exponent: float = Quotas.exponent  # DRoP: class density (or count) proportional to error ** quota_exponent
+    recall_prior: float | str | None = None  # Beta pseudo-count smoothing DRoP's recalls; None: the dataset's default
+    quota_exponent: float | str = Quotas.exponent  # DRoP: density (or count) proportional to error ** it; or "auto"
+    exponent_grid: tuple[float, ...] = DEFAULT_GRID  # the exponents "auto" chooses from
     allocation: str = Quotas.allocation  # DRoP: "density" (paper's Algorithm 1) or "count" (the authors' code)
     method: str = "erm"  # a key of deep.methods.METHODS
     quota_unit: str = "class"  # what DRoP and StrategyQ allocate over: "class" or "group"
@@ -85,12 +87,13 @@ class Setup:
         if self.method not in METHODS:
             raise ValueError(f"unknown method {self.method!r}: choose one of {', '.join(METHODS)}")
         METHODS[self.method].resolve(self.method, self.method_options)
-        if not (np.isfinite(self.recall_prior) and self.recall_prior >= 0):
-            raise ValueError(f"--recall-prior must be a finite number >= 0, got {self.recall_prior}")
+        if not (is_auto(self.recall_prior) or (np.isfinite(self.recall_prior) and self.recall_prior >= 0)):
+            raise ValueError(f"--recall-prior must be a finite number >= 0 or auto, got {self.recall_prior}")
         if self.quota_unit not in QUOTA_UNITS:
             raise ValueError(f"unknown quota unit {self.quota_unit!r}: choose one of {', '.join(QUOTA_UNITS)}")
-        if not (np.isfinite(self.quota_exponent) and self.quota_exponent > 0):
-            raise ValueError(f"--quota-exponent must be a finite number > 0, got {self.quota_exponent}")
+        if not (is_auto(self.quota_exponent) or (np.isfinite(self.quota_exponent) and self.quota_exponent > 0)):
+            raise ValueError(f"--quota-exponent must be a finite number > 0 or auto, got {self.quota_exponent}")
+        object.__setattr__(self, "exponent_grid", check_grid(self.exponent_grid))
         if self.allocation not in ALLOCATIONS:
             raise ValueError(f"--allocation must be one of {', '.join(ALLOCATIONS)}, got {self.allocation!r}")
         if self.query_inits is not None and self.query_inits < 1:
@@ -199,12 +202,43 @@ def recalls_task(setup: Setup, scorer: str | None, seed: int) -> Task:
     return Task({"kind": "recalls", "queries": [d.key for d in deps]}, deps)
 
 
+def needs_selection(setup: Setup, protocol: Protocol) -> bool:
+    """Whether a protocol's runs choose their quota exponent or recall prior on validation."""
+    return protocol.needs_recalls and (is_auto(setup.quota_exponent) or is_auto(setup.recall_prior))
+
+
+def selection_task(setup: Setup, protocol: Protocol, density: float, seed: int) -> Task:
+    """The choice of beta and alpha for a DRoP protocol at one density and seed: short proxies on validation."""
+    d = density_key(density)
+    scores = scores_task(setup, protocol.scorer, seed) if protocol.needs_scores else None
+    recalls = recalls_task(setup, protocol.scorer, seed)
+    scaled = setup.train.scaled_for_density(d)
+    default = DATASETS[setup.dataset].defaults.recall_prior if setup.dataset in DATASETS else Quotas.recall_prior
+    return Task({
+        "kind": "selection", "dataset": setup.dataset_key(), **setup.model_key, "protocol": protocol.name,
+        "density": d, "seed": seed, "quota_unit": setup.quota_unit, "min_count": setup.min_count,
+        "allocation": setup.allocation,
+        "candidates": [asdict(c) for c in candidates(setup.quota_exponent, setup.recall_prior, setup.exponent_grid)],
+        "preferred_prior": default if is_auto(setup.recall_prior) else setup.recall_prior,
+        "train": asdict(scaled.compressed(proxy_epochs(scaled.epochs))),
+        "scores": scores and scores.key, "recalls": recalls.key,
+    }, tuple(t for t in (scores, recalls) if t is not None))
+
+
+def selection_cost(config: dict) -> float:
+    """A selection's proxies in full-data-epoch equivalents: at most one per candidate (fewer where kept sets
+    coincide), each its epochs times the density."""
+    return len(config["candidates"]) * config["train"]["epochs"] * config["density"]
+
+
 def final_task(setup: Setup, protocol: Protocol, density: float, seed: int, subset: Task | None = None) -> Task:
-    """One final run: the config its directory is named by, and the scores/recalls (or subset) tasks it consumes."""
+    """One final run: the config its directory is named by, and the scores/recalls/selection (or subset) tasks it
+    consumes."""
     d = density_key(protocol.density(density))
     scores = scores_task(setup, protocol.scorer, seed) if protocol.needs_scores else None
     recalls = recalls_task(setup, protocol.scorer, seed) if protocol.needs_recalls else None
-    deps = tuple(t for t in (scores, recalls, subset) if t is not None)
+    selection = selection_task(setup, protocol, d, seed) if needs_selection(setup, protocol) else None
+    deps = tuple(t for t in (scores, recalls, selection, subset) if t is not None)
     config = FinalConfig(
         dataset=setup.dataset_key(), model=setup.model_key, protocol=protocol.name, density=d, seed=seed,
         method=setup.method, method_options=setup.method_options_for(setup.train.scaled_for_density(d).epochs),
@@ -213,6 +247,7 @@ def final_task(setup: Setup, protocol: Protocol, density: float, seed: int, subs
         recall_source=setup.recall_source if protocol.needs_recalls else None,
         scorer_options=scores.config.get("options") if scores is not None else None,
         scores=scores and scores.key, recalls=recalls and recalls.key, subset=subset and subset.key,
+        selection=selection and selection.key,
     )
     return Task(config.to_dict(), deps)
 

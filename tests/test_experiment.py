@@ -301,7 +301,8 @@ def test_dry_run_prints_the_resolved_plan_without_data_or_training(
     assert (plan["recall_prior"], plan["recall_source"], plan["allocation"]) == (0.0, "scorer", "density")
     # 6 protocols x 9 densities x 3 seeds, full once per seed; 5 el2n query models per seed, random+drop's recall
     # model being el2n's first.
-    assert plan["counts"] == {"query": 15, "scores": 3, "recalls": 6, "final": 3 + 5 * 9 * 3, "subset": 0, "evaluation": 0}
+    assert plan["counts"] == {"query": 15, "scores": 3, "recalls": 6, "final": 3 + 5 * 9 * 3, "subset": 0,
+                              "evaluation": 0, "selection": 0}
     finals = [t for t in plan["tasks"] if t["kind"] == "final"]
     full = next(t for t in finals if t["protocol"] == "full")
     assert full["full_data_epochs"] == 160

@@ -22,7 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
         "figures",
         help="draw the paper's Gaussian figures and beta* (PNG + JSON of the numbers behind each)",
         description="Draw the two-Gaussian figures of paper 003 (theory, Figure 3, Figure 4(a), Figure 4(b)) and beta* "
-        "(exact_exponent: the quota exponent that makes DRoP's proxy exact); "
+        "(exact_exponent: the quota exponent that makes DRoP's proxy exact), and the beta the validation rule of "
+        "--quota-exponent auto chooses on Monte Carlo datasets against beta* (selected_exponent); "
         "each is written as NAME.png plus NAME.json holding the numbers it was drawn from.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )

@@ -59,15 +59,17 @@ def bayes_errors(model: TwoGaussians, sizes: np.ndarray) -> np.ndarray:
 
 
 def keep_with_drop_quotas(
-    errors: ClassErrors, model: TwoGaussians, y: np.ndarray, density: float, rng: np.random.Generator
+    errors: ClassErrors, model: TwoGaussians, y: np.ndarray, density: float, rng: np.random.Generator,
+    exponent: float = 1.0,
 ) -> np.ndarray:
-    """Random pruning inside each class with toy.quotas.drop_quotas counts computed from per-class errors."""
+    """Random pruning inside each class with toy.quotas.drop_quotas counts from per-class errors (tempered by exponent)."""
     flat = y.reshape(-1, y.shape[-1])
     sizes = class_counts(flat, np.ones(flat.shape, dtype=bool))
     # Datasets sharing class sizes share quotas: one allocator call per distinct (N0, N1), not per dataset.
     distinct, group = np.unique(sizes, axis=0, return_inverse=True)
     class_errors = errors(model, distinct)
-    quotas = np.array([drop_quotas(density, size, 1.0 - error) for size, error in zip(distinct, class_errors, strict=True)])
+    quotas = np.array([drop_quotas(density, size, 1.0 - error, exponent=exponent)
+                       for size, error in zip(distinct, class_errors, strict=True)])
     return random_class_counts(flat, quotas[group.reshape(-1)], rng).reshape(y.shape)
 
 

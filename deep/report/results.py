@@ -48,12 +48,17 @@ def _options_text(options: dict | None) -> str | None:
     return ", ".join(f"{key}={value}" for key, value in sorted(options.items())) if options else None
 
 
+def _value(value: object) -> str:
+    """A number as %g; `auto` (chosen on validation per run, deep.selection) as it is."""
+    return value if isinstance(value, str) else f"{value:g}"
+
+
 # Adding a variant setting to the report is one line here.
 VARIANTS = (
-    Variant("quota_exponent", Quotas.exponent, lambda v: f"β={v:g}", _needs_recalls),
+    Variant("quota_exponent", Quotas.exponent, lambda v: f"β={_value(v)}", _needs_recalls),
     Variant("allocation", Quotas.allocation, lambda v: f"{v} allocation", _needs_recalls),
     Variant("recall_source", RECALL_SOURCES[0], lambda v: f"{v} recalls", _needs_recalls),
-    Variant("recall_prior", Quotas.recall_prior, lambda v: f"α={v:g}", _needs_recalls),
+    Variant("recall_prior", Quotas.recall_prior, lambda v: f"α={_value(v)}", _needs_recalls),
     Variant("min_count", Quotas.min_count, lambda v: f"min {v}/unit", _needs_recalls),
     Variant("scorer_options", None, str, _needs_scores),
 )
@@ -168,12 +173,14 @@ def varying_variants(rows: Sequence[dict]) -> list[Variant]:
 def line_labels(rows: Sequence[dict]) -> dict[tuple, str]:
     """A legend label per line: the protocol, and in brackets its variant settings among those that vary in `rows`.
 
-    A setting that takes one value across `rows` is left out: it tells no two lines apart.
+    A setting that takes one value across `rows` is left out: it tells no two lines apart; `auto` (chosen on
+    validation per run) is always shown.
     """
     varying = varying_variants(rows)
     labels = {}
     for key, (first, *_) in lines(rows).items():
-        parts = [v.label(first[v.field]) for v in varying if first[v.field] is not None]
+        parts = [v.label(first[v.field]) for v in VARIANTS
+                 if first[v.field] is not None and (v in varying or first[v.field] == "auto")]
         labels[key] = first["protocol"] + (f" ({', '.join(parts)})" if parts else "")
     return labels
 

@@ -9,6 +9,7 @@ from deep import provenance
 from deep.plugins import add_plugins
 from deep.report.bias import best_worst_classes, class_bias
 from deep.report.classes import class_accuracy_vs_density, class_densities
+from deep.report.exponent import chosen_exponents
 from deep.report.html import write_index
 from deep.report.panels import Figure, FigureInput, each_experiment
 from deep.report.results import EXPERIMENT_FIELDS, cells, check_consistent, experiments, load_results, protocols, title
@@ -24,6 +25,7 @@ FIGURES: dict[str, Figure] = {
     "class_accuracy_vs_density": each_experiment(class_accuracy_vs_density),  # paper 003, Fig. 2
     "class_bias": each_experiment(class_bias),  # paper 000, Figs. 4-5
     "best_worst_classes": each_experiment(best_worst_classes),  # paper 000, Fig. 3
+    "chosen_exponent": each_experiment(chosen_exponents),  # where runs chose beta on validation (--quota-exponent auto)
     "imbalance": imbalance,  # paper 003, Fig. 8: where some run is imbalanced
     "group_robustness": group_robustness,  # paper 003, Fig. 9: where runs have group metrics
 }
