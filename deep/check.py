@@ -6,7 +6,9 @@ check reads every task the way the commands read it and lists
 - finished tasks whose config.json, metrics.json or checksums.json is missing or broken, whose config's hash
   disagrees with the directory or kind folder, or whose checksummed arrays and files are missing or damaged:
   the fix removes `done`, so that the next sweep recomputes the task;
-- stale claims and temporary files of writers that died: the fix deletes them;
+- stale claims (unreadable, of a dead worker or of a live process that is not a worker, or without a heartbeat)
+  and temporary files of writers that died: the fix deletes them; claims dated in the future (clock skew between
+  nodes) are reported, and left to the sweeps, which take them over once they stay unchanged for the claim's TTL;
 - finished tasks whose recorded inputs (a final run's scores, recalls or subset, a scores or recalls task's query
   trainings) are not finished: the command that made them recomputes the inputs when run again;
 - files where a task folder belongs.
@@ -25,7 +27,7 @@ from tqdm.auto import tqdm
 from deep.kinds import KINDS
 from deep.runs import (
     CLAIM, CLAIM_TTL_S, DONE, FORMAT, FORMAT_FILE, CorruptRunError, Run, RunStore, StoreFormatError,
-    claim_is_stale, dead_temp_files, read_finished, task_folders, write_json,
+    claim_owner, claim_verdict, dead_temp_files, read_finished, task_folders, write_json,
 )
 STATES = ("finished", "damaged", "unfinished", "in progress")  # of a task folder, as the summary line counts them
 
@@ -101,9 +103,12 @@ def _task_problems(path: Path, claim_ttl: float) -> tuple[str, Run | None, list[
     """The state of one task directory (one of STATES), the task if it is finished and sound, and its problems."""
     claim = path / CLAIM
     try:
-        if not claim_is_stale(claim, claim_ttl):
-            return "in progress", None, []  # a live worker owns it: what it holds is work in progress
-        problems = [_delete(claim, "stale claim (its worker died, or it is unreadable)")]
+        stale, why = claim_verdict(claim, claim_ttl)
+        if not stale:  # a live worker owns it: what it holds is work in progress; a skewed date is reported
+            skewed = Problem(claim, f"{claim}: claim of {claim_owner(claim)} {why}",
+                             "make the clocks of the nodes that share this store agree (e.g. NTP)")
+            return "in progress", None, [skewed] if why else []
+        problems = [_delete(claim, f"stale claim ({why})")]
     except FileNotFoundError:
         problems = []
     problems += [_delete(tmp, "temporary file of a writer that died") for tmp in dead_temp_files(path)]

@@ -27,8 +27,10 @@ from deep.scores import SCORERS
 from deep.selection import AUTO, AUTO_PRIORS, DEFAULT_GRID, PROXY_FRACTION
 from deep.sweep import DEFAULT_DENSITIES, DEFAULT_PROTOCOLS, RECALL_MODELS, SCHEDULE_RULES, Setup
 from deep.train import DivergedError, TrainConfig
-from toy.commandline import add_debug_flag, add_version_flag, number, output_folder, run_command
-from toy.quotas import ALLOCATIONS, KEPT_RULES
+from toy.commandline import (
+    OnceParser, add_debug_flag, add_version_flag, number, output_folder, run_command, unique_keys,
+)
+from toy.quotas import ALLOCATIONS, EXPONENT_MAX, KEPT_RULES
 
 # Errors a user can fix from the message: exit status 2. Anything else is exit status 1 (see `main`).
 USER_ERRORS = (ValueError, FileNotFoundError, CorruptRunError, DivergedError)  # StoreFormatError is a ValueError
@@ -37,6 +39,8 @@ POSITIVE_INT, NON_NEGATIVE_INT = number(int, 1), number(int, 0)
 POSITIVE, NON_NEGATIVE, AT_LEAST_ONE = number(float, 0, low_open=True), number(float, 0), number(float, 1)
 FRACTION = number(float, 0, 1, high_open=True)  # [0, 1): momentum, label smoothing
 DENSITY = number(float, 1e-6, 1)  # runs are named by densities rounded to 6 decimals (deep.prune.density_key)
+QUOTA_EXPONENT = number(float, 0, EXPONENT_MAX, low_open=True)  # where error**beta is exact (toy.quotas)
+MAX_GRID = 100_000  # final runs in one sweep; the paper's largest grid is a few hundred
 
 
 def _or_auto(kind: Callable[[str], float]) -> Callable[[str], float | str]:
@@ -101,7 +105,9 @@ def _registry_options(args: argparse.Namespace, kind: str) -> dict[str, dict]:
     {name: {key: value}}; an error names the flag the value came with."""
     registry = OPTION_REGISTRIES[kind]
     options: dict[str, dict] = {}
-    for name, key, value, flag in _given_options(args, kind):
+    given = _given_options(args, kind)
+    unique_keys(f"--{kind}-option", [((name, key), value) for name, key, value, _ in given])  # none given twice
+    for name, key, value, flag in given:
         if name not in registry:
             raise ValueError(f"--{kind}-option names unknown {kind} {name!r}: choose from {sorted(registry)}")
         entry = registry[name]
@@ -177,7 +183,7 @@ def _add_setup(p: argparse.ArgumentParser) -> None:
     t.add_argument("--momentum", type=FRACTION, help="SGD momentum")
     t.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=None, help="Nesterov momentum")
     t.add_argument("--weight-decay", type=NON_NEGATIVE, help="weight decay")
-    t.add_argument("--milestones", type=POSITIVE_INT, nargs="*", help="epochs at which the learning rate is multiplied by --gamma")
+    t.add_argument("--milestones", type=POSITIVE_INT, nargs="*", action="extend", help="epochs at which the learning rate is multiplied by --gamma")
     t.add_argument("--gamma", type=POSITIVE, help="learning-rate drop factor at each milestone")
     t.add_argument("--label-smoothing", type=FRACTION, help="label smoothing of the cross-entropy")
     t.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
@@ -203,13 +209,13 @@ def _add_setup(p: argparse.ArgumentParser) -> None:
                         "(random+drop: one model at 10%% of the schedule), as in the reference code; separate = "
                         "query models of their own trained for --recall-epochs (default: the dataset's, scorer on "
                         "the paper's datasets)")
-    q.add_argument("--query-epochs", type=_key_value, nargs="*", default=[], metavar="SCORER=EPOCHS",
+    q.add_argument("--query-epochs", type=_key_value, nargs="*", action="extend", default=[], metavar="SCORER=EPOCHS",
                    help="query length per scorer, overriding its default fraction of the schedule, e.g. el2n=3")
-    q.add_argument("--scores", nargs="*", default=[], metavar="NAME=FILE",
+    q.add_argument("--scores", nargs="*", action="extend", default=[], metavar="NAME=FILE",
                    help="your own per-sample scores as scorer NAME (protocols NAME, random+NAMEq, NAME+drop; higher = "
                         "harder = kept first): a .npy/.csv/.txt with one score per training row, or a csv `id,score` "
                         "by sample id")
-    q.add_argument("--scorer-option", type=_dotted_option("dynamic_uncertainty.window=5"), nargs="*", default=[],
+    q.add_argument("--scorer-option", type=_dotted_option("dynamic_uncertainty.window=5"), nargs="*", action="extend", default=[],
                    metavar="SCORER.OPTION=VALUE", help="a scorer's option; the options: " + _options_help("scorer"))
     _add_aliases(q, "scorer")
     q.add_argument("--recall-epochs", type=POSITIVE_INT, default=None,
@@ -221,13 +227,14 @@ def _add_setup(p: argparse.ArgumentParser) -> None:
                    "paper's Algorithm 1 (default: the dataset's: 0 on the paper's datasets, 1 (Laplace's rule) on "
                    "small CPU data); auto = chosen from " + ", ".join(f"{a:g}" for a in AUTO_PRIORS) + " per seed and "
                    "density on validation, like --quota-exponent auto")
-    q.add_argument("--quota-exponent", type=_or_auto(POSITIVE), default=Quotas.exponent, metavar="BETA",
+    q.add_argument("--quota-exponent", type=_or_auto(QUOTA_EXPONENT), default=Quotas.exponent, metavar="BETA",
                    help="DRoP keeps class k at a density proportional to error_k ** BETA; 1 = the paper's Algorithm 1, "
                         "BETA < 1 tempers the quotas towards proportional pruning; auto = chosen per seed and density "
                         "from --exponent-grid by the validation worst-class (worst-group) accuracy of short proxy "
                         f"trainings ({100 * PROXY_FRACTION:g} %% of the run's epochs, one per distinct kept set; ties to the "
                         "exponent nearest 1; never the test split) (default: 1)")
-    q.add_argument("--exponent-grid", type=POSITIVE, nargs="+", default=list(DEFAULT_GRID), metavar="BETA",
+    q.add_argument("--exponent-grid", type=QUOTA_EXPONENT, nargs="+", action="extend", default=list(DEFAULT_GRID),
+                   metavar="BETA",
                    help="the exponents --quota-exponent auto chooses from (default: "
                         + " ".join(f"{b:g}" for b in DEFAULT_GRID) + ")")
     q.add_argument("--allocation", default=None, choices=ALLOCATIONS,
@@ -254,7 +261,7 @@ def _add_setup(p: argparse.ArgumentParser) -> None:
     m.add_argument("--quota-unit", default=Setup.quota_unit, choices=QUOTA_UNITS,
                    help="allocate DRoP / StrategyQ quotas over classes, or over groups (needs data with groups, e.g. "
                         "waterbirds: group = 2 y + place) from per-group validation accuracy (default: class)")
-    m.add_argument("--method-option", type=_dotted_option("group_dro.step=0.1"), nargs="*", default=[],
+    m.add_argument("--method-option", type=_dotted_option("group_dro.step=0.1"), nargs="*", action="extend", default=[],
                    metavar="METHOD.OPTION=VALUE", help="an option of --method; the options: " + _options_help("method"))
     _add_aliases(m, "method")
 
@@ -329,7 +336,8 @@ def _setup(args: argparse.Namespace) -> Setup:
     resolve_model(args.model)  # a clear error for an unknown name or a builder that cannot be imported
     pretrained = args.pretrained or (defaults.pretrained if uses_default_model else None)
     weights = weights_id(None if pretrained == "none" else pretrained, args.model, args.download)
-    for name, _ in args.query_epochs:
+    query_epochs = unique_keys("--query-epochs", args.query_epochs)
+    for name in query_epochs:
         if name not in SCORERS:
             raise ValueError(f"--query-epochs names unknown scorer {name!r}: choose from {sorted(SCORERS)}")
     settings = resolve(args.reference, allocation=args.allocation, ties=args.ties, kept_rule=args.kept_rule,
@@ -340,7 +348,7 @@ def _setup(args: argparse.Namespace) -> Setup:
         dataset=args.dataset, model=args.model, weights=weights, train=replace(_train_config(args), rotation=rotation),
         data=args.data,
         data_options=_data_options(args), imbalance=args.imbalance, split_seed=args.split_seed,
-        query_inits=args.query_inits, query_epochs=dict(args.query_epochs), query_augment=args.query_augment,
+        query_inits=args.query_inits, query_epochs=query_epochs, query_augment=args.query_augment,
         recall_source=args.recall_source, recall_epochs=args.recall_epochs, min_count=args.min_count,
         recall_prior=args.recall_prior, quota_exponent=args.quota_exponent, exponent_grid=tuple(args.exponent_grid),
         **{key: value for key, value in settings.items() if key not in SCORER_SETTINGS},
@@ -409,6 +417,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if bad:
         raise ValueError(f"--slurm-args takes KEY=VALUE pairs, e.g. account=myproject, got {bad}")
     RunStore(args.out)  # a store of another format or layout is refused before any data loads
+    grid = len(args.protocols) * len(args.densities) * args.seeds
+    if grid > MAX_GRID:  # checked before any list of that size is built
+        raise ValueError(f"--protocols x --densities x --seeds: {len(args.protocols)} x {len(args.densities)} x "
+                         f"{args.seeds} = {grid:,} final runs, more than {MAX_GRID:,} in one sweep: check a smaller "
+                         "grid's plan with --dry-run, then run the grid in parts into the same --out (finished runs "
+                         "are never run again)")
     setup, inputs = with_score_files(_setup(args), args.scores, args.download)
     seeds = list(range(args.seeds))
     if args.dry_run:
@@ -426,7 +440,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         cluster=args.submitit_cluster, partition=args.partition,
         time_min=args.time, gpus_per_task=args.gpus_per_task, cpus_per_task=args.cpus_per_task, mem_gb=args.mem,
         array_parallelism=args.array_parallelism, log_dir=args.slurm_log_dir,
-        slurm_args=dict(arg.split("=", 1) for arg in args.slurm_args),
+        slurm_args=unique_keys("--slurm-args", [tuple(arg.split("=", 1)) for arg in args.slurm_args]),
     )
     LAUNCHERS[args.launcher](tasks, args.out, _runtime(args), options)
     _note_without_model(args, tasks)
@@ -437,28 +451,40 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Print a table of every finished run; with --out, also write the figures and summary tables."""
+    from pathlib import Path
+
     from deep import provenance
+    from deep.outputs import check_outside_store, staged_folder
     from deep.report import format_table, load_results, write_report
 
+    if args.out:
+        check_outside_store("--out", args.out, args.runs)
     rows = load_results(args.runs)
     print(format_table(rows))
     print("\n".join(["", "provenance of the finished runs:", *provenance.describe(provenance.of_rows(args.runs, rows))]))
     if args.out:
-        for path in write_report(args.runs, args.out):
-            print(f"wrote {path}")
+        with staged_folder(args.out) as stage:  # a report that fails half-way leaves no partial output
+            written = write_report(args.runs, stage)
+        for path in written:
+            print(f"wrote {Path(args.out) / path.relative_to(stage)}")
     return 0
 
 
 def cmd_prune(args: argparse.Namespace) -> int:
     """Choose the rows a protocol keeps of your own labels (and scores, recalls, groups); write their indices."""
+    from deep.numbers import as_float
+    from deep.outputs import check_not_an_input
     from deep.prune import keep, recalls_from_predictions, zero_quota_units, zero_quota_warning
     from deep.vectors import read_labels, read_vector, write_vector
 
+    check_not_an_input("--out", args.out, {flag: getattr(args, flag[2:].replace("-", "_")) for flag in (
+        "--labels", "--scores", "--recalls", "--val-labels", "--val-predictions", "--groups")})
     labels = read_labels(args.labels, "--labels")
     groups = None if args.groups is None else read_labels(args.groups, "--groups")
     scores = None
     if args.scores is not None:
         scores, ids = read_vector(args.scores, "--scores")
+        scores = as_float(scores, f"--scores {args.scores}")
         if ids is not None:
             raise ValueError("--scores by sample id needs a dataset to look the ids up: give one score per row here, "
                              "in the order of --labels")
@@ -466,7 +492,10 @@ def cmd_prune(args: argparse.Namespace) -> int:
         raise ValueError("give --recalls, or --val-labels with --val-predictions, not both")
     recalls = None
     if args.recalls is not None:
-        recalls = read_vector(args.recalls, "--recalls")[0].astype(np.float64)
+        recalls = as_float(read_vector(args.recalls, "--recalls")[0], f"--recalls {args.recalls}")
+        if recalls.size and not (recalls.min() >= 0 and recalls.max() <= 1):
+            raise ValueError(f"--recalls {args.recalls}: holds {recalls[(recalls < 0) | (recalls > 1)][0]}; "
+                             "recalls are fractions in [0, 1]")
     elif args.val_labels is not None or args.val_predictions is not None:
         if args.val_labels is None or args.val_predictions is None:
             raise ValueError("--val-labels and --val-predictions go together: the true and predicted validation labels")
@@ -537,7 +566,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(DRoP), train, and measure average, worst-class and worst-group accuracy.",
     )
     add_version_flag(parser)
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OnceParser)
 
     p = sub.add_parser("train", help="train and evaluate one model", description=cmd_train.__doc__)
     _add_setup(p)
@@ -557,9 +586,9 @@ def build_parser() -> argparse.ArgumentParser:
         "class counts, top-scored inside), random+drop (DRoP's class counts, random inside: the paper's method).",
     )
     _add_setup(p)
-    p.add_argument("--protocols", nargs="+", default=DEFAULT_PROTOCOLS,
+    p.add_argument("--protocols", nargs="+", action="extend", default=DEFAULT_PROTOCOLS,
                    help=f"protocols to run (default: {' '.join(DEFAULT_PROTOCOLS)})")
-    p.add_argument("--densities", type=DENSITY, nargs="+", default=DEFAULT_DENSITIES,
+    p.add_argument("--densities", type=DENSITY, nargs="+", action="extend", default=DEFAULT_DENSITIES,
                    help="densities d in (0, 1] (default: 0.1 ... 0.9)")
     p.add_argument("--seeds", type=POSITIVE_INT, default=3, help="number of seeds, run as 0 .. N-1 (default: 3)")
     p.add_argument("--dry-run", action="store_true",
@@ -592,7 +621,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="at most this many jobs of the array run at once (default: submitit's, 256)")
     slurm.add_argument("--slurm-log-dir", default=None, metavar="DIR",
                    help="folder of the jobs' scripts, logs and pickles (default: <out>/_slurm)")
-    slurm.add_argument("--slurm-args", nargs="*", default=[], metavar="KEY=VALUE",
+    slurm.add_argument("--slurm-args", nargs="*", action="extend", default=[], metavar="KEY=VALUE",
                    help="more sbatch options, e.g. account=myproject qos=high constraint=a100")
     slurm.add_argument("--submitit-cluster", default="slurm", choices=["slurm", "local"],
                    help="slurm, or local to run the same job array as processes on this machine (default: slurm)")
@@ -624,7 +653,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allocation", default=None, choices=ALLOCATIONS,
                    help="DRoP's allocation: density, official or count (default: the --reference's)")
     _reference_flags(p)
-    p.add_argument("--quota-exponent", type=POSITIVE, default=Quotas.exponent, metavar="BETA",
+    p.add_argument("--quota-exponent", type=QUOTA_EXPONENT, default=Quotas.exponent, metavar="BETA",
                    help="DRoP: density proportional to error ** BETA (default: 1)")
     p.add_argument("--min-count", type=NON_NEGATIVE_INT, default=Quotas.min_count, help="DRoP keeps at least this many rows per unit (default: 0)")
     p.add_argument("--seed", type=NON_NEGATIVE_INT, default=0, help="seed of the random choices (default: 0)")

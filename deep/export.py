@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from deep.kinds import KINDS
+from deep.numbers import check_npz_members
+from deep.outputs import check_outside_store, staged_folder
 from deep.runs import Run, RunStore, read_json, write_json
 
 MANIFEST = "manifest.json"
@@ -30,7 +31,8 @@ class ExportEntry:
     file: Path
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """Every array of the entry, by name."""
+        """Every array of the entry, by name (headers checked against the file first: a shared export is outside data)."""
+        check_npz_members(self.file)
         with np.load(self.file, allow_pickle=False) as data:
             return {name: data[name] for name in data.files}
 
@@ -51,20 +53,18 @@ def export_store(root: Path | str, out: Path | str) -> Path:
     root, out = Path(root), Path(out)
     if not root.is_dir():
         raise FileNotFoundError(f"run folder {root} does not exist: pass the folder a sweep wrote its runs to")
-    if out.resolve() == root.resolve() or any(out.resolve().is_relative_to((root / kind).resolve()) for kind in KINDS):
-        raise ValueError(f"--out {out} would write into the task folders of the run store {root}: "
-                         "export to a folder outside them")
+    check_outside_store("--out", out, root)
     store = RunStore(root)
     runs = {section: list(store.runs(kind)) for section, kind in SECTIONS.items()}
     if not any(runs.values()):
         raise ValueError(f"no finished runs under {root}: run a sweep into it first")
     manifest: dict[str, list[dict]] = {}
-    for section, section_runs in runs.items():
-        (out / section).mkdir(parents=True, exist_ok=True)
-        manifest[section] = [_export_run(run, out, section) for run in section_runs]
-    path = out / MANIFEST
-    write_json(path, manifest)
-    return path
+    with staged_folder(out) as stage:  # a failure half-way leaves no partial export
+        for section, section_runs in runs.items():
+            (stage / section).mkdir(parents=True, exist_ok=True)
+            manifest[section] = [_export_run(run, stage, section) for run in section_runs]
+        write_json(stage / MANIFEST, manifest)
+    return out / MANIFEST
 
 
 def load_export(folder: Path | str) -> dict[str, list[ExportEntry]]:

@@ -17,6 +17,7 @@ from deep.runs import RunStore
 from deep.sweep import Setup, check, check_score_name, external_scores_task, final_task, subset_task
 from deep.tasks import Context, Outcome, Task, dataset
 from deep.vectors import read_rows, read_scores
+from toy.commandline import unique_keys
 
 
 @dataclass(frozen=True)
@@ -37,13 +38,14 @@ def with_score_files(setup: Setup, specs: list[str], download: bool = False) -> 
     """The setup with the user's `--scores NAME=FILE` files named in it, and their input tasks."""
     if not specs:
         return setup, []
-    files = {}
+    pairs = []
     for spec in specs:
         name, sep, path = spec.partition("=")
         if not (sep and name and path):
             raise ValueError(f"--scores takes NAME=FILE, e.g. myscore=scores.npy, got {spec!r}")
         check_score_name(name)
-        files[name] = path
+        pairs.append((name, path))
+    files = unique_keys("--scores", pairs)
     ids = dataset(setup.dataset_key(), download).train.ids
     given = {name: read_scores(path, ids, f"--scores {name}") for name, path in files.items()}
     setup = replace(setup, external_scores={name: values_sha256(values) for name, values in given.items()})

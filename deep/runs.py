@@ -16,8 +16,10 @@ before anything runs and the same settings always map to the same directory. Lay
 
 Workers coordinate only through these files. A claim is created atomically with its content (a hard link of a
 written file, which fails if the claim exists), so two workers never run one task; a claim whose heartbeat is
-older than its time-to-live, whose process died on this host, or that cannot be parsed belongs to nobody and is
-taken over by renaming it away (atomic: exactly one worker wins the rename).
+older than its time-to-live, whose process died on this host (or whose pid now runs a program that is not Python),
+or that cannot be parsed belongs to nobody and is taken over by renaming it away (atomic: exactly one worker wins
+the rename). A claim dated in the future was dated by a node whose clock is ahead of ours: its age is then how long
+this process has seen it unchanged (monotonic clock), never a comparison of that node's clock with ours.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ CLAIM = "claim"
 CHECKPOINT = "checkpoint.pt"
 HISTORY = "history.csv"
 CLAIM_TTL_S = 600.0  # a claim not refreshed for this long belongs to a dead worker
+CLAIM_SKEW_S = 5.0  # a claim dated this far past our clock was dated by another node's clock, ahead of ours
 
 
 @dataclass
@@ -148,27 +151,91 @@ class StoreFormatError(ValueError):
     """A run store written by another version of this package."""
 
 
+# Claim file -> (its stat signature, our monotonic time when we first saw it so): how long WE have seen it unchanged.
+_sightings: dict[str, tuple[tuple[int, int, int], float]] = {}
+
+
+def claim_unchanged_s(claim: Path) -> tuple[float, float]:
+    """(seconds this process has seen `claim` unchanged, by its own monotonic clock; seconds since its file time by
+    our wall clock, negative when it is dated in the future). Only the first never compares two nodes' clocks."""
+    stat = claim.stat()
+    signature, now = (stat.st_mtime_ns, stat.st_size, stat.st_ino), time.monotonic()
+    seen = _sightings.get(str(claim))
+    if seen is None or seen[0] != signature:
+        _sightings[str(claim)] = seen = (signature, now)
+    return now - seen[1], time.time() - stat.st_mtime
+
+
+def claim_verdict(claim: Path, ttl: float) -> tuple[bool, str]:
+    """(whether the claim belongs to nobody, why; or, for a live claim, what looks wrong with it, else "").
+
+    Stale: unreadable, its process died or is no worker (on this host), or not refreshed for `ttl` seconds. A claim
+    dated in the future (another node's clock is ahead of ours) is judged only by how long this process has seen it
+    unchanged, never by comparing that node's clock with ours; one dated in the past by the larger of its age and
+    that time."""
+    owner = _owner_problem(claim)
+    if owner:
+        return True, owner
+    unchanged, age = claim_unchanged_s(claim)
+    if age < -CLAIM_SKEW_S:
+        if unchanged >= ttl:
+            return True, f"dated {-age:.0f} s in the future (clock skew) and unchanged for {unchanged:.0f} s"
+        return False, (f"dated {-age:.0f} s in the future: the clock of the node that wrote it is ahead of ours; "
+                       f"judged by how long it stays unchanged (stale after {ttl:.0f} s without a heartbeat)")
+    if max(age, unchanged) >= ttl:
+        return True, f"no heartbeat for {max(age, unchanged):.0f} s"
+    return False, ""
+
+
 def claim_is_stale(claim: Path, ttl: float) -> bool:
-    """Whether a claim belongs to nobody: no heartbeat for `ttl` seconds, its process died on this host, or garbage."""
-    return time.time() - claim.stat().st_mtime >= ttl or _owner_is_dead(claim)
+    """Whether a claim belongs to nobody (claim_verdict)."""
+    return claim_verdict(claim, ttl)[0]
 
 
-def _owner_is_dead(claim: Path) -> bool:
-    """True when the claim cannot be parsed, or was made on this host by a process that no longer exists."""
+def claim_wait_message(claim: Path, ttl: float) -> str:
+    """What a worker waiting on `claim` says: whose it is and the longest the wait can last if its heartbeat stops."""
+    try:
+        unchanged, age = claim_unchanged_s(claim)
+    except FileNotFoundError:
+        return f"{claim} was just released"
+    seen = unchanged if age < -CLAIM_SKEW_S else max(age, unchanged)
+    skew = f", dated {-age:.0f} s in the future by another node's clock" if age < -CLAIM_SKEW_S else ""
+    return (f"waiting for {claim.parent}, claimed by {claim_owner(claim)}{skew}: it is taken over if its heartbeat "
+            f"stops, at most {max(0.0, ttl - seen):.0f} s from now (python -m deep check shows every claim)")
+
+
+def claim_owner(claim: Path) -> str:
+    """Who holds a claim, for messages: 'process PID on HOST', or 'nobody (unreadable)'."""
+    try:
+        _, host, pid = claim.read_text().split()
+        return f"process {pid} on {host}"
+    except (ValueError, UnicodeDecodeError, FileNotFoundError):
+        return "nobody (unreadable)"
+
+
+def _owner_problem(claim: Path) -> str:
+    """Why the claim's owner cannot be a live worker ("" when it may be): unparsable, or made on this host by a
+    process that no longer exists or that is not a Python process (its pid was reused after the worker died)."""
     try:
         token, host, pid = claim.read_text().split()
         pid_number = int(pid)
     except (ValueError, UnicodeDecodeError):
-        return True  # claims are created whole (see `claim`), so an unreadable one is garbage
+        return "unreadable"  # claims are created whole (see `claim`), so an unreadable one is garbage
     if host != socket.gethostname() or not token:
-        return False
+        return ""
     try:
         os.kill(pid_number, 0)
     except ProcessLookupError:
-        return True
+        return f"its worker (process {pid_number}) died"
     except PermissionError:
-        return False
-    return False
+        return ""
+    try:  # Linux: a worker always runs Python; any other live program holds a reused pid
+        command = Path(f"/proc/{pid_number}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return ""
+    if command and "python" not in command.lower():
+        return f"held by process {pid_number} ({command[:60]}), a live process that is not a worker (its pid was reused)"
+    return ""
 
 
 @dataclass(frozen=True)
@@ -290,11 +357,22 @@ class RunStore:
                     f"run store {self.root} has format {found}, this version reads format {FORMAT}: "
                     "use a new --out folder, or the version of this package that wrote it"
                 )
-        elif self.root.is_dir() and any((p / "config.json").is_file() or p.name == "_query" for p in self.root.iterdir()):
-            raise StoreFormatError(
-                f"run store {self.root} was written by an older version of this package (format 1, runs named by "
-                "the query stage that served them): its runs cannot be extended; use a new --out folder"
-            )
+        elif self.root.is_dir():
+            children = [p for p in self.root.iterdir() if not p.name.startswith(".")]
+            # Format 1 had a _query folder and, at the top, run folders named by 16 hex digits holding config.json.
+            old_runs = [p for p in children if (p / "config.json").is_file() and len(p.name) == 16
+                        and all(c in "0123456789abcdef" for c in p.name)]
+            if (self.root / "_query").exists() or old_runs:
+                raise StoreFormatError(
+                    f"run store {self.root} was written by an older version of this package (format 1, runs named by "
+                    "the query stage that served them): its runs cannot be extended; use a new --out folder"
+                )
+            foreign = [p for p in children if (p / "config.json").is_file()]
+            if foreign:
+                raise StoreFormatError(
+                    f"{self.root} is not a run store (it has no {FORMAT_FILE}) but holds other data, e.g. "
+                    f"{foreign[0] / 'config.json'}: pass a new or empty folder, or a run store, to --out"
+                )
 
     def _open_for_writing(self) -> None:
         if not (self.root / FORMAT_FILE).is_file():

@@ -55,11 +55,14 @@ def check_reference_settings(setup: Setup) -> None:
             raise ValueError(f"{flag} must be one of {', '.join(values)}, got {getattr(setup, name)!r}")
 
 
+PROTOCOL_WORDS = ("full", "random", "drop", "subset")  # words of protocol names (deep.prune.parse_protocol)
+
+
 def check_score_name(name: str) -> None:
     """A name for scores given from a file: a new identifier, so that its protocols parse and clash with nothing."""
-    if name in SCORERS or not name.isidentifier():
+    if name in SCORERS or name in PROTOCOL_WORDS or not name.isidentifier():
         raise ValueError(f"--scores {name}=FILE: the name must be a new identifier, not one of the scorers "
-                         f"{sorted(SCORERS)}")
+                         f"{sorted(SCORERS)} nor a word of protocol names {list(PROTOCOL_WORDS)}")
 
 
 @dataclass(frozen=True)

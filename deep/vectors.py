@@ -8,19 +8,27 @@ ids when the file has them.
 from __future__ import annotations
 
 import csv
+import io
+import math
 from pathlib import Path
 
 import numpy as np
+
+from deep.numbers import as_float, as_ids, load_npy, real
+from deep.runs import write_atomic
 
 SUFFIXES_IN = (".npy", ".csv", ".txt")
 SUFFIXES_OUT = (".npy", ".csv")
 
 
-def _number(text: str, path: Path, line: int) -> float:
+def _number(text: str, where: str, line: int) -> float:
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
-        raise ValueError(f"{path}, line {line}: {text!r} is not a number") from None
+        raise ValueError(f"{where}, line {line}: {text!r} is not a number") from None
+    if math.isinf(value) and text.strip().lstrip("+-").lower() not in ("inf", "infinity"):
+        raise ValueError(f"{where}, line {line}: {text!r} overflows float64 (largest magnitude 1.8e308)")
+    return value
 
 
 def read_vector(path: str | Path, flag: str) -> tuple[np.ndarray, np.ndarray | None]:
@@ -30,11 +38,9 @@ def read_vector(path: str | Path, flag: str) -> tuple[np.ndarray, np.ndarray | N
         raise ValueError(f"{flag} {path}: expected a {', '.join(SUFFIXES_IN)} file")
     if not path.is_file():
         raise FileNotFoundError(f"{flag} {path}: no such file")
+    where = f"{flag} {path}"
     if path.suffix == ".npy":
-        try:
-            values = np.load(path, allow_pickle=False)
-        except (ValueError, OSError, EOFError) as error:
-            raise ValueError(f"{flag} {path}: not a readable .npy array ({error})") from error
+        values = real(load_npy(path, where), where)
         if values.ndim != 1:
             raise ValueError(f"{flag} {path}: expected one value per row (a 1-D array), got shape {values.shape}")
         return values, None
@@ -46,12 +52,12 @@ def read_vector(path: str | Path, flag: str) -> tuple[np.ndarray, np.ndarray | N
         if any(len(row) != 2 for row in rows[1:]):
             raise ValueError(f"{flag} {path}: every line after the header must be `id,value`")
         ids = np.array([row[0].strip() for row in rows[1:]])
-        values = np.array([_number(row[1].strip(), path, i) for i, row in enumerate(rows[1:], start=2)])
+        values = np.array([_number(row[1].strip(), where, i) for i, row in enumerate(rows[1:], start=2)])
         return values, ids
     if any(len(row) != 1 for row in rows):
         raise ValueError(f"{flag} {path}: expected one value per line (or a header `id,<name>` and two columns)")
     start = 1 if _is_header(rows[0][0]) else 0  # a one-word header line, as write_vector writes
-    values = [_number(row[0].strip(), path, i) for i, row in enumerate(rows[start:], start=start + 1)]
+    values = [_number(row[0].strip(), where, i) for i, row in enumerate(rows[start:], start=start + 1)]
     return np.array(values), None
 
 
@@ -68,13 +74,7 @@ def read_labels(path: str | Path, flag: str) -> np.ndarray:
     values, ids = read_vector(path, flag)
     if ids is not None:
         raise ValueError(f"{flag} {path}: give labels in row order, one per line, without an id column")
-    if values.dtype.kind == "f":
-        if not np.isfinite(values).all() or not np.equal(np.mod(values, 1), 0).all():
-            raise ValueError(f"{flag} {path}: expected integer class ids")
-        values = values.astype(np.int64)
-    if values.dtype.kind not in "iu" or (values.size and values.min() < 0):
-        raise ValueError(f"{flag} {path}: expected integer ids >= 0")
-    return values.astype(np.int64)
+    return as_ids(values, f"{flag} {path}")
 
 
 def write_vector(path: str | Path, values: np.ndarray, name: str) -> Path:
@@ -84,11 +84,13 @@ def write_vector(path: str | Path, values: np.ndarray, name: str) -> Path:
         raise ValueError(f"--out {path}: expected a {' or '.join(SUFFIXES_OUT)} file")
     if not path.parent.is_dir():
         raise FileNotFoundError(f"--out {path}: the folder {path.parent} does not exist")
+    buffer = io.BytesIO()  # written whole, then renamed into place: a failure leaves no partial file
     if path.suffix == ".npy":
-        np.save(path, np.asarray(values), allow_pickle=False)
+        np.save(buffer, np.asarray(values), allow_pickle=False)
     else:
-        np.savetxt(path, np.asarray(values), fmt="%d" if np.asarray(values).dtype.kind in "iu" else "%.17g",
+        np.savetxt(buffer, np.asarray(values), fmt="%d" if np.asarray(values).dtype.kind in "iu" else "%.17g",
                    header=name, comments="")
+    write_atomic(path, buffer.getvalue())
     return path
 
 
@@ -112,14 +114,12 @@ def read_rows(path: str | Path, known_ids: np.ndarray, flag: str) -> np.ndarray:
     if path.suffix in (".csv", ".txt") and path.is_file():
         lines = [line.strip() for line in path.read_text().splitlines() if line.strip()]
         if lines and lines[0].lower() == "id":
-            return np.sort(rows_of_ids(np.array(lines[1:]), known_ids, flag))
+            return np.sort(rows_of_ids(np.array(lines[1:]), known_ids, f"{flag} {path}"))
     values, ids = read_vector(path, flag)
     if ids is not None:
         raise ValueError(f"{flag} {path}: give row numbers, or sample ids under a header line `id`")
-    if values.dtype.kind == "f" and not np.equal(np.mod(values, 1), 0).all():
-        raise ValueError(f"{flag} {path}: row numbers must be integers")
-    rows = values.astype(np.int64)
-    if rows.size == 0 or rows.min() < 0 or rows.max() >= len(known_ids) or np.unique(rows).size != rows.size:
+    rows = as_ids(values, f"{flag} {path}")
+    if rows.size == 0 or rows.max() >= len(known_ids) or np.unique(rows).size != rows.size:
         raise ValueError(f"{flag} {path}: expected distinct row numbers in 0..{len(known_ids) - 1} of the training set")
     return np.sort(rows)
 
@@ -127,12 +127,12 @@ def read_rows(path: str | Path, known_ids: np.ndarray, flag: str) -> np.ndarray:
 def read_scores(path: str | Path, known_ids: np.ndarray, flag: str) -> np.ndarray:
     """One finite score per training row, from a file in row order or with an `id,<score>` csv (any order)."""
     values, ids = read_vector(path, flag)
-    values = values.astype(np.float64)
+    values = as_float(values, f"{flag} {path}")
     if ids is not None:
         if len(ids) != len(known_ids):
             raise ValueError(f"{flag} {path}: {len(ids)} scores for {len(known_ids)} training samples")
         ordered = np.empty(len(known_ids))
-        ordered[rows_of_ids(ids, known_ids, flag)] = values
+        ordered[rows_of_ids(ids, known_ids, f"{flag} {path}")] = values
         values = ordered
     if values.shape != (len(known_ids),):
         raise ValueError(f"{flag} {path}: {values.size} scores for {len(known_ids)} training samples (one per row)")

@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 
 from deep import provenance
 from deep.kinds import KINDS
-from deep.runs import CorruptRunError, RunStore
+from deep.runs import CLAIM, CorruptRunError, RunStore, claim_wait_message
 from deep.tasks import Context, Runtime, Task, closure
 
 POLL_S = 1.0  # how often a worker waiting on another worker's task looks at the store again
@@ -79,8 +79,9 @@ def work(
         levels.setdefault(_depth(task), []).append(task)
     pending = [t for depth in sorted(levels) for t in _rotate(levels[depth], worker)]
     by_key = {t.key: t for t in graph}
+    announced: set[str] = set()  # tasks whose claim this worker has said it waits on
     while pending:
-        waiting, progressed = [], False
+        waiting, progressed, busy = [], False, []
         for task in pending:
             state = execute(task, store, runtime)
             if state == "done":
@@ -88,6 +89,12 @@ def work(
                 progressed = True
             else:
                 waiting.append(task)
+                busy += [task] if state == "busy" else []
+        # Idle, with nothing else to run: say which claims it waits on and for how long at most, once each.
+        for task in busy if not progressed else []:
+            if task.key not in announced:
+                announced.add(task.key)
+                tqdm.write(claim_wait_message(store.path(task.config) / CLAIM, store.claim_ttl), file=sys.stderr)
         # An input found corrupt was marked unfinished: put it back in the queue ahead of its consumers.
         back = [by_key[d.key] for t in waiting for d in t.deps if d.key not in {w.key for w in waiting}
                 and not store.done(d.config)]

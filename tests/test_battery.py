@@ -341,3 +341,186 @@ def test_toy_has_the_same_handler(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     status, err = _run([*FIGURES, "--out", str(tmp_path)], capsys, toy.__main__.main)
     assert status == 1 and err.startswith("error: python -m toy figures failed: RuntimeError: the disk is on fire")
     assert len(err.splitlines()) == 1
+
+
+# Issue 19, the second battery: values that are not what they seem, outputs over inputs, clocks, messages.
+
+def _prune_files(folder: Path) -> None:
+    """labels.npy (3 classes of 20), scores.npy, recalls.npy: the good inputs a case then spoils one of."""
+    import numpy as np
+
+    np.save(folder / "labels.npy", np.repeat(np.arange(3), 20))
+    np.save(folder / "scores.npy", np.linspace(0.0, 1.0, 60))
+    np.save(folder / "recalls.npy", np.array([0.5, 0.8, 0.9]))
+
+
+def _spoil(name: str, make) -> object:
+    import numpy as np
+
+    return lambda folder: np.save(folder / name, make(np), allow_pickle=False)
+
+
+PRUNE = ["prune", "--labels", "labels.npy", "--density", "0.5", "--out", "kept.npy"]
+PRUNE_SCORES = [*PRUNE, "--protocol", "s", "--scores", "scores.npy"]
+PRUNE_DROP = [*PRUNE, "--protocol", "random+drop", "--recalls", "recalls.npy"]
+
+
+@pytest.mark.parametrize("spoil, argv, named", [
+    pytest.param(_spoil("labels.npy", lambda np: np.arange(60) % 3 == 0), [*PRUNE, "--protocol", "random"],
+                 ["--labels", "labels.npy", "bool"], id="bool labels"),
+    pytest.param(_spoil("labels.npy", lambda np: np.array([0, 1, 2**63 + 5] * 20, dtype=np.uint64)),
+                 [*PRUNE, "--protocol", "random"], ["--labels", "9223372036854775813"], id="uint64 label past int64"),
+    pytest.param(_spoil("labels.npy", lambda np: np.array([0, 1, 2**40] * 20)), [*PRUNE, "--protocol", "random"],
+                 ["--labels", "labels.npy", "1099511627776"], id="label 2**40, before any bincount"),
+    pytest.param(_spoil("scores.npy", lambda np: np.linspace(0, 1, 60).astype(np.complex64)), PRUNE_SCORES,
+                 ["--scores", "scores.npy", "complex"], id="complex64 scores"),
+    pytest.param(_spoil("scores.npy", lambda np: np.array([b"1"] * 60)), PRUNE_SCORES,
+                 ["--scores", "scores.npy", "bytes"], id="bytes scores"),
+    pytest.param(_spoil("recalls.npy", lambda np: np.array([0.5, -0.25, 0.9])), PRUNE_DROP,
+                 ["--recalls", "recalls.npy", "-0.25"], id="negative recall"),
+    pytest.param(lambda folder: (folder / "recalls.csv").write_text("recall\n0.5\n-1e999\n0.9\n"),
+                 [*PRUNE, "--protocol", "random+drop", "--recalls", "recalls.csv"],
+                 ["--recalls", "recalls.csv", "line 3", "overflows float64"], id="csv recall -1e999"),
+    pytest.param(_spoil("scores.npy", lambda np: np.full(60, np.finfo(np.float32).max, dtype=np.float32)),
+                 PRUNE_SCORES, [], id="float32 max scores are accepted (no overflow into float64)"),
+    pytest.param(lambda folder: _lying_npy(folder / "scores.npy"), PRUNE_SCORES,
+                 ["--scores", "scores.npy", "header promises"], id="npy header promising 8 TB"),
+    pytest.param(lambda folder: None, [*PRUNE_DROP, "--quota-exponent", "16.5"], ["--quota-exponent", "(0, 16]"],
+                 id="--quota-exponent 16.5"),
+    pytest.param(lambda folder: None, [*PRUNE_DROP, "--quota-exponent", "16"], [], id="--quota-exponent 16 accepted"),
+    pytest.param(lambda folder: None, [*PRUNE_DROP, "--seed", "1", "--seed", "2"], ["--seed", "twice"],
+                 id="prune --seed 1 --seed 2"),
+    pytest.param(lambda folder: (folder / "recalls.csv").write_text("recall\n0.5\n0.8\n0.9\n"),
+                 [*PRUNE, "--protocol", "random+drop", "--recalls", "recalls.csv"], [], id="csv recalls accepted"),
+])
+def test_numbers_from_files_are_what_they_seem(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture, spoil, argv: list[str],
+                                               named: list[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    _prune_files(tmp_path)
+    spoil(tmp_path)
+    status, err = _run(argv, capsys)
+    if not named:
+        assert status == 0 and Path("kept.npy").is_file(), err
+        return
+    assert status == 2 and all(n in err for n in named) and "Traceback" not in err, err
+    assert not Path("kept.npy").exists()
+
+
+def _lying_npy(path: Path) -> None:
+    import numpy as np
+
+    with open(path, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": "<f8", "fortran_order": False, "shape": (10**12,)})
+        f.write(b"\0" * 64)
+
+
+@pytest.mark.parametrize("out", ["labels.npy", "./scores.npy", "alias.npy"])
+def test_prune_never_writes_over_its_inputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture, out: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    _prune_files(tmp_path)
+    (tmp_path / "alias.npy").symlink_to(tmp_path / "recalls.npy")
+    before = {p.name: p.read_bytes() for p in tmp_path.glob("*.npy")}
+    argv = ["prune", "--labels", "labels.npy", "--density", "0.5", "--protocol", "s", "--scores", "scores.npy",
+            "--recalls", "recalls.npy", "--out", out]
+    status, err = _run(argv, capsys)
+    assert status == 2 and f"--out {Path(out)}" in err and "destroy the input" in err, err
+    assert {p.name: p.read_bytes() for p in tmp_path.glob("*.npy")} == before
+
+
+@pytest.mark.parametrize("argv, named", [
+    pytest.param([*SWEEP, "--dry-run", "--query-epochs", "el2n=1", "--query-epochs", "el2n=3"],
+                 ["--query-epochs", "el2n", "twice"], id="--query-epochs repeated as two flags"),
+    pytest.param([*SWEEP, "--dry-run", "--scorer-option", "dynamic_uncertainty.window=3",
+                  "dynamic_uncertainty.window=4"], ["--scorer-option", "dynamic_uncertainty.window", "twice"],
+                 id="--scorer-option key twice"),
+    pytest.param([*SWEEP, "--dry-run", "--scores", "subset=a_file"], ["--scores", "subset"], id="score named subset"),
+    pytest.param([*SWEEP, "--dry-run", "--scores", "el2n=a_file"], ["--scores", "el2n"], id="score named el2n"),
+    pytest.param(["sweep", "--dataset", "digits", "--dry-run", "--seeds", "400000"], ["--seeds", "--dry-run", "100,000"],
+                 id="400000 seeds"),
+    pytest.param([*SWEEP, "--epochs", "2", "--epochs", "3"], ["--epochs", "twice"], id="--epochs 2 --epochs 3"),
+    pytest.param([*SWEEP[:-1], ""], ["--out", "empty"], id="sweep --out ''"),
+    pytest.param(["export-scores", "runs", "--out", " "], ["--out", "empty"], id="export-scores --out ' '"),
+    pytest.param([*SWEEP, "--quota-exponent", "1e9"], ["--quota-exponent", "(0, 16]"], id="--quota-exponent 1e9"),
+])
+def test_messages_name_the_flag_and_never_drop_a_value(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture, argv: list[str],
+                                                       named: list[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a_file").write_text("")
+    status, err = _run(argv, capsys)
+    assert status == 2 and all(n in err for n in named) and "Traceback" not in err, err
+    assert _tree(tmp_path) == ["a_file"]
+
+
+def test_repeated_list_flags_merge(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    parse = deep.cli.build_parser().parse_args
+    args = parse(["sweep", "--densities", "0.3", "--protocols", "random", "--protocols", "el2n", "--densities", "0.7"])
+    assert args.protocols == ["random", "el2n"] and args.densities == [0.3, 0.7]
+    assert parse([*SWEEP, "--lr", "0.1", "--lr", "0.1"]).lr == 0.1  # the same value twice is one value
+
+
+def test_a_folder_of_other_data_is_not_called_an_older_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs" / "bert").mkdir(parents=True)
+    (tmp_path / "runs" / "bert" / "config.json").write_text("{}")  # e.g. a model folder
+    status, err = _run(SWEEP, capsys)
+    assert status == 2 and "not a run store" in err and "older version" not in err and "runs/bert" in err, err
+
+
+def test_a_report_that_fails_half_way_leaves_no_partial_output(runs: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                capsys: pytest.CaptureFixture) -> None:
+    import deep.report
+
+    def half(root, out, **kwargs):
+        (Path(out) / "robustness.png").write_bytes(b"half a figure")
+        raise OSError("no space left on device")
+
+    monkeypatch.setattr(deep.report, "write_report", half)
+    (Path("report")).mkdir()
+    (Path("report") / "mine.txt").write_text("kept")
+    status, err = _run(["report", "runs", "--out", "report"], capsys)
+    assert status == 1 and "no space left" in err
+    assert _tree(Path("report")) == ["mine.txt"] and not list(Path(".").glob(".report.*"))
+    for out in ("runs", "runs/scores"):
+        status, err = _run(["report", "runs", "--out", out], capsys)
+        assert status == 2 and "--out" in err and "run store" in err, err
+
+
+def test_a_claim_dated_ahead_is_reported_by_check_and_announced_by_the_waiting_sweep(
+        runs: Path, capsys: pytest.CaptureFixture) -> None:
+    final = _task(runs, "final", protocol="random")
+    (final / DONE).unlink()
+    (final / CLAIM).write_text("token node7 4242\n")
+    ahead = __import__("time").time() + 900  # node7's clock is 15 minutes ahead of ours
+    os.utime(final / CLAIM, (ahead, ahead))
+    status, out = main(["check", "runs", "--no-progress"]), capsys.readouterr().out
+    assert status == 3 and f"{final / CLAIM}: claim of process 4242 on node7 dated 900 s in the future" in out
+    from deep.runs import claim_wait_message
+
+    said = claim_wait_message(final / CLAIM, 600.0)
+    assert said.startswith(f"waiting for {final}, claimed by process 4242 on node7") and "at most 600 s" in said
+
+
+def test_a_folder_dataset_reads_16_bit_images_by_value_and_refuses_a_cycle_in_a_test_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import numpy as np
+    from PIL import Image
+
+    from deep.data.imagefolder import load_imagefolder
+
+    monkeypatch.setenv("DROP_CACHE", str(tmp_path / "cache"))
+    for split in ("train", "test"):
+        for label, value in (("dark", 4000), ("bright", 60000)):  # PIL's own convert makes both 255
+            (tmp_path / split / label).mkdir(parents=True)
+            for i in range(3):
+                Image.fromarray(np.full((2, 2), value, dtype=np.uint16)).save(tmp_path / split / label / f"{i}.png")
+    raw = load_imagefolder(tmp_path)
+    assert raw.classes == ["bright", "dark"]
+    assert {int(x.max()) for x, y in zip(raw.train.x, raw.train.y) if y == 1} == {16}  # 4000 * 255 / 65535 = 15.6
+    assert {int(x.max()) for x, y in zip(raw.train.x, raw.train.y) if y == 0} == {233}
+    (tmp_path / "test" / "dark" / "back").symlink_to(tmp_path / "test", target_is_directory=True)
+    with pytest.raises(ValueError, match="test/dark/back is a link to the folder .* a cycle"):
+        load_imagefolder(tmp_path)

@@ -101,7 +101,7 @@ def test_stale_claims_and_temp_files_of_dead_writers_are_deleted(tmp_path: Path,
     status, lines = _check(tmp_path, capsys=capsys)
     assert status == 3 and lines[:-1] == [
         f"{tmp_path / '.store.json.0a1b.tmp'}: temporary file of a writer that died: --fix will delete it",
-        f"{unfinished / 'claim'}: stale claim (its worker died, or it is unreadable): --fix will delete it",
+        f"{unfinished / 'claim'}: stale claim (unreadable): --fix will delete it",
         f"{unfinished / '.metrics.json.0a1b.tmp'}: temporary file of a writer that died: --fix will delete it",
     ]
     assert _check(tmp_path, "--fix", capsys=capsys)[0] == 0
@@ -287,3 +287,17 @@ def test_a_metric_changed_in_place_is_detected(tiny_store: Path, tmp_path: Path)
     metrics.write_text(json.dumps({**value, "accuracy": value["accuracy"] / 2}))
     with pytest.raises(CorruptRunError):
         load_results(root)
+
+
+def test_a_claim_dated_in_the_future_is_reported_not_called_in_progress(tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture) -> None:
+    store = _store(tmp_path)
+    skewed = store.path({"kind": "final", "seed": 1})
+    skewed.mkdir()
+    (skewed / "claim").write_text("abc otherhost 7\n")
+    ahead = time.time() + 7200
+    os.utime(skewed / "claim", (ahead, ahead))
+    status, lines = _check(tmp_path, "--fix", capsys=capsys)
+    assert status == 3 and lines[0].startswith(f"{skewed / 'claim'}: claim of process 7 on otherhost dated 7200 s in "
+                                               "the future") and "NTP" in lines[0], lines
+    assert (skewed / "claim").exists()  # left to the sweeps: its owner may be alive

@@ -36,7 +36,7 @@ def _tree(out: Path) -> dict[str, bytes]:
 
 
 def test_mlp_on_digits_reaches_95_and_is_not_trained_twice(tmp_path: Path, trainings: Counter) -> None:
-    args = ["train", "--dataset", "digits", "--dataset", "digits", "--model", "mlp", "--seed", "0", "--out", str(tmp_path), "--no-progress"]
+    args = ["train", "--dataset", "digits", "--model", "mlp", "--seed", "0", "--out", str(tmp_path), "--no-progress"]
     assert main(args) == 0
     (run,) = _finals(tmp_path)
     metrics = run.metrics
@@ -230,13 +230,13 @@ def test_concurrent_sweeps_on_one_store_train_every_task_once(tmp_path: Path, wo
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["train", "--dataset", "digits", "--dataset", "nope"], "unknown dataset"),
+        (["train", "--dataset", "nope"], "unknown dataset"),
         (["train", "--dataset", "digits", "--model", "nope"], "unknown model"),
         (["sweep", "--dataset", "digits", "--protocols", "nope"], "unknown protocol"),
         (["sweep", "--dataset", "digits", "--densities", "1.5"], "densities"),
         (["sweep", "--dataset", "digits", "--densities", "0"], "densities"),
         (["sweep", "--dataset", "digits", "--protocols", "forgetting", "--query-epochs", "forgetting=0"], "forgetting"),
-        (["train", "--dataset", "digits", "--dataset", "npz"], "npz"),
+        (["train", "--dataset", "npz"], "npz"),
         (["sweep", "--dataset", "digits", "--recall-prior", "-1"], "recall-prior"),
         (["train", "--dataset", "digits", "--epochs", "0"], "--epochs"),
         (["sweep", "--dataset", "digits", "--query-inits", "0"], "--query-inits"),
@@ -292,7 +292,7 @@ def test_dry_run_prints_the_resolved_plan_without_data_or_training(
     tmp_path: Path, trainings: Counter, capsys: pytest.CaptureFixture
 ) -> None:
     out = tmp_path / "runs"
-    argv = ["sweep", "--dataset", "digits", "--dataset", "cifar100", "--data", str(tmp_path / "nowhere"), "--dry-run", "--out", str(out)]
+    argv = ["sweep", "--dataset", "cifar100", "--data", str(tmp_path / "nowhere"), "--dry-run", "--out", str(out)]
     assert main(argv) == 0  # the data folder does not exist: nothing is read
     plan = json.loads(capsys.readouterr().out)
     assert plan["model"] == "vgg19" and plan["train"]["epochs"] == 160 and plan["train"]["milestones"] == [80, 120]
@@ -314,10 +314,10 @@ def test_dry_run_prints_the_resolved_plan_without_data_or_training(
 
 
 def test_dataset_defaults_reach_the_runs(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    assert main(["sweep", "--dataset", "digits", "--dataset", "digits", "--protocols", "random+drop", "--dry-run", *GRID]) == 0
+    assert main(["sweep", "--dataset", "digits", "--protocols", "random+drop", "--dry-run", *GRID]) == 0
     plan = json.loads(capsys.readouterr().out)
     assert (plan["model"], plan["recall_prior"]) == ("mlp", 1.0)  # small CPU data: Laplace-smoothed recalls
-    assert main(["sweep", "--dataset", "digits", "--dataset", "digits", "--protocols", "random+drop", "--recall-prior", "0", "--dry-run",
+    assert main(["sweep", "--dataset", "digits", "--protocols", "random+drop", "--recall-prior", "0", "--dry-run",
                  *GRID]) == 0
     assert json.loads(capsys.readouterr().out)["recall_prior"] == 0.0
     assert main(["sweep", "--dataset", "digits", "--protocols", "forgetting+drop", "--never-learned", "first",

@@ -142,3 +142,41 @@ def test_ids_are_unique_posix_paths(tmp_path: Path) -> None:
     data = load_dataset("imagefolder", write_tree(tmp_path, {"train": 3, "test": 2}), imbalance=3)
     ids = data.train.ids
     assert len(np.unique(ids)) == len(ids) and all(key.startswith("train/") and "\\" not in key for key in ids)
+
+
+def test_a_link_to_a_folder_above_it_is_a_cycle_named_by_the_link(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DROP_CACHE", str(tmp_path / "cache"))
+    root = write_tree(tmp_path / "tree", {"train": 3})
+    link = root / "train" / "zebra" / "loop"
+    link.symlink_to(root / "train", target_is_directory=True)
+    with pytest.raises(ValueError, match=rf"{link} is a link to the folder .* that contains it, a cycle"):
+        load_imagefolder(root)
+
+
+def test_a_file_or_folder_reached_twice_inside_a_class_is_one_sample(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DROP_CACHE", str(tmp_path / "cache"))
+    root = write_tree(tmp_path / "tree", {"train": 4})
+    before = len(load_imagefolder(root).train) + len(load_imagefolder(root).test)
+    cat = root / "train" / "zebra"
+    (cat / "sub").mkdir()
+    first = sorted(p for p in cat.iterdir() if p.is_file())[0]
+    (cat / "sub" / "again.png").symlink_to(first)
+    (cat / "again_dir").symlink_to(cat / "sub", target_is_directory=True)
+    raw = load_imagefolder(root)
+    assert len(raw.train) + len(raw.test) == before
+
+
+def test_a_file_reached_from_two_classes_or_two_class_folders_that_are_one_are_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DROP_CACHE", str(tmp_path / "cache"))
+    root = write_tree(tmp_path / "tree", {"train": 3})
+    cat, dog = root / "train" / "zebra", root / "train" / "ant"
+    shared = sorted(cat.iterdir())[0]
+    (dog / "borrowed.png").symlink_to(shared)
+    with pytest.raises(ValueError, match="again .*one class of one split"):
+        load_imagefolder(root)
+    (dog / "borrowed.png").unlink()
+    (root / "train" / "zebra_too").symlink_to(cat, target_is_directory=True)
+    with pytest.raises(ValueError, match="class folders .* are one folder"):
+        load_imagefolder(root)

@@ -93,7 +93,9 @@ def test_bad_input_is_a_clear_error(files: dict[str, Path], tmp_path: Path, caps
                                     args: list[str], message: str) -> None:
     (tmp_path / "bad_labels.txt").write_text("1\nx\n2\n")
     (tmp_path / "labels.json").write_text("[]")
-    argv = ["prune", "--labels", str(files["labels"]), "--density", "0.5", "--out", str(tmp_path / "kept.npy")]
+    base = {"--labels": str(files["labels"]), "--density": "0.5", "--out": str(tmp_path / "kept.npy")}
+    # A flag is given once (a second, different value is refused): the case's own value replaces the base one.
+    argv = ["prune", *[item for flag, value in base.items() if flag not in args for item in (flag, value)]]
     for flag in ("--scores", "--recalls", "--val-labels", "--val-predictions", "--labels", "--out"):
         if flag in args:
             i = args.index(flag)

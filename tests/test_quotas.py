@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from toy.quotas import (
     ALLOCATIONS,
+    EXPONENT_MAX,
     ZeroErrorWarning,
     drop_densities,
     drop_quotas,
@@ -504,3 +505,34 @@ def test_count_corners() -> None:
         np.testing.assert_array_equal(drop_quotas(1.0, [7, 0, 12], [0.2, 0.9, 1.0], allocation="count"), [7, 0, 12])
     np.testing.assert_array_equal(drop_quotas(0.01, [10, 10], [0.5, 0.2], allocation="count"), [0, 0])
     assert drop_quotas(0.5, [], [], allocation="count").shape == (0,)
+
+
+# The whole accepted range of beta, with errors as small as a float64 recall allows (1 - (1 - 2**-53) = 2**-53).
+full_exponents_st = st.floats(min_value=0.0, max_value=EXPONENT_MAX, exclude_min=True)
+tiny_error_recalls_st = st.lists(st.one_of(st.floats(0.0, 0.99), st.just(1 - 2**-53), st.just(1 - 2**-40)),
+                                 min_size=2, max_size=12)
+
+
+@pytest.mark.filterwarnings("error::toy.quotas.ZeroErrorWarning")  # no positive error may fall to the zero-error corner
+@settings(max_examples=150, deadline=None)
+@given(recalls=tiny_error_recalls_st, betas=st.lists(full_exponents_st, min_size=2, max_size=2),
+       d=st.floats(0.01, 0.99), allocation=allocations_st, size=st.integers(1, 500))
+def test_class_densities_are_monotone_in_beta_over_the_whole_accepted_range(
+        recalls: list[float], betas: list[float], d: float, allocation: str, size: int) -> None:
+    """For beta_1 <= beta_2 in (0, EXPONENT_MAX]: the hardest class's density is non-decreasing in beta and the
+    easiest class's non-increasing; every class with an error keeps a positive density (no underflow cliff)."""
+    recalls = np.array(recalls)
+    sizes = np.full(recalls.size, size)
+    hardest, easiest = int(np.argmin(recalls)), int(np.argmax(recalls))
+    low, high = (drop_densities(d, sizes, recalls, exponent=b, allocation=allocation) for b in sorted(betas))
+    for densities in (low, high):
+        assert np.all(np.isfinite(densities)) and np.all(densities > 0)
+        assert math.isclose(float((densities * sizes).sum()), d * sizes.sum(), rel_tol=1e-9)
+    assert high[hardest] >= low[hardest] * (1 - 1e-12)
+    assert high[easiest] <= low[easiest] * (1 + 1e-12)
+
+
+@pytest.mark.parametrize("beta", [EXPONENT_MAX * (1 + 1e-9), 17.0, 1e6])
+def test_an_exponent_beyond_the_exact_range_is_refused_with_the_range(beta: float) -> None:
+    with pytest.raises(ValueError, match=r"exponent: must be a number in \(0, 16\]"):
+        drop_densities(0.5, [10, 10], [0.5, 1 - 2**-53], exponent=beta)

@@ -19,7 +19,7 @@ from deep.report.bias import EXTREME_CLASSES, best_worst_classes, bias_line
 from deep.report.panels import FigureInput
 from deep.report.results import suffixes
 
-COMPARISONS = ("imbalance", "group_robustness")  # drawn only where runs are imbalanced, or have groups
+COMPARISONS = ("imbalance", "group_robustness", "chosen_exponent")  # drawn only where runs are imbalanced, have groups, or chose β on validation
 
 
 @pytest.fixture(scope="module")

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import socket
+import subprocess
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from deep.runs import CorruptRunError, RunStore, StoreFormatError, config_hash
+from deep.runs import CorruptRunError, RunStore, StoreFormatError, claim_verdict, claim_wait_message, config_hash
 
 
 def test_hash_ignores_key_order_and_sees_values() -> None:
@@ -204,6 +206,50 @@ def test_temp_files_of_dead_writers_are_cleaned_on_claim(tmp_path: Path) -> None
     claim = store.claim(cfg)
     assert claim is not None and list(path.glob(".*.tmp")) == []
     claim.release()
+
+
+def test_a_claim_dated_in_the_future_is_judged_by_how_long_we_see_it_unchanged(tmp_path: Path) -> None:
+    store = RunStore(tmp_path, claim_ttl=0.5)
+    cfg = _cfg(20)
+    path = store.path(cfg)
+    path.mkdir(parents=True)
+    claim = path / "claim"
+    claim.write_text("abc otherhost 1\n")
+    ahead = time.time() + 3600  # the other node's clock is an hour ahead of ours
+    os.utime(claim, (ahead, ahead))
+    stale, why = claim_verdict(claim, 0.5)
+    assert not stale and "in the future" in why  # first sight: a heartbeat an hour "ahead" is not evidence of death
+    assert "dated 3600 s in the future" in claim_wait_message(claim, 0.5) and "at most" in claim_wait_message(claim, 0.5)
+    time.sleep(0.3)
+    os.utime(claim, (ahead + 1, ahead + 1))  # a heartbeat: the wait starts again
+    time.sleep(0.3)
+    assert store.claim(cfg) is None
+    time.sleep(0.6)  # unchanged for more than the ttl since we last saw it change, by our own clock
+    taken = store.claim(cfg)
+    assert taken is not None
+    taken.release()
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="command lines are read from Linux's /proc")
+def test_a_claim_of_a_live_process_that_is_no_worker_is_stale(tmp_path: Path) -> None:
+    store = RunStore(tmp_path)  # default ttl: only the owner can make it stale
+    cfg = _cfg(21)
+    path = store.path(cfg)
+    path.mkdir(parents=True)
+    other = subprocess.Popen(["sleep", "30"])  # a pid reused by a program that is not a worker
+    try:
+        deadline = time.monotonic() + 5
+        while not Path(f"/proc/{other.pid}/cmdline").read_bytes() and time.monotonic() < deadline:
+            time.sleep(0.02)  # until the child has exec'd
+        (path / "claim").write_text(f"abc {socket.gethostname()} {other.pid}\n")
+        stale, why = claim_verdict(path / "claim", store.claim_ttl)
+        assert stale and f"process {other.pid} (sleep 30)" in why and "not a worker" in why
+        claim = store.claim(cfg)
+        assert claim is not None
+        claim.release()
+    finally:
+        other.kill()
+        other.wait()
 
 
 def test_a_kind_is_any_identifier_and_a_file_in_its_place_is_refused(tmp_path: Path) -> None:

@@ -67,6 +67,8 @@ def number(kind: type[int] | type[float], low: float | None = None, high: float 
 def output_folder(text: str) -> str:
     """An argparse type: a folder that exists or can be created, and that this process can write into. Nothing is
     created: a refused command leaves no folder behind."""
+    if not text.strip():  # Path("") is the working directory: an empty value is a mistake, not a choice
+        raise argparse.ArgumentTypeError("an empty path: name the folder to write into (\".\" for this one)")
     path = Path(text).absolute()
     existing = next(p for p in (path, *path.parents) if p.exists())
     if not existing.is_dir():
@@ -77,6 +79,60 @@ def output_folder(text: str) -> str:
     except OSError as error:
         raise argparse.ArgumentTypeError(f"cannot write in {existing} ({error.strerror}): choose a folder you can write to")
     return text
+
+
+def unique_keys(flag: str, pairs: list[tuple]) -> dict:
+    """{key: value} of the (key, value) pairs of a KEY=VALUE list flag, given once or more; ValueError naming the flag
+    for a key given twice with different values (the same pair twice merges). A tuple key shows as a.b."""
+    found: dict = {}
+    for key, value in pairs:
+        if key in found and found[key] != value:
+            shown = ".".join(key) if isinstance(key, tuple) else key
+            raise ValueError(f"{flag}: {shown} is given twice, as {found[key]} and {value}; give it once")
+        found[key] = value
+    return found
+
+
+class _StoreOnce(argparse._StoreAction):
+    """argparse's `store`, refusing a flag given twice with another value (argparse keeps the last silently)."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        given = namespace.__dict__.setdefault(ONCE_SEEN, {})
+        if self.dest in given and given[self.dest] != values:
+            parser.error(f"argument {option_string}: given twice ({given[self.dest]!r} and {values!r}); give it once")
+        given[self.dest] = values
+        super().__call__(parser, namespace, values, option_string)
+
+
+class _ExtendRepeated(argparse._ExtendAction):
+    """argparse's `extend`, whose first occurrence replaces the default: `--a x --a y` gives [x, y], not default + both."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        given = namespace.__dict__.setdefault(ONCE_SEEN, {})
+        if self.dest not in given:
+            setattr(namespace, self.dest, [])
+        given[self.dest] = values
+        super().__call__(parser, namespace, values, option_string)
+
+
+ONCE_SEEN = "_flags_given"  # where _StoreOnce keeps the values it has seen, removed from the result by parse_args
+
+
+class OnceParser(argparse.ArgumentParser):
+    """An ArgumentParser whose single-value flags refuse a second, different value; list flags (action="extend")
+    merge repeated occurrences instead."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.register("action", None, _StoreOnce)
+        self.register("action", "store", _StoreOnce)
+        self.register("action", "extend", _ExtendRepeated)
+
+    def parse_known_args(self, args=None, namespace=None):
+        """argparse's, without the bookkeeping of repeated flags in the result."""
+        parsed, extras = super().parse_known_args(args, namespace)
+        parsed.__dict__.pop(ONCE_SEEN, None)
+        return parsed, extras
 
 
 def add_debug_flag(parser: argparse.ArgumentParser, subcommands: Iterable[argparse.ArgumentParser]) -> None:

@@ -13,8 +13,13 @@ ONE sort of its breakpoints, cumulative sums and a binary search give the exact 
 Tempered quotas (`exponent` = beta > 0, beyond the paper): the class error enters as e_k^beta, so
 d_k = min(1, c e_k^beta). beta = 1 is Algorithm 1 (and bit for bit the untempered result); beta < 1 flattens
 the allocation towards proportional pruning, beta > 1 sharpens it: two unsaturated classes keep densities in the
-ratio (e_i/e_j)^beta. Everything below (water-filling, floors, corners) is the same mechanism on e_k^beta. If e_k^beta
-underflows to 0 (an absurd beta), that class counts as a zero-error class.
+ratio (e_i/e_j)^beta. Everything below (water-filling, floors, corners) is the same mechanism on e_k^beta.
+The accepted range is 0 < beta <= EXPONENT_MAX = 16, where e^beta is exact in floating point: an error e = 1 - r of
+a float64 recall r is 0 or at least 2**-53 (below 1/2 the floats are multiples of 2**-53), so in log space
+log2(e^beta) = beta log2(e) >= -53 * 16 = -848, a normal double (>= -1022): no error underflows to the
+"zero error" corner, and the water-filling's breakpoints 1/e^beta <= 2**848 stay finite. Outside that range
+the allocation would fall off a cliff (a class treated as error-free), so ValueError gives the range. As beta
+grows, the hardest class's density is non-decreasing and the easiest's non-increasing (tests/test_quotas.py).
 
 Three allocations (`allocation`), two mechanisms:
 - "density" (default): density proportional to error, the paper's Algorithm 1, as above (weights N_k e_k^beta).
@@ -85,6 +90,7 @@ class ZeroErrorWarning(UserWarning):
     """Some non-empty class has zero validation error, so DRoP prunes it before any other class."""
 
 
+EXPONENT_MAX = 16.0  # the largest beta whose e**beta stays a normal double for every error e >= 2**-53
 ALLOCATIONS = ("density", "count", "official")
 """How class errors become quotas: densities proportional to error (paper 003), or counts as the official quoter
 (its shortfall filled in expectation: "count"; drawn at random as its code does: "official")."""
@@ -426,8 +432,9 @@ def _tempered(errors: FloatArray, exponent: float) -> FloatArray:
         beta = float(exponent) if np.ndim(exponent) == 0 and not isinstance(exponent, (bool, str)) else np.nan
     except (TypeError, ValueError):
         beta = np.nan
-    if not (np.isfinite(beta) and beta > 0.0):
-        raise ValueError(f"exponent: must be a finite number > 0 (quotas follow error**exponent), got {exponent!r}")
+    if not (np.isfinite(beta) and 0.0 < beta <= EXPONENT_MAX):
+        raise ValueError(f"exponent: must be a number in (0, {EXPONENT_MAX:g}] (quotas follow error**exponent, exact "
+                         f"in floating point only in that range), got {exponent!r}")
     return errors**beta
 
 

@@ -12,6 +12,7 @@ import math
 import torch
 
 from deep.data.base import RawDataset, Split
+from deep.numbers import unique_names
 
 SHOWN = 5  # classes named in a message before "and N more"
 
@@ -39,6 +40,9 @@ def check_raw(label: str, raw: RawDataset) -> None:
     classes = len(raw.classes)
     if classes < 2:
         raise ValueError(f"{label} has {classes} class{'es' if classes != 1 else ''}; a classifier needs at least 2")
+    unique_names(raw.classes, f"{label}: the class names")
+    if raw.group_names is not None:
+        unique_names(raw.group_names, f"{label}: the group names")
     splits = {"train": raw.train, "test": raw.test} | ({} if raw.val is None else {"validation": raw.val})
     for part, split in splits.items():
         where = f"{label}, {part} split,"

@@ -27,7 +27,7 @@ import numpy as np
 
 from deep.data.images import FilePath, Transform, read_images
 
-VERSION = 1  # bump when the decoded pixels of the same files would change (decoder policy, layout)
+VERSION = 2  # bump when the decoded pixels of the same files would change (decoder policy, layout)
 
 
 def cache_dir() -> Path:

@@ -40,22 +40,58 @@ def image_extensions() -> frozenset[str]:
 
 
 def class_folders(folder: Path) -> list[str]:
-    """The visible sub-folders of `folder`, sorted."""
-    return sorted(entry.name for entry in os.scandir(folder) if entry.is_dir() and not entry.name.startswith("."))
+    """The visible sub-folders of `folder`, sorted; ValueError when two of them are one folder (a link to another)."""
+    names = sorted(entry.name for entry in os.scandir(folder) if entry.is_dir() and not entry.name.startswith("."))
+    first: dict[str, str] = {}
+    for name in names:
+        real = os.path.realpath(folder / name)
+        if real in first:
+            raise ValueError(f"imagefolder: the class folders {folder / first[real]} and {folder / name} are one "
+                             f"folder ({real}); two classes cannot share images: remove the link")
+        first[real] = name
+    return names
 
 
-def image_files(folder: Path, extensions: frozenset[str]) -> list[str]:
-    """Image files under `folder`, recursively, following links, in sorted order; hidden files skipped."""
-    found = []
-    for parent, dirs, names in os.walk(folder, followlinks=True):
-        dirs.sort()
-        found += [os.path.join(parent, name) for name in sorted(names)
-                  if not name.startswith(".") and os.path.splitext(name)[1].lower() in extensions]
+def image_files(folder: Path, extensions: frozenset[str], earlier: dict[str, str] | None = None) -> list[str]:
+    """Image files under `folder`, recursively, in sorted order, hidden files skipped. Links are followed once per
+    real path: a link to a folder above it (a cycle) is a ValueError naming the link, and a folder or file reached
+    twice is listed once. `earlier` maps the real path of every file other folders listed to its path (updated
+    here): a file of theirs reached again is a ValueError naming both, as it would be in two classes or splits."""
+    earlier = {} if earlier is None else earlier
+    seen: dict[str, str] = {}
+    visited: set[str] = set()
+    found: list[str] = []
+
+    def walk(path: str, above: frozenset[str]) -> None:
+        real = os.path.realpath(path)
+        if real in above:
+            raise ValueError(f"imagefolder: {path} is a link to the folder {real} that contains it, a cycle; "
+                             "remove the link")
+        if real in visited:
+            return
+        visited.add(real)
+        for entry in sorted(os.scandir(path), key=lambda e: e.name):
+            if entry.is_dir():
+                walk(entry.path, above | {real})
+            elif not entry.name.startswith(".") and os.path.splitext(entry.name)[1].lower() in extensions:
+                real_file = os.path.realpath(entry.path)
+                if real_file in earlier:
+                    raise ValueError(f"imagefolder: {entry.path} is the file {earlier[real_file]} again (through a "
+                                     "link); a file belongs to one class of one split: remove the link or the copy")
+                if entry.is_file() and real_file not in seen:
+                    seen[real_file] = entry.path
+                    found.append(entry.path)
+
+    # A link to any folder above `folder` (its class or split folder included) leads back into it: a cycle.
+    walk(os.fspath(folder), frozenset(map(str, Path(folder).resolve().parents)))
+    earlier.update(seen)
     return found
 
 
-def list_split(root: Path, split: str, classes: list[str]) -> tuple[list[str], list[int]]:
-    """Paths and labels of ROOT/split/<class>/... for the train classes `classes`."""
+def list_split(root: Path, split: str, classes: list[str],
+               seen: dict[str, str] | None = None) -> tuple[list[str], list[int]]:
+    """Paths and labels of ROOT/split/<class>/... for the train classes `classes`; a file reached from two class
+    folders or splits (through links; `seen` holds the files of earlier splits) is a ValueError naming both."""
     index = {name: label for label, name in enumerate(classes)}
     folders = class_folders(root / split)
     unknown = [name for name in folders if name not in index]
@@ -66,7 +102,7 @@ def list_split(root: Path, split: str, classes: list[str]) -> tuple[list[str], l
     paths: list[str] = []
     labels: list[int] = []
     for name in folders:
-        found = image_files(root / split / name, extensions)
+        found = image_files(root / split / name, extensions, seen)
         if split == "train" and not found:
             raise ValueError(f"imagefolder: {root / split / name} holds no image files PIL can read "
                              f"(extensions {', '.join(sorted(extensions)[:8])}, ...); add images or remove the folder")
@@ -88,7 +124,8 @@ def load_imagefolder(data: Path | None = None, download: bool = False, *, image_
     if not classes:
         raise ValueError(f"imagefolder: {(root / 'train').resolve()} has no class folders; "
                          "put each class's images in train/<class>/")
-    listed = {split: list_split(root, split, classes) for split in SPLITS if (root / split).is_dir()}
+    seen: dict[str, str] = {}  # real path of every image listed -> its path, across classes and splits
+    listed = {split: list_split(root, split, classes, seen) for split in SPLITS if (root / split).is_dir()}
     if not image_size:
         width, height = decode(listed["train"][0][0]).size  # every other image must have this size too
         shape, transform = (height, width), None

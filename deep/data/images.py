@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 from tqdm import tqdm
 
 # Image files are named by str or Path: folder listings of 100,000 files stay strings, since building a Path
@@ -53,11 +53,50 @@ class ResizeCenterCrop:
         return image.crop((left, top, left + self.size, top + self.size))
 
 
+# Modes whose 8-bit values PIL's own convert("RGB") keeps as they are (CMYK, YCbCr, LAB, HSV by their formulas).
+EIGHT_BIT = frozenset({"1", "L", "P", "RGB", "RGBX", "CMYK", "YCbCr", "LAB", "HSV"})
+# Integer modes beyond 8 bits, scaled from 0..65535 to 0..255 (PIL's convert would clip them at 255). 16-bit PNGs
+# open as "I" (32-bit) in recent Pillow; their values must then lie in 0..65535 too.
+SIXTEEN_BIT = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
+ALPHA = frozenset({"LA", "La", "PA", "RGBA", "RGBa"})
+
+
+class ImageModeError(ValueError):
+    """An image whose pixel values cannot be mapped to 8 bits without guessing (float, out-of-range, unknown)."""
+
+
+def to_rgb(image: Image.Image, path: FilePath) -> Image.Image:
+    """`image` as 8-bit RGB by its values: EXIF orientation applied, 16-bit scaled (v * 255 / 65535, rounded),
+    transparency composited over black (premultiplied: value * alpha / 255), other 8-bit modes by PIL's convert.
+    ImageModeError naming the file and mode for float images and values outside 16 bits."""
+    image = ImageOps.exif_transpose(image)
+    mode = image.mode
+    if mode in SIXTEEN_BIT:
+        values = np.asarray(image, dtype=np.int64)
+        if values.size and (values.min() < 0 or values.max() > 65535):
+            raise ImageModeError(f"{path}: mode {mode} holds values {values.min()}..{values.max()}, beyond 16 bits; "
+                                 "save it as an 8- or 16-bit image")
+        grey = (values * 255 + 32767) // 65535  # round half up, 65535 -> 255 exactly
+        return Image.fromarray(grey.astype(np.uint8), "L").convert("RGB")
+    if mode in ALPHA or (mode in EIGHT_BIT and "transparency" in image.info):
+        rgba = np.asarray(image.convert("RGBA"), dtype=np.int64)
+        rgb = (rgba[..., :3] * rgba[..., 3:] + 127) // 255
+        return Image.fromarray(rgb.astype(np.uint8), "RGB")
+    if mode in EIGHT_BIT:
+        return image.convert("RGB")
+    raise ImageModeError(f"{path}: images of mode {mode} (e.g. float pixels) have no known 8-bit range; convert the "
+                         "file to an 8-bit RGB or greyscale (L) image, or a 16-bit one")
+
+
 def decode(path: FilePath, transform: Transform | None = None) -> Image.Image:
-    """The image at `path` as RGB, transformed; ValueError naming the file when it cannot be decoded."""
+    """The image at `path` as 8-bit RGB by its values (to_rgb), transformed; ValueError naming the file when it
+    cannot be decoded or its mode has no 8-bit meaning."""
     try:
         with Image.open(path) as image:
-            rgb = image.convert("RGB")  # greyscale, palette and CMYK files become 3 channels alike
+            image.load()
+            rgb = to_rgb(image, path)
+    except ImageModeError:
+        raise
     except DECODE_ERRORS as error:
         raise ValueError(f"cannot decode the image {path} ({type(error).__name__}: {error}): "
                          "replace the file with a readable image or delete it") from error

@@ -25,6 +25,7 @@ from deep.data.files import location
 from deep.data.images import channel_stats
 from deep.data.registry import DatasetEntry
 from deep.data.splits import holdout
+from deep.numbers import as_float, as_ids, check_npz_members, real, unique_names
 
 FILE_NAME = "data.npz"
 KEYS = ("X", "y", "group", "split", "classes", "group_names")
@@ -43,16 +44,12 @@ def npz_file(data: Path | str | None) -> Path:
 
 
 def integer_labels(values: np.ndarray, key: str, n: int) -> np.ndarray:
-    """`values` as int64, checked to be a length-n vector of non-negative integers."""
+    """`values` as int64, checked to be a length-n vector of non-negative integers (deep.numbers.as_ids)."""
     if values.shape != (n,):
         raise ValueError(f"'{key}' has shape {values.shape}; expected ({n},), one entry per row of X")
-    if not (np.issubdtype(values.dtype, np.integer) or np.issubdtype(values.dtype, np.bool_)):
-        integral = np.issubdtype(values.dtype, np.floating) and np.all(np.isfinite(values) & (values == np.round(values)))
-        if not integral:
-            raise ValueError(f"'{key}' has dtype {values.dtype} with non-integer values; expected integers 0, 1, ...")
-    if n and values.min() < 0:
-        raise ValueError(f"'{key}' holds negative values; expected integers 0, 1, ...")
-    return values.astype(np.int64)
+    # Range-checked in the values' own dtype (a uint64 never wraps to -1); contiguous_ids then refuses gaps
+    # without allocating anything sized by the values.
+    return as_ids(values, f"array '{key}'", limit=np.iinfo(np.int64).max)
 
 
 def inputs(x: np.ndarray) -> torch.Tensor:
@@ -62,13 +59,10 @@ def inputs(x: np.ndarray) -> torch.Tensor:
             raise ValueError(f"image X has shape {x.shape}; expected (N, C, H, W) with C = 1 or 3 "
                              "(for (N, H, W, C) arrays save X.transpose(0, 3, 1, 2))")
         return torch.from_numpy(np.ascontiguousarray(x))
-    if x.ndim != 2 or not (np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.bool_)):
+    if x.ndim != 2:
         raise ValueError(f"X has shape {x.shape} and dtype {x.dtype}; expected uint8 images (N, C, H, W) "
                          "or numeric features (N, D)")
-    features = x.astype(np.float32)
-    if not np.all(np.isfinite(features)):
-        raise ValueError("X holds NaN or infinite values; expected finite features")
-    return torch.from_numpy(features)
+    return torch.from_numpy(as_float(x, "array 'X'", np.float32))
 
 
 def train_mask(split: np.ndarray, n: int) -> np.ndarray:
@@ -78,10 +72,9 @@ def train_mask(split: np.ndarray, n: int) -> np.ndarray:
     if split.dtype.kind in "US":
         values = np.char.lower(split.astype(str))
         train, test = values == "train", values == "test"
-    elif split.dtype.kind in "iub":
-        train, test = split == 0, split == 1
     else:
-        raise ValueError(f"'split' has dtype {split.dtype}; expected 'train'/'test' strings or 0/1 integers")
+        real(split, "array 'split'")
+        train, test = split == 0, split == 1
     if not np.all(train | test):
         raise ValueError(f"'split' holds values other than 'train'/'test' or 0/1: {np.unique(split[~(train | test)])[:5]}")
     return train
@@ -106,6 +99,7 @@ def names(arrays: dict[str, np.ndarray], key: str, count: int, default: str) -> 
     if len(stored) != count:
         raise ValueError(f"'{key}' holds {len(stored)} names but the data use ids 0..{count - 1}; "
                          f"expected {count} names, one per id")
+    unique_names(stored, f"'{key}'")
     return stored
 
 
@@ -121,6 +115,12 @@ def read_arrays(path: Path) -> dict[str, np.ndarray]:
     if not isinstance(loaded, np.lib.npyio.NpzFile):
         raise ValueError(f"npz: {path} holds a single array in .npy format, not an .npz archive of named arrays; {how}")
     with loaded:
+        try:
+            check_npz_members(path)  # dtypes and sizes from the headers, before anything is allocated
+        except (OSError, EOFError, zipfile.BadZipFile) as error:
+            raise ValueError(f"npz: {path} is corrupt ({error}); {how}") from error
+        except ValueError as error:
+            raise ValueError(f"npz: {error}") from error
         try:
             return {key: loaded[key] for key in loaded.files}
         except ValueError as error:  # object arrays need pickle, which is never allowed here

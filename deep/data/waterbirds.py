@@ -22,6 +22,7 @@ from deep.data.files import Archive, Layout, find_folder
 from deep.data.images import ResizeCenterCrop, path_ids
 from deep.data.registry import DatasetEntry, Defaults
 from deep.data.store import image_rows, image_stats
+from deep.numbers import ids_from_text
 from deep.schedule import TrainConfig
 
 URL = "https://nlp.stanford.edu/data/dro/waterbird_complete95_forest2water2.tar.gz"
@@ -42,10 +43,9 @@ def read_metadata(folder: Path) -> tuple[list[Path], np.ndarray]:
     if not rows or absent:
         raise ValueError(f"waterbirds: {folder.resolve() / 'metadata.csv'} must have a header with columns "
                          f"{', '.join(COLUMNS)} and one row per image; it lacks {absent or 'rows'}")
-    try:
-        values = np.array([[int(row[key]) for key in ("y", "split", "place")] for row in rows], dtype=np.int64)
-    except ValueError as error:
-        raise ValueError(f"waterbirds: metadata.csv has a non-integer y, split or place ({error})") from error
+    where = f"waterbirds: {folder.resolve() / 'metadata.csv'}"
+    values = np.stack([ids_from_text([row[key] or "" for row in rows], f"{where}, column {key}")
+                       for key in ("y", "split", "place")], axis=1)
     if not (np.isin(values[:, 0], (0, 1)).all() and np.isin(values[:, 1], (TRAIN, VAL, TEST)).all()
             and np.isin(values[:, 2], (0, 1)).all()):
         raise ValueError("waterbirds: metadata.csv needs y and place in {0, 1} and split in {0, 1, 2}")
