@@ -124,13 +124,14 @@ def main() -> int:
     parser.add_argument("--images", type=int, default=20_000, help="JPEGs to write (default 20000)")
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds; the best epoch of each is kept")
     parser.add_argument("--seed", type=int, default=0, help="seed of the images and orders (default 0)")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads of the streaming process (default 1: the DataLoader's workers use 1 each, "
-                             "and on a loaded machine more threads only wait for each other)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads of the streaming process (default: one per usable core, as the DataLoader "
+                             "has one worker per core; on a machine loaded by other jobs, 1)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 1,000 images, one round, goal not judged")
     args = parser.parse_args()
     images, rounds = (1000, 1) if args.quick else (args.images, args.rounds)
     cores = len(os.sched_getaffinity(0))
+    args.threads = args.threads or cores
     torch.set_num_threads(args.threads)
     torchvision = import_torchvision()
     transforms = torchvision.transforms

@@ -178,7 +178,7 @@ def _train_epoch(
 ) -> float:
     """One pass over `bounds` of the permutation `order`; returns the mean training loss (one host sync)."""
     net.train()
-    losses = []
+    total = torch.zeros((), device=y.device)
     for (start, stop), xb in zip(bounds, source.gather(order, bounds)):
         idx = order[start:stop]
         if augment is not None and cfg.rotation > 0:
@@ -194,10 +194,10 @@ def _train_epoch(
         optimizer.step()
         for callback in on_batch:
             callback(logits.detach(), y[idx], idx)
-        # Kept on the device: a .item() per step would stall a GPU pipeline and cost a sync on CPU too.
-        losses.append(loss.detach())
-    sizes = torch.tensor([stop - start for start, stop in bounds], dtype=torch.float32, device=y.device)
-    return float((torch.stack(losses).float() * sizes).sum() / sizes.sum())
+        # Summed on the device, in place: a .item() per step would stall a GPU pipeline, and a list of per-step
+        # scalars would pin the heap's reused batch blocks on a CPU (deep.batches.reuse_heap).
+        total += loss.detach() * (stop - start)
+    return float(total) / sum(stop - start for start, stop in bounds)
 
 
 class DivergedError(RuntimeError):

@@ -129,6 +129,19 @@ def test_resampling_a_whole_image_is_the_identity_and_flips_exactly() -> None:
     assert up[:, :, 0, 0].equal(x[:, :, 0, 0].int()) and up.min() >= x[:, :, :6, :6].int().amin((1, 2, 3)).min()
 
 
+def test_resampling_a_box_at_least_the_output_size_is_crop_then_bilinear_resize() -> None:
+    # torchvision's tensor path (crop, then F.interpolate without antialiasing): for boxes no smaller than the output
+    # every source position lies inside the box, so clamping at the image's or the box's edge is the same.
+    x = torch.randint(0, 256, (4, 3, 40, 50), dtype=torch.uint8)
+    boxes = torch.tensor([[0, 0, 40, 50], [3, 7, 20, 31], [10, 2, 17, 16], [5, 20, 35, 30]], dtype=torch.float64)
+    out = _resample(x, boxes, 16, torch.tensor([False, True, False, True]))
+    for i, (top, left, h, w) in enumerate(boxes.long().tolist()):
+        crop = x[i : i + 1, :, top : top + h, left : left + w].float()
+        expected = F.interpolate(crop, size=(16, 16), mode="bilinear", align_corners=False).round()[0]
+        expected = expected.flip(-1) if i % 2 else expected
+        assert (out[i].int() - expected.int()).abs().max() <= 1  # float32 rounding of the sampling grid
+
+
 def test_random_resized_crop_and_the_centre_view() -> None:
     x = torch.randint(0, 256, (5, 3, 256, 256), dtype=torch.uint8)
     out = random_resized_crop(x, 224, torch.Generator().manual_seed(1))
