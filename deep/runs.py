@@ -34,6 +34,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
+from typing import BinaryIO
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -84,17 +85,34 @@ def config_hash(config: dict) -> str:
     return hashlib.sha256(canonical_json(config).encode()).hexdigest()[:16]
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write bytes to `path` so that readers see either the old file or the whole new one."""
+class _Hashed:
+    """A file object that hashes what is written through it (np.save then writes an array a block at a time)."""
+
+    def __init__(self, file: BinaryIO) -> None:
+        self.file, self.digest = file, hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self.digest.update(data)
+        return self.file.write(data)
+
+
+def write_atomic(path: Path, data: bytes | np.ndarray) -> str:
+    """Write bytes, or an array as .npy, so that readers see either the old file or the whole new one; returns the
+    sha256 of the file. An array is written a block at a time: a memory-mapped trace is never copied into memory."""
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
         with open(tmp, "wb") as f:
-            f.write(data)
+            hashed = _Hashed(f)
+            if isinstance(data, np.ndarray):
+                np.save(hashed, data, allow_pickle=False)
+            else:
+                hashed.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+    return hashed.digest.hexdigest()
 
 
 def json_bytes(obj: object) -> bytes:
@@ -452,18 +470,13 @@ class RunStore:
         self._open_for_writing()
         path = self.path(config)
         path.mkdir(parents=True, exist_ok=True)
-        blobs = dict(files or {})
-        for name, value in (arrays or {}).items():
-            buffer = io.BytesIO()
-            np.save(buffer, np.asarray(value), allow_pickle=False)
-            blobs[f"{name}.npy"] = buffer.getvalue()
+        contents: dict[str, bytes | np.ndarray] = dict(files or {})
+        contents.update({f"{name}.npy": np.asarray(value) for name, value in (arrays or {}).items()})
         if history is not None:
-            blobs[HISTORY] = history_csv(history)
+            contents[HISTORY] = history_csv(history)
         # config.json and metrics.json are checksummed too: a number edited in place is damage, never a result.
-        blobs.update({"config.json": json_bytes(config), "metrics.json": json_bytes(metrics)})
-        for name, data in blobs.items():
-            write_atomic(path / name, data)
-        write_json(path / "checksums.json", {name: hashlib.sha256(data).hexdigest() for name, data in blobs.items()})
+        contents.update({"config.json": json_bytes(config), "metrics.json": json_bytes(metrics)})
+        write_json(path / "checksums.json", {name: write_atomic(path / name, data) for name, data in contents.items()})
         write_atomic(path / DONE, f"{time.strftime('%Y-%m-%dT%H:%M:%S')}\n".encode())
         (path / CHECKPOINT).unlink(missing_ok=True)
         for partial in path.glob("*.partial.npy"):  # arrays a training kept on disk (deep.query.TraceRecorder)
