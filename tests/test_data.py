@@ -160,7 +160,9 @@ def fixture_path(name: str, tmp_path: Path) -> Path | None:
     """Data for registry entry `name` written under tmp_path (None for in-memory datasets)."""
     writers = {
         "mnist": lambda: write_mnist(tmp_path / "mnist"),
-        "mnist1d": lambda: tmp_path / "mnist1d",  # the folder for its cache: never the default ./data
+        # The folder for its cache, never the default ./data; one per test session (the folder above each test's
+        # own), so that the default 20,000 samples are generated once (10 s), not by every test that loads them.
+        "mnist1d": lambda: tmp_path.parent / "mnist1d",
         "cifar10": lambda: write_cifar(tmp_path, "cifar10"),
         "cifar100": lambda: write_cifar(tmp_path, "cifar100", per_class_train=2, per_class_test=2),
         "tinyimagenet": lambda: write_tinyimagenet(tmp_path),

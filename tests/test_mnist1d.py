@@ -12,6 +12,7 @@ import torch
 
 from deep.data import load_dataset, mnist1d
 from deep.data.mnist1d import DEFAULT_SAMPLES, generate, load_mnist1d
+from tests.test_data import fixture_path
 
 SMALL = 1000  # the smallest sample count the option accepts; generates in a fraction of a second
 
@@ -120,7 +121,7 @@ def test_data_path_that_is_a_file_is_refused(tmp_path: Path) -> None:
 
 
 def test_default_size_leaves_150_rows_per_class_in_validation_and_test(tmp_path: Path) -> None:
-    data = load_dataset("mnist1d", tmp_path, seed=3)
+    data = load_dataset("mnist1d", fixture_path("mnist1d", tmp_path), seed=3)
     assert data.info["options"] == {"samples": DEFAULT_SAMPLES}
     assert data.info["sizes"]["train"] == int(0.8 * DEFAULT_SAMPLES)
     for split in (data.val, data.test):
