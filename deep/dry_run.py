@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from deep.kinds import KINDS, full_data_epochs
+from deep.methods import METHODS
 from deep.prune import parse_protocol
 from deep.scores import SCORERS
 from deep.selection import is_auto
@@ -39,6 +40,7 @@ def dry_run(setup: Setup, finals: list[Task], protocols: list[str]) -> dict:
                   for t in tasks],
         "counts": {kind: sum(t.kind == kind for t in tasks) for kind in KINDS},
         "total_full_data_epochs": round(sum(full_data_epochs(t) for t in tasks), 1),
+        **({"total_note": f"{setup.method}: {note}"} if (note := METHODS[setup.method].cost_note) else {}),
         # What choosing beta / alpha on validation costs, against the final runs (issue 23: <= 0.25 on the main job).
         "selection_to_final_epochs": round(_epochs(tasks, "selection") / max(_epochs(tasks, "final"), 1e-12), 3),
     }

@@ -311,7 +311,10 @@ def test_dry_run_prints_the_resolved_plan_without_data_or_training(
     pruned = next(t for t in finals if t["protocol"] == "random" and t["density"] == 0.1)
     assert pruned["epochs"] == int(0.55 * 160 / 0.1) and pruned["full_data_epochs"] == pytest.approx(0.1 * pruned["epochs"])
     assert plan["total_full_data_epochs"] == pytest.approx(sum(t["full_data_epochs"] for t in plan["tasks"]), abs=0.1)
-    assert trainings == Counter() and not out.exists()
+    assert trainings == Counter() and not out.exists() and "total_note" not in plan
+    assert main([*argv, "--method", "jtt", "--protocols", "full"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["total_note"].startswith("jtt: a lower bound")  # its upsampled set is sized by its errors
 
 
 def test_dataset_defaults_reach_the_runs(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -66,6 +66,8 @@ class Method:
     # Epochs of models the method trains itself (JTT's identification model) for a final schedule of `epochs`
     # epochs on the kept data, given its resolved options: `sweep --dry-run` counts them.
     extra_epochs: Callable[[Mapping[str, object], int], int] = no_extra_epochs
+    # What `sweep --dry-run` cannot count because it is known only once the method runs (printed with the plan).
+    cost_note: str = ""
     # Training settings of the method's own reference per dataset, in place of the dataset's (flags still win):
     # e.g. JTT's Waterbirds learning rate and weight decay.
     train_defaults: Mapping[str, Mapping[str, object]] = field(default_factory=dict)

@@ -63,5 +63,8 @@ METHOD = Method(
     },
     derived={"epochs": default_identification_epochs},
     extra_epochs=identification_epochs,
+    cost_note="a lower bound: the retraining set holds every kept row once plus `upweight` copies of each "
+              "identification error, a number known only after the identification run, and its epochs are counted "
+              "at the kept rows alone (at 5 % errors and upweight 100 the set is 6x larger)",
     train_defaults={"waterbirds": {"lr": 1e-5, "weight_decay": 1.0}},  # JTT README.md:51,57 (300 epochs, as here)
 )
