@@ -34,9 +34,9 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from typing import BinaryIO
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
