@@ -404,7 +404,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    """Run a grid of protocols x densities x seeds, skipping finished runs, then print the summary (mean ± std over seeds)."""
+    """Run a grid of protocols x densities x seeds, skipping finished runs, then print the summary (mean ± std over
+    seeds) and what made the runs (provenance)."""
+    from deep import provenance
     from deep.inputs import with_score_files, write_inputs
     from deep.launch import LAUNCHERS, LaunchOptions
     from deep.report import format_summary, load_results
@@ -444,7 +446,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     )
     LAUNCHERS[args.launcher](tasks, args.out, _runtime(args), options)
     _note_without_model(args, tasks)
-    print(format_summary(load_results(args.out)))
+    rows = load_results(args.out)
+    print(format_summary(rows))
+    print(provenance.printed(args.out, rows))
     print(f"\nEvery run: python -m deep report {args.out}; figures: python -m deep report {args.out} --out DIR")
     return 0
 
@@ -461,7 +465,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         check_outside_store("--out", args.out, args.runs)
     rows = load_results(args.runs)
     print(format_table(rows))
-    print("\n".join(["", "provenance of the finished runs:", *provenance.describe(provenance.of_rows(args.runs, rows))]))
+    print(provenance.printed(args.runs, rows))
     if args.out:
         with staged_folder(args.out) as stage:  # a report that fails half-way leaves no partial output
             written = write_report(args.runs, stage)

@@ -134,6 +134,11 @@ def describe(provs: Sequence[dict | None]) -> list[str]:
     ]
 
 
+def printed(root: Path | str, rows: Iterable[dict]) -> str:
+    """The block `sweep` and `report` print under their tables: what made the finished runs of these report rows."""
+    return "\n".join(["", "provenance of the finished runs:", *describe(of_rows(root, rows))])
+
+
 def mixed(provs: Sequence[dict | None], what: str) -> list[str]:
     """Warnings for runs drawn together (one figure) that came from different code versions or devices."""
     warnings = []

@@ -17,6 +17,7 @@ from deep.cli import main
 from deep.report import write_report
 from deep.kinds import KINDS
 from deep.runs import read_json, task_folders
+from tests.conftest import TINY_SWEEP
 from toy.commandline import package_version
 
 FIELDS = {"package_version", "commit", "dirty", "python", "torch", "cuda", "cudnn", "device", "device_name",
@@ -73,6 +74,17 @@ def test_report_prints_the_provenance_and_warns_when_one_figure_mixes_devices(
     assert any("2 different devices" in m and "NVIDIA H100 (1 run)" in m for m in messages)
     assert any("2 different code versions" in m and "@ ffffffffff" in m for m in messages)
     assert "2 different devices" in (tmp_path / "mixed" / "summary.md").read_text()
+
+
+def test_a_sweep_prints_the_provenance_under_its_summary(
+        tiny_store: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    root = tmp_path / "runs"
+    shutil.copytree(tiny_store, root)
+    assert main(["sweep", *TINY_SWEEP, "--out", str(root)]) == 0  # everything finished: nothing trains
+    out = capsys.readouterr().out
+    summary, _, rest = out.partition("provenance of the finished runs:")
+    assert "el2n+drop" in summary and "hosts: " in rest
+    assert next(line for line in rest.splitlines() if line.startswith("devices: cpu")).endswith("(2 runs)")
 
 
 def test_mixed_names_nothing_for_runs_of_one_code_and_device() -> None:
