@@ -84,13 +84,14 @@ def write_vector(path: str | Path, values: np.ndarray, name: str) -> Path:
         raise ValueError(f"--out {path}: expected a {' or '.join(SUFFIXES_OUT)} file")
     if not path.parent.is_dir():
         raise FileNotFoundError(f"--out {path}: the folder {path.parent} does not exist")
-    buffer = io.BytesIO()  # written whole, then renamed into place: a failure leaves no partial file
+    # Written under a temporary name, then renamed into place: a failure leaves no partial file.
     if path.suffix == ".npy":
-        np.save(buffer, np.asarray(values), allow_pickle=False)
+        write_atomic(path, np.asarray(values))
     else:
+        buffer = io.BytesIO()
         np.savetxt(buffer, np.asarray(values), fmt="%d" if np.asarray(values).dtype.kind in "iu" else "%.17g",
                    header=name, comments="")
-    write_atomic(path, buffer.getvalue())
+        write_atomic(path, buffer.getvalue())
     return path
 
 
