@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 
 from benchmarks._common import cpu_model, load_average  # noqa: E402
 from deep._torchvision import import_torchvision  # noqa: E402
+from deep.cli import POSITIVE_INT  # noqa: E402
 from deep.augment import train_view  # noqa: E402
 from deep.batches import Streamed  # noqa: E402
 from deep.data.images import ResizeCenterCrop  # noqa: E402
@@ -124,14 +125,14 @@ def main() -> int:
     parser.add_argument("--images", type=int, default=20_000, help="JPEGs to write (default 20000)")
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds; the best epoch of each is kept")
     parser.add_argument("--seed", type=int, default=0, help="seed of the images and orders (default 0)")
-    parser.add_argument("--threads", type=int, default=None,
+    parser.add_argument("--threads", type=POSITIVE_INT, default=None,
                         help="torch threads of the streaming process (default: one per usable core, as the DataLoader "
                              "has one worker per core; on a machine loaded by other jobs, 1)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 1,000 images, one round, goal not judged")
     args = parser.parse_args()
     images, rounds = (1000, 1) if args.quick else (args.images, args.rounds)
     cores = len(os.sched_getaffinity(0))
-    args.threads = args.threads or cores
+    args.threads = cores if args.threads is None else args.threads
     torch.set_num_threads(args.threads)
     torchvision = import_torchvision()
     transforms = torchvision.transforms
